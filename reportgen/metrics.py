@@ -1,0 +1,532 @@
+"""Metric kernels on numpy arrays: confusion matrices, AUC, calibration, kappa and bootstrap CIs.
+
+Nothing here imports torch (render recomputes numbers from the prediction CSVs without a deep
+learning stack), and nothing imports scikit-learn, whose import alone costs more than a whole
+``summarize`` call. Conventions shared by every function:
+
+* ``y_true`` holds integer class indices ``0..K-1``; ``probs`` is an ``(n, K)`` array of class
+  probabilities, one row per sample.
+* The predicted class is ``argmax(probs)`` (an exact tie goes to the lower index, as numpy does).
+* For binary tasks the positive class is index 1 and its score is ``probs[:, 1]``; a sample is
+  called positive at threshold ``t`` when ``score >= t``.
+* A bootstrap resample is a row of *weights* (how often each sample was drawn). Point estimates
+  (all weights 1) and bootstrap replicates run through the same vectorised code, so a CI can
+  never disagree with its point estimate about what the metric means.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Metrics the bootstrap computes vectorised from resample weights (no Python loop per resample).
+FAST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc")
+
+# Upper bound on resamples x samples held in memory at once: a 50k-image test set with
+# n_boot=1000 would otherwise need ~0.8 GB of index and weight matrices.
+_CHUNK_ELEMENTS = 2_000_000
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _check_labels(y_true, n_classes: int) -> np.ndarray:
+    y = np.asarray(y_true)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D class indices, got shape {y.shape}")
+    # Labels read back from CSV may arrive as floats; accept 1.0 but not 0.5 (or NaN).
+    integral = np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0))
+    if not integral:
+        raise ValueError("y_true must hold integer class indices, got non-integer values")
+    y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"y_true must be in 0..{n_classes - 1}, got values in {y.min()}..{y.max()}")
+    return y
+
+
+def check_inputs(y_true, probs) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(probs, dtype=float)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"probs must have shape (n, K) with K >= 2, got {p.shape}")
+    y = _check_labels(y_true, p.shape[1])
+    if y.shape[0] != p.shape[0]:
+        raise ValueError(f"y_true and probs must have the same length, got {y.shape[0]} and {p.shape[0]}")
+    if y.shape[0] == 0:
+        raise ValueError("no samples: y_true is empty")
+    return y, p
+
+
+def _binary_inputs(y_true, score) -> tuple[np.ndarray, np.ndarray]:
+    y = _check_labels(y_true, 2)
+    s = np.asarray(score, dtype=float)
+    if s.shape != y.shape:
+        raise ValueError(f"score must have the same shape as y_true, got {s.shape} and {y.shape}")
+    return y, s
+
+
+def finite_or_none(x) -> float | None:
+    """A plain float for JSON, or None where the number is undefined (NaN / inf / None)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, with 0 where den == 0 (the scikit-learn ``zero_division=0`` convention)."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Count matrix with rows = true class and columns = predicted class.
+
+    Returns:
+        an ``(n_classes, n_classes)`` int64 array.
+    """
+    y = _check_labels(y_true, n_classes)
+    p = _check_labels(y_pred, n_classes)
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same length, got {y.shape[0]} and {p.shape[0]}")
+    flat = np.bincount(y * n_classes + p, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).astype(np.int64)
+
+
+def _weighted_confusion(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrices of a batch of resamples: ``(B, n)`` weights -> ``(B, K, K)``."""
+    onehot = np.zeros((y.shape[0], n_classes * n_classes))
+    onehot[np.arange(y.shape[0]), y * n_classes + pred] = 1.0
+    return (weights @ onehot).reshape(-1, n_classes, n_classes)
+
+
+def _confusion_scores(cms: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, balanced accuracy, macro and weighted F1 of a batch of ``(B, K, K)`` matrices.
+
+    Macro F1 averages over the classes that occur in ``y_true`` or ``y_pred`` and balanced
+    accuracy over the classes that occur in ``y_true`` (scikit-learn's defaults), so a class
+    missing from a small test set does not count as an F1 of zero.
+    """
+    tp = np.diagonal(cms, axis1=1, axis2=2)
+    support = cms.sum(axis=2)
+    predicted = cms.sum(axis=1)
+    n = support.sum(axis=1)
+    f1 = _safe_div(2 * tp, support + predicted)  # = 2PR/(P+R), without a 0/0 in P or R
+    recall = _safe_div(tp, support)
+    seen = (support + predicted) > 0
+    present = support > 0
+    return {
+        "accuracy": _safe_div(tp.sum(axis=1), n),
+        "balanced_accuracy": _safe_div((recall * present).sum(axis=1), present.sum(axis=1)),
+        "macro_f1": _safe_div((f1 * seen).sum(axis=1), seen.sum(axis=1)),
+        "weighted_f1": _safe_div((f1 * support).sum(axis=1), n),
+    }
+
+
+def per_class(cm, class_names: Sequence[str]) -> list[dict]:
+    """Precision, recall, F1 and support per class, 0 where a ratio is undefined (no warnings).
+
+    Returns:
+        one dict per class: ``{"name", "precision", "recall", "f1", "support"}``.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
+        raise ValueError(
+            f"expected a square confusion matrix matching {len(class_names)} class names, got {cm.shape}"
+        )
+    tp = np.diagonal(cm).astype(float)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = _safe_div(tp, predicted)
+    recall = _safe_div(tp, support)
+    f1 = _safe_div(2 * tp, support + predicted)
+    return [
+        {
+            "name": str(name),
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "support": int(support[k]),
+        }
+        for k, name in enumerate(class_names)
+    ]
+
+
+def quadratic_weighted_kappa(y_true, y_pred, n_classes: int) -> float:
+    """Cohen's kappa with quadratic weights (for ordinal grades such as retinopathy 0-4).
+
+    Returns NaN when undefined: fewer than two classes, or chance disagreement of zero (every
+    label and every prediction is the same single class).
+    """
+    if n_classes < 2:
+        return float("nan")
+    observed = confusion_matrix(y_true, y_pred, n_classes).astype(float)
+    n = observed.sum()
+    if n == 0:
+        return float("nan")
+    idx = np.arange(n_classes)
+    weights = (idx[:, None] - idx[None, :]) ** 2 / (n_classes - 1) ** 2
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
+    chance = (weights * expected).sum()
+    if chance == 0:
+        return float("nan")
+    return float(1.0 - (weights * observed).sum() / chance)
+
+
+# --------------------------------------------------------------------------- ROC / AUC
+
+
+def _weighted_binary_auc(weights: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC (ties count 1/2) of each weighted resample; NaN where one class is absent.
+
+    Sorting once and summing weights per distinct score turns every resample's AUC into a
+    cumulative sum, so 1000 bootstrap AUCs cost about as much as 1000 accuracies.
+    """
+    order = np.argsort(score, kind="mergesort")
+    s = score[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    w = weights[:, order]
+    pos = positive[order].astype(float)
+    gp = np.add.reduceat(w * pos, starts, axis=1)  # positive weight at each distinct score
+    gn = np.add.reduceat(w * (1.0 - pos), starts, axis=1)
+    below = np.cumsum(gn, axis=1) - gn  # negative weight strictly below each score
+    num = (gp * (below + 0.5 * gn)).sum(axis=1)
+    den = gp.sum(axis=1) * gn.sum(axis=1)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _weighted_auc(weights: np.ndarray, y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Binary AUC of ``probs[:, 1]``, or the macro one-vs-rest AUC over the defined classes."""
+    if probs.shape[1] == 2:
+        return _weighted_binary_auc(weights, y == 1, probs[:, 1])
+    per_class_auc = np.stack(
+        [_weighted_binary_auc(weights, y == k, probs[:, k]) for k in range(probs.shape[1])], axis=1
+    )
+    defined = ~np.isnan(per_class_auc)
+    total = np.where(defined, per_class_auc, 0.0).sum(axis=1)
+    count = defined.sum(axis=1)
+    out = np.full(total.shape, np.nan)
+    np.divide(total, count, out=out, where=count > 0)
+    return out
+
+
+def roc_auc(y_true, probs) -> float | None:
+    """Area under the ROC curve: binary on ``probs[:, 1]``, else macro one-vs-rest.
+
+    Ties count 1/2 (the Mann-Whitney statistic, identical to scikit-learn's ``roc_auc_score``).
+    In the multiclass case the macro average runs over the classes that have both positives and
+    negatives in ``y_true`` (scikit-learn raises instead when a class is absent).
+
+    Returns:
+        the AUC, or None when undefined (only one class present).
+    """
+    y, p = check_inputs(y_true, probs)
+    if np.unique(y).size < 2:
+        return None
+    return finite_or_none(_weighted_auc(np.ones((1, y.shape[0])), y, p)[0])
+
+
+def roc_curve_points(y_true, score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve of a binary score, for plotting and threshold selection.
+
+    ``thresholds`` are the distinct scores in decreasing order preceded by ``+inf`` (the point
+    (0, 0)); point ``i`` calls a sample positive when ``score >= thresholds[i]``.
+
+    Returns:
+        ``(fpr, tpr, thresholds)``, three 1-D float arrays of equal length.
+
+    Raises:
+        ValueError: when ``y_true`` does not contain both classes.
+    """
+    y, s = _binary_inputs(y_true, score)
+    n_pos = int((y == 1).sum())
+    n_neg = y.shape[0] - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"ROC needs both classes, got {n_pos} positives and {n_neg} negatives")
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    y_sorted = y[order]
+    # The last sample of each run of equal scores closes one threshold.
+    last = np.r_[np.flatnonzero(s_sorted[1:] != s_sorted[:-1]), s_sorted.shape[0] - 1]
+    tps = np.cumsum(y_sorted)[last]
+    fps = (last + 1) - tps
+    tpr = np.r_[0.0, tps / n_pos]
+    fpr = np.r_[0.0, fps / n_neg]
+    thresholds = np.r_[np.inf, s_sorted[last]]
+    return fpr, tpr, thresholds
+
+
+def youden_threshold(y_true, score) -> float:
+    """Threshold maximising Youden's J = sensitivity + specificity - 1 over the ROC thresholds.
+
+    Tie-breaking: among thresholds with the same maximal J (compared exactly) the *largest* is
+    returned, i.e. the most specific operating point; this is what ``thresholds[argmax(J)]`` gives
+    on the decreasing threshold list. The artificial ``+inf`` threshold is never returned.
+
+    Raises:
+        ValueError: when ``y_true`` does not contain both classes.
+    """
+    fpr, tpr, thresholds = roc_curve_points(y_true, score)
+    j = tpr[1:] - fpr[1:]
+    return float(thresholds[1:][int(np.argmax(j))])
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def expected_calibration_error(y_true, probs, n_bins: int = 15) -> float:
+    """Expected calibration error of the top-label confidence over equal-width bins.
+
+    Bins are ``(i/n_bins, (i+1)/n_bins]`` (a confidence of exactly 0 joins the first bin);
+    ECE = sum over bins of ``|bin| / n * |accuracy(bin) - mean confidence(bin)|``.
+    """
+    y, p = check_inputs(y_true, probs)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(float)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.bincount(bins, weights=correct, minlength=n_bins) - np.bincount(
+        bins, weights=confidence, minlength=n_bins
+    )
+    # |sum(correct) - sum(conf)| / n per bin equals |bin|/n * |acc - conf|.
+    return float(np.abs(gap[count > 0]).sum() / y.shape[0])
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap_resamples(n: int, *, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield bootstrap resamples as ``(chunk, n)`` index arrays, ``n_boot`` rows in all.
+
+    The chunk size depends only on ``n``, so the resamples are a function of
+    ``(n, n_boot, seed)``: every metric bootstrapped with the same seed sees the same resamples,
+    which is what makes paired comparisons paired.
+    """
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    done = 0
+    while done < n_boot:
+        rows = min(chunk, n_boot - done)
+        yield rng.integers(0, n, size=(rows, n))
+        done += rows
+
+
+def resample_weights(indices: np.ndarray, n: int) -> np.ndarray:
+    """Turn ``(B, n)`` resample indices into ``(B, n)`` float multiplicities (how often drawn)."""
+    b = indices.shape[0]
+    flat = (indices + n * np.arange(b)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+
+
+def weighted_metric(name: str, y_true, probs, weights) -> np.ndarray:
+    """One of ``FAST_METRICS`` for each row of sample weights (all ones = the plain metric).
+
+    Returns:
+        a ``(B,)`` float array; NaN where the metric is undefined (AUC with one class).
+    """
+    if name not in FAST_METRICS:
+        raise ValueError(f"expected a metric name in {FAST_METRICS}, got {name!r}")
+    y, p = check_inputs(y_true, probs)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    if name == "auc":
+        return _weighted_auc(w, y, p)
+    cms = _weighted_confusion(w, y, p.argmax(axis=1), p.shape[1])
+    return _confusion_scores(cms)[name]
+
+
+def percentile_ci(values: np.ndarray, alpha: float) -> tuple[float | None, float | None]:
+    """Percentile interval of the defined (non-NaN) bootstrap values; (None, None) if none."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return None, None
+    lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def call_metric(metric: Callable, y: np.ndarray, p: np.ndarray) -> float:
+    """Call a user metric; None, NaN or a ValueError (scikit-learn's signal) mean undefined."""
+    try:
+        value = metric(y, p)
+    except ValueError:
+        return float("nan")
+    return float("nan") if value is None else float(value)
+
+
+def bootstrap_distribution(
+    y_true, probs, metric: str | Callable, *, n_boot: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """The metric on each of ``n_boot`` bootstrap resamples (NaN where undefined).
+
+    ``metric`` is a name from ``FAST_METRICS`` (vectorised) or a ``callable(y_true, probs)``
+    returning a float (called once per resample). Both see the same resamples for a given seed.
+    """
+    y, p = check_inputs(y_true, probs)
+    n = y.shape[0]
+    parts = []
+    for idx in bootstrap_resamples(n, n_boot=n_boot, seed=seed):
+        if isinstance(metric, str):
+            parts.append(weighted_metric(metric, y, p, resample_weights(idx, n)))
+        else:
+            parts.append(np.array([call_metric(metric, y[row], p[row]) for row in idx]))
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def bootstrap_ci(
+    y_true, probs, metric: str | Callable, *, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap confidence interval over samples.
+
+    Resamples where the metric is undefined (returns None/NaN or raises ValueError, e.g. an AUC
+    on a resample with one class) are skipped; a debug log says how many.
+
+    Returns:
+        ``(lo, hi)``, or ``(None, None)`` when no resample gave a defined value.
+    """
+    values = bootstrap_distribution(y_true, probs, metric, n_boot=n_boot, seed=seed)
+    skipped = int(np.isnan(values).sum())
+    if skipped:
+        logger.debug("bootstrap_ci: %d of %d resamples undefined, skipped", skipped, values.size)
+    return percentile_ci(values, alpha)
+
+
+def _bootstrap_cis(
+    y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int, alpha: float
+) -> dict[str, list[float | None]]:
+    """CIs of accuracy, macro F1, AUC and balanced accuracy from one shared set of resamples."""
+    n, k = p.shape
+    pred = p.argmax(axis=1)
+    names = ("accuracy", "macro_f1", "auc", "balanced_accuracy")
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for idx in bootstrap_resamples(n, n_boot=n_boot, seed=seed):
+        w = resample_weights(idx, n)
+        scores = _confusion_scores(_weighted_confusion(w, y, pred, k))
+        scores["auc"] = _weighted_auc(w, y, p)
+        for name in names:
+            parts[name].append(scores[name])
+    return {
+        name: list(percentile_ci(np.concatenate(parts[name]) if parts[name] else np.empty(0), alpha))
+        for name in names
+    }
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _binary_block(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
+    """Sensitivity, specificity, PPV, NPV and accuracy calling ``score >= threshold`` positive.
+
+    A ratio with an empty denominator (no positives predicted, say) is None.
+    """
+    called = score >= threshold
+    tp = int(np.sum(called & (y == 1)))
+    fp = int(np.sum(called & (y == 0)))
+    tn = int(np.sum(~called & (y == 0)))
+    fn = int(np.sum(~called & (y == 1)))
+
+    def ratio(a: int, b: int) -> float | None:
+        return a / b if b else None
+
+    return {
+        "threshold": float(threshold),
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "ppv": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "accuracy": ratio(tp + tn, y.shape[0]),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+    }
+
+
+def summarize(
+    y_true,
+    probs,
+    *,
+    class_names: Sequence[str],
+    threshold: float | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """The full metric set of one split, JSON-serialisable (what ``metrics.json`` stores).
+
+    Args:
+        y_true: class indices, shape ``(n,)``.
+        probs: class probabilities, shape ``(n, K)``.
+        class_names: K names, in class-index order.
+        threshold: for binary tasks, the Youden threshold chosen on the *validation* split;
+            reported as ``binary.at_val_youden`` (null when None).
+        n_boot: bootstrap resamples for the 95 % CIs (0 leaves every CI as [null, null]).
+        seed: bootstrap seed.
+
+    Returns:
+        a dict of plain floats, ints, lists and None (undefined numbers are None, never NaN).
+        ``majority_baseline_accuracy`` is the accuracy of always predicting the split's most
+        frequent class. ``binary`` is None for multiclass tasks.
+    """
+    y, p = check_inputs(y_true, probs)
+    n, k = p.shape
+    if len(class_names) != k:
+        raise ValueError(f"expected {k} class names (one per probability column), got {len(class_names)}")
+    pred = p.argmax(axis=1)
+    cm = confusion_matrix(y, pred, k)
+    scores = {name: float(v[0]) for name, v in _confusion_scores(cm[None].astype(float)).items()}
+    support = cm.sum(axis=1)
+    alpha = 0.05
+    out = {
+        "n": int(n),
+        "class_names": [str(c) for c in class_names],
+        "accuracy": scores["accuracy"],
+        "balanced_accuracy": scores["balanced_accuracy"],
+        "macro_f1": scores["macro_f1"],
+        "weighted_f1": scores["weighted_f1"],
+        "auc": roc_auc(y, p),
+        "ece": expected_calibration_error(y, p),
+        "kappa_quadratic": finite_or_none(quadratic_weighted_kappa(y, pred, k)),
+        "per_class": per_class(cm, class_names),
+        "confusion_matrix": cm.tolist(),
+        "confusion_matrix_normalized": _safe_div(cm, support[:, None]).tolist(),
+        "prevalence": (support / n).tolist(),
+        "majority_baseline_accuracy": float(support.max() / n),
+        "ci": _bootstrap_cis(y, p, n_boot=n_boot, seed=seed, alpha=alpha),
+        "bootstrap": {"method": "percentile", "n_boot": int(n_boot), "seed": int(seed), "level": 1 - alpha},
+        "binary": None,
+    }
+    if k == 2:
+        out["binary"] = {
+            "at_0.5": _binary_block(y, p[:, 1], 0.5),
+            "at_val_youden": None if threshold is None else _binary_block(y, p[:, 1], float(threshold)),
+        }
+    return out
+
+
+def mean_sd(values) -> dict:
+    """Mean and sample SD (ddof=1) of a metric over seeds; None/NaN entries are dropped.
+
+    Returns:
+        ``{"mean", "sd", "n"}``; ``sd`` is None when fewer than 2 values, ``mean`` when none.
+    """
+    kept = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(kept)
+    arr = np.asarray(kept, dtype=float)
+    return {
+        "mean": float(arr.mean()) if n else None,
+        "sd": float(arr.std(ddof=1)) if n >= 2 else None,
+        "n": n,
+    }
