@@ -1,0 +1,111 @@
+"""Architecture statistics against torchvision's published numbers (no weights are downloaded)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from reportgen.errors import WeightsError
+from reportgen.models.stats import (
+    arch_stats,
+    count_macs,
+    count_params,
+    format_inspect,
+    inspect_table,
+    weights_meta,
+    weights_meta_for,
+)
+
+torch.set_num_threads(1)
+
+RESNET18_PARAMS = 11_689_512
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return torchvision.models.get_model("resnet18", weights=None)
+
+
+def test_resnet18_params_and_macs_match_published(resnet18):
+    meta = weights_meta(torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+    stats = arch_stats(resnet18, input_size=224, weights=meta)
+    assert stats["params_total"] == RESNET18_PARAMS == meta["num_params"]
+    assert stats["params_trainable"] == RESNET18_PARAMS and stats["params_frozen"] == 0
+    assert stats["param_bytes"] == 4 * RESNET18_PARAMS
+    assert meta["gflops"] == pytest.approx(1.814)
+    assert stats["macs"] == pytest.approx(1.814e9, rel=0.01)
+    assert stats["macs_tool"] == "fvcore"
+    assert stats["macs_torchinfo"] == pytest.approx(1.814e9, rel=0.01)
+    assert 0.99 < stats["macs_at_224_vs_meta"] < 1.01
+    json.dumps(stats)  # arch.json must be writable as is
+
+
+def test_weights_meta_fields():
+    meta = weights_meta_for("resnet18", "DEFAULT")
+    assert meta["name"] == "ResNet18_Weights.IMAGENET1K_V1"
+    assert meta["acc1"] == pytest.approx(69.758) and meta["acc5"] == pytest.approx(89.078)
+    assert meta["file_size_mb"] == pytest.approx(44.661)
+    assert meta["url"].endswith(".pth") and meta["crop_size"] == 224
+    assert weights_meta_for("resnet18", "ResNet18_Weights.IMAGENET1K_V1") == meta
+    assert weights_meta_for("resnet18", "IMAGENET1K_V1") == meta
+    assert weights_meta_for("resnet18", "none") is None
+    assert weights_meta_for("resnet18", "ckpt/resnet18.pth") is None
+    assert weights_meta_for("my_custom_net", "DEFAULT") is None
+
+
+def test_unknown_weights_name_is_a_user_error():
+    with pytest.raises(WeightsError, match="IMAGENET1K_V9"):
+        weights_meta_for("resnet18", "IMAGENET1K_V9")
+
+
+def test_offline_lite_family_has_params_only():
+    meta = weights_meta_for("efficientnet_lite0", "offline")
+    assert meta["num_params"] == 4_652_008
+    assert meta["name"].startswith("efficientnet-lite0") and meta["acc1"] is None and meta["gflops"] is None
+
+
+def test_frozen_part_counted():
+    model = nn.Sequential(nn.Linear(10, 5), nn.BatchNorm1d(5), nn.Linear(5, 2))
+    for p in model[0].parameters():
+        p.requires_grad = False
+    assert count_params(model) == {"total": 55 + 10 + 12, "trainable": 10 + 12, "frozen": 55}
+
+
+def test_training_flags_restored(resnet18):
+    resnet18.train()
+    for m in resnet18.modules():  # a "frozen" strategy: BN layers in eval inside a training model
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    before = [m.training for m in resnet18.modules()]
+    running = resnet18.bn1.running_mean.clone()
+    count_macs(resnet18, 32)
+    assert [m.training for m in resnet18.modules()] == before
+    assert torch.equal(resnet18.bn1.running_mean, running)
+
+
+def test_convnext_torchinfo_undercount_is_reported():
+    model = torchvision.models.get_model("convnext_tiny", weights=None)
+    out = count_macs(model, 64)
+    # ConvNeXt's block does its layer scale and residual add functionally: torchinfo misses them and
+    # more; fvcore's count scales with the pixels to ≈ 4.47 G at 224 (≈ 0.366 G at 64).
+    assert out["macs"] == pytest.approx(4.47e9 * (64 / 224) ** 2, rel=0.1)
+    assert out["macs_torchinfo"] < 0.2 * out["macs"]
+    assert "aten::gelu" in out["unsupported_ops"]
+
+
+def test_untraceable_input_size_returns_none_with_reason():
+    model = torchvision.models.get_model("squeezenet1_0", weights=None)
+    out = count_macs(model, 8)  # too small for its pooling stack
+    assert out["macs"] is None and "fvcore" in out["errors"]
+
+
+def test_inspect_table_and_format():
+    d = inspect_table("mobilenet_v3_small", size=64)
+    assert d["imagenet"]["name"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
+    assert d["params_total"] == d["imagenet"]["num_params"]
+    text = format_inspect(d)
+    assert "mobilenet_v3_small" in text and "GMACs" in text and "67.668" in text
