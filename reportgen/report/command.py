@@ -1,0 +1,32 @@
+"""``reportgen render``: the click command (the CLI group adds it with ``cli.add_command(render)``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import EXIT_BAD_INPUT, ReportgenError
+
+
+@click.command("render")
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--pdf", is_flag=True, help="Also write report.pdf (WeasyPrint).")
+@click.option("--lang", type=click.Choice(["zh-TW", "en", "both"]), default=None,
+              help="Report language; default: run.json report.language. 'both' writes one document per language.")
+@click.option("--template", "template_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A folder of templates that shadow the packaged ones (e.g. templates/example-course).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="HTML file (or folder) for the first language; default <run>/report.html.")
+def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None) -> None:
+    """Render the results store RUN_DIR (default: the only run under ./runs) into an HTML/PDF report."""
+    from .render import default_run_dir, render_report  # noqa: PLC0415 - keep `--help` fast
+
+    try:
+        written = render_report(run_dir or default_run_dir(), lang=lang, pdf=pdf, template_dir=template_dir, out=out)
+    except ReportgenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    for key, path in written.items():
+        if key.startswith(("html:", "pdf:")):
+            click.echo(f"{key.split(':')[0]} ({key.split(':')[1]}): {path}")

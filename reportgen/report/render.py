@@ -1,0 +1,201 @@
+"""Turn a results store into report HTML (self-contained) and, optionally, PDF via WeasyPrint.
+
+``--lang both`` writes **two complete documents**, one per language (``report.html`` in the first
+language, ``report.<lang>.html`` for the other, each linking to the other), not one interleaved
+document: a grader reads and grades one language; each document keeps its own table/figure numbers,
+table of contents and page numbers; figure labels are in that document's language; and each
+language can be gold-tested and printed on its own. Interleaving would double every paragraph and
+table a reader has to skip.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+import re
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import jinja2
+
+from ..errors import RenderError, StoreError
+from ..i18n import LANGS
+from ..store import atomic_write_bytes, atomic_write_text, load_run
+from .analysis import ensure_analysis
+from .context import Link, ReportContext, build_context
+from .figures import draw_all
+from .fonts import find_cjk_font, subset_font
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+ENTRY = "report.html"
+LANG_NAMES = {"zh-TW": "繁體中文", "en": "English"}
+_DATA_URI = re.compile(r"data:[a-z/+]+;base64,[A-Za-z0-9+/=]+")
+
+
+# --------------------------------------------------------------------------- templates
+def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
+    """Jinja environment: a course's folder (if any) shadows the templates shipped in the package."""
+    search = [str(TEMPLATES)]
+    if template_dir is not None:
+        tdir = Path(template_dir)
+        if not tdir.is_dir():
+            raise RenderError("template folder not found", file=tdir, expected="a folder of Jinja templates",
+                              fix="pass --template DIR pointing to a folder like templates/example-course")
+        search.insert(0, str(tdir))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search), autoescape=jinja2.select_autoescape(["html", "htm", "xml", "css"],
+                                                                                    default=True),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The innermost template file and line of a runtime error (Jinja rewrites tracebacks to them)."""
+    found: tuple[str | None, int | None] = (None, None)
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        name = frame.f_code.co_filename
+        if name.endswith((".html", ".css", ".htm", ".j2", ".jinja")):
+            found = (name, lineno)
+    return found
+
+
+def render_template(env: jinja2.Environment, ctx: ReportContext) -> str:
+    """Render the entry template; any template problem becomes a RenderError naming file and line."""
+    try:
+        return env.get_template(ENTRY).render(ctx=ctx)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"template syntax error: {exc.message}", file=f"{exc.filename or exc.name}:{exc.lineno}",
+                          fix="fix the template at that line (Jinja syntax)") from None
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template not found: {exc.name}", file=ENTRY,
+                          fix="an override folder must use the same file names as reportgen/report/templates") from None
+    except Exception as exc:  # noqa: BLE001 - undefined names, bad filters, errors inside expressions
+        filename, lineno = _template_frame(exc)
+        if filename is None:
+            raise
+        raise RenderError(f"template error: {type(exc).__name__}: {exc}", file=f"{filename}:{lineno}",
+                          fix="check the names used at that line against reportgen/report/context.py") from None
+
+
+# --------------------------------------------------------------------------- outputs
+def _languages(lang: str | None, run: dict) -> list[str]:
+    lang = lang or ((run.get("experiment") or {}).get("report") or {}).get("language") or "both"
+    if lang == "both":
+        return list(LANGS)
+    if lang not in LANGS:
+        raise RenderError(f"unknown language {lang!r}", expected="zh-TW, en or both", fix="--lang zh-TW")
+    return [lang]
+
+
+def _html_paths(run_dir: Path, out: str | Path | None, langs: list[str]) -> dict[str, Path]:
+    """The first language gets report.html (or ``out``); others get report.<lang>.html beside it."""
+    if out is None:
+        primary = run_dir / "report.html"
+    else:
+        primary = Path(out)
+        if primary.is_dir() or primary.suffix.lower() not in (".html", ".htm"):
+            primary = primary / "report.html"
+    return {lg: primary if i == 0 else primary.with_name(f"{primary.stem}.{lg}{primary.suffix}")
+            for i, lg in enumerate(langs)}
+
+
+def scrub_data_uris(text: str) -> str:
+    return _DATA_URI.sub("data:", text)
+
+
+def _visible_text(html: str) -> str:
+    """Every character a PDF may need a glyph for (tags, CSS and figure payloads included is harmless)."""
+    return html_lib.unescape(scrub_data_uris(html))
+
+
+def _write_pdf(html: str, target: Path, base_url: Path) -> None:
+    import weasyprint  # noqa: PLC0415 - slow import, only when a PDF is asked for
+
+    try:
+        data = weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf()
+    except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many types; name the output
+        raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", file=target,
+                          fix="render without --pdf to check the HTML, or report this as a bug") from exc
+    atomic_write_bytes(target, data)
+
+
+def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool = False,
+                  template_dir: str | Path | None = None, out: str | Path | None = None) -> dict[str, Path]:
+    """Render the report of one run.
+
+    Args:
+        run_dir: the run folder (holding run.json).
+        lang: "zh-TW", "en", "both", or None for run.json's ``report.language``.
+        pdf: also write PDFs next to the HTML files.
+        template_dir: a folder whose templates shadow the packaged ones.
+        out: the HTML path (or folder) for the first language; default ``<run>/report.html``.
+
+    Returns:
+        ``{"html:<lang>": path, "pdf:<lang>": path, ...}`` plus ``comparisons`` / ``findings``.
+
+    Raises:
+        StoreError: no results store, or no finished cell.
+        RenderError: template or font problems.
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    if not run.cells:
+        raise StoreError("no finished cell in this run (no cells/*/result.json)", file=run_dir,
+                         fix="run `reportgen run` until at least one cell finishes")
+    langs = _languages(lang, run.run)
+    analysis = ensure_analysis(run)
+    font = find_cjk_font()
+    env = make_environment(template_dir)
+    paths = _html_paths(run_dir, out, langs)
+
+    contexts = [build_context(run, analysis, lg) for lg in langs]
+    jobs = [fig for ctx in contexts for fig in ctx.figures]
+    for fig, uri in zip(jobs, draw_all([f.job for f in jobs], str(font.path))):
+        fig.uri = uri
+    for ctx in contexts:
+        ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]
+
+    written: dict[str, Path] = {"comparisons": analysis["paths"]["comparisons"],
+                                "findings": analysis["paths"]["findings"]}
+    pages = {}
+    for ctx in contexts:
+        pages[ctx.lang] = render_template(env, ctx)
+        atomic_write_text(paths[ctx.lang], pages[ctx.lang])
+        written[f"html:{ctx.lang}"] = paths[ctx.lang]
+        log.info("wrote %s", paths[ctx.lang])
+    if pdf:
+        with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
+            text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—"
+            ctx_font = subset_font(font, text, Path(tmp) / "cjk")
+            for ctx in contexts:
+                ctx.font_face_url = ctx_font.as_uri()
+                target = paths[ctx.lang].with_suffix(".pdf")
+                _write_pdf(render_template(env, ctx), target, run_dir)
+                written[f"pdf:{ctx.lang}"] = target
+                log.info("wrote %s", target)
+    if "torch" in sys.modules:  # render must stay torch-free (fast, and runs where torch is not installed)
+        log.debug("torch was imported by someone else in this process")
+    return written
+
+
+def runs_under(root: Path) -> list[Path]:
+    """Run folders (holding run.json) directly under ``root``."""
+    return sorted(p.parent for p in Path(root).glob("*/run.json"))
+
+
+def default_run_dir(root: Path = Path("runs")) -> Path:
+    """The single run under ./runs, or a StoreError listing the candidates."""
+    runs = runs_under(root)
+    if len(runs) == 1:
+        return runs[0]
+    if not runs:
+        raise StoreError("no run folder given and none found under ./runs", file=root,
+                         fix="pass the run folder: reportgen render runs/<name>")
+    raise StoreError("several runs found; say which one to render", file=root,
+                     expected="one of: " + ", ".join(str(r) for r in runs),
+                     fix=f"reportgen render {runs[0]}")
+
+
