@@ -30,7 +30,7 @@ def _fresh(path: Path, run: RunResults) -> bool:
 def compute_comparisons(run: RunResults) -> dict[str, Any]:
     """Paired comparisons between cells, as reportgen.compare produces them."""
     try:
-        from ..compare import compare_cells  # noqa: PLC0415 - written by another module owner
+        from ..compare import compare_cells
     except ImportError:
         log.warning("reportgen.compare is not available; the report shows no paired tests")
         return {"source": None, "rows": []}
@@ -47,7 +47,7 @@ def compute_comparisons(run: RunResults) -> dict[str, Any]:
 def compute_findings(run: RunResults) -> dict[str, Any]:
     """Validity findings (reportgen.checks.run_checks), most severe first."""
     try:
-        from ..checks import run_checks  # noqa: PLC0415
+        from ..checks import run_checks
     except ImportError:
         log.warning("reportgen.checks is not available; the report shows no validity findings")
         return {"source": None, "findings": []}

@@ -20,7 +20,7 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
               help="HTML file (or folder) for the first language; default <run>/report.html.")
 def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None) -> None:
     """Render the results store RUN_DIR (default: the only run under ./runs) into an HTML/PDF report."""
-    from .render import default_run_dir, render_report  # noqa: PLC0415 - keep `--help` fast
+    from .render import default_run_dir, render_report
 
     try:
         written = render_report(run_dir or default_run_dir(), lang=lang, pdf=pdf, template_dir=template_dir, out=out)

@@ -109,8 +109,10 @@ def seconds(s: float | None) -> str:
     if s < 60:
         return f"{s:.1f} s"
     if s < 3600:
-        return f"{int(s // 60)} min {int(round(s % 60)):02d} s"
-    return f"{int(s // 3600)} h {int(round(s % 3600 / 60)):02d} min"
+        minutes, secs = divmod(round(s), 60)
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(round(s / 60), 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def plain(v: Any) -> str:
@@ -412,7 +414,7 @@ def arch_params(arch: dict, key: str) -> float | None:
 # --------------------------------------------------------------------------- sections
 def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> ReportContext:
     """The whole report for one language as view models (figures still to be drawn)."""
-    from . import discussion  # noqa: PLC0415 - discussion uses this module's formatters
+    from . import discussion
 
     b = Builder(run, analysis, lang)
     cfg = b.report_cfg
@@ -764,7 +766,7 @@ def _comparison(b: Builder) -> None:
 
 
 def _findings(b: Builder) -> None:
-    from ..checks import describe, severity_label  # noqa: PLC0415 - checks is optional until it lands
+    from ..checks import describe, severity_label
 
     sec = b.section("findings")
     found = b.analysis.get("findings") or []

@@ -21,9 +21,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib import font_manager  # noqa: E402 - the backend must be chosen first
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def setup_fonts(font_path: str | os.PathLike) -> str:
 
 
 def _new(w: float, h: float, ncols: int = 1) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(w, h), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(w, h), dpi=DPI)
+    fig.subplots_adjust(left=0.09 if ncols > 1 else 0.16, right=0.98, bottom=0.2, top=0.88, wspace=0.28)
     FigureCanvasAgg(fig)
     return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
@@ -140,8 +141,8 @@ def confusion(panels: list[dict], classes: list[str], labels: dict) -> str:
 
 def roc(cells: list[dict], labels: dict) -> str:
     """ROC curves of every strategy of one backbone on the test split."""
-    from ..metrics import roc_curve_points  # noqa: PLC0415
-    from ..store import read_predictions  # noqa: PLC0415
+    from ..metrics import roc_curve_points
+    from ..store import read_predictions
 
     fig, (ax,) = _new(3.6, 3.2)
     ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label=labels["chance"])
@@ -234,7 +235,7 @@ def draw_all(jobs: list[tuple[str, dict]], font_path: str, *, workers: int | Non
     if workers < 2 or len(jobs) < PARALLEL_MIN_JOBS:
         return [draw(j, font_path) for j in jobs]
     try:
-        import multiprocessing  # noqa: PLC0415
+        import multiprocessing
 
         ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:

@@ -37,7 +37,7 @@ class CJKFont:
 
 def _from_package() -> CJKFont | None:
     try:
-        import pylopdf_fonts_zh_tw  # noqa: PLC0415 - optional at import time, required at render time
+        import pylopdf_fonts_zh_tw
     except ImportError:
         return None
     path = Path(pylopdf_fonts_zh_tw.sans_path())
@@ -86,7 +86,7 @@ def find_cjk_font() -> CJKFont:
 
 def has_glyphs(font: CJKFont, text: str = PROBE) -> bool:
     """True when the font maps every character of ``text`` to a glyph."""
-    from fontTools.ttLib import TTFont  # noqa: PLC0415 - fontTools ships with WeasyPrint
+    from fontTools.ttLib import TTFont
 
     with TTFont(str(font.path), fontNumber=font.index, lazy=True) as tt:
         cmap = tt.getBestCmap() or {}
@@ -101,15 +101,18 @@ def subset_font(font: CJKFont, text: str, out_path: Path) -> Path:
     Falls back to the full font when fontTools cannot subset it.
     """
     try:
-        from fontTools import subset  # noqa: PLC0415
-        from fontTools.ttLib import TTFont  # noqa: PLC0415
+        from fontTools import subset
+        from fontTools.ttLib import TTFont
 
         opts = subset.Options()
         opts.ignore_missing_glyphs = True
         opts.notdef_outline = True
-        opts.layout_features = ["*"]
-        opts.name_IDs = ["*"]
+        # No OpenType layout closure: it would pull in hundreds of unused glyph variants.
+        opts.layout_features = []
+        opts.drop_tables += ["GSUB", "GPOS", "BASE", "DSIG"]
+        opts.desubroutinize = True
         opts.font_number = font.index
+        logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every glyph name at INFO
         tt = TTFont(str(font.path), fontNumber=font.index, lazy=True)
         subsetter = subset.Subsetter(opts)
         subsetter.populate(text="".join(sorted(set(text))))

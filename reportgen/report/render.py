@@ -62,17 +62,27 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
     return found
 
 
+def precompile(env: jinja2.Environment) -> None:
+    """Compile every template now, so a syntax error stops the render before any figure is drawn."""
+    for name in env.list_templates(extensions=["html", "css"]):
+        _guard(lambda name=name: env.get_template(name))
+
+
 def render_template(env: jinja2.Environment, ctx: ReportContext) -> str:
     """Render the entry template; any template problem becomes a RenderError naming file and line."""
+    return _guard(lambda: env.get_template(ENTRY).render(ctx=ctx))
+
+
+def _guard(action):
     try:
-        return env.get_template(ENTRY).render(ctx=ctx)
+        return action()
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"template syntax error: {exc.message}", file=f"{exc.filename or exc.name}:{exc.lineno}",
                           fix="fix the template at that line (Jinja syntax)") from None
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template not found: {exc.name}", file=ENTRY,
                           fix="an override folder must use the same file names as reportgen/report/templates") from None
-    except Exception as exc:  # noqa: BLE001 - undefined names, bad filters, errors inside expressions
+    except Exception as exc:
         filename, lineno = _template_frame(exc)
         if filename is None:
             raise
@@ -112,11 +122,13 @@ def _visible_text(html: str) -> str:
 
 
 def _write_pdf(html: str, target: Path, base_url: Path) -> None:
-    import weasyprint  # noqa: PLC0415 - slow import, only when a PDF is asked for
+    import weasyprint
 
     try:
-        data = weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf()
-    except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many types; name the output
+        # full_fonts: the CJK font handed over is already subset to this document's characters;
+        # letting WeasyPrint subset it again with fontTools would cost seconds per PDF.
+        data = weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf(full_fonts=True)
+    except Exception as exc:
         raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", file=target,
                           fix="render without --pdf to check the HTML, or report this as a bug") from exc
     atomic_write_bytes(target, data)
@@ -149,6 +161,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     analysis = ensure_analysis(run)
     font = find_cjk_font()
     env = make_environment(template_dir)
+    precompile(env)
     paths = _html_paths(run_dir, out, langs)
 
     contexts = [build_context(run, analysis, lg) for lg in langs]
@@ -168,7 +181,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
         log.info("wrote %s", paths[ctx.lang])
     if pdf:
         with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
-            text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—"
+            text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—•→×"
             ctx_font = subset_font(font, text, Path(tmp) / "cjk")
             for ctx in contexts:
                 ctx.font_face_url = ctx_font.as_uri()

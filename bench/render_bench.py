@@ -1,0 +1,71 @@
+"""Benchmark: render a synthetic 24-cell results store to HTML and PDF; write bench/out/render.json.
+
+24 cells = 2 datasets × 3 backbones × 4 strategies × 1 seed, 120 test images each. Times the first
+render (computes analysis/comparisons.json + findings.json), then HTML only, then HTML + PDF, for one
+language and for both. Target: HTML + PDF ≤ 10 s on 2 cores.
+
+    .venv/bin/python bench/render_bench.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _make_store():
+    spec = importlib.util.spec_from_file_location("make_store", ROOT / "tests" / "fixtures" / "make_store.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_store
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return round(time.perf_counter() - start, 2)
+
+
+def main() -> dict:
+    from reportgen.report import render_report
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _make_store()(Path(tmp), name="bench24", datasets=("pneumoniamnist", "chestxray"),
+                            backbones=("efficientnet_lite0", "resnet18", "mobilenet_v3_small"),
+                            strategies=("finetune", "frozen", "warmup", "scratch"), n_boot=200)
+        n_cells = len(list((run / "cells").iterdir()))
+        result = {
+            "cells": n_cells,
+            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "python": platform.python_version(),
+            "first_render_html_en_with_analysis_s": _timed(lambda: render_report(run, lang="en")),
+            "html_en_s": _timed(lambda: render_report(run, lang="en")),
+            "html_pdf_en_s": _timed(lambda: render_report(run, lang="en", pdf=True)),
+            "html_both_s": _timed(lambda: render_report(run, lang="both")),
+            "html_pdf_both_s": _timed(lambda: render_report(run, lang="both", pdf=True)),
+            "pdf_pages_en": None,
+        }
+        import pypdf
+
+        result["pdf_pages_en"] = len(pypdf.PdfReader(run / "report.en.pdf").pages)
+    result["target_s"] = 10.0
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "render.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

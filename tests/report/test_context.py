@@ -1,0 +1,79 @@
+"""Number formatting, safe Markdown, and document numbering of the view models."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reportgen.report import context as c
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.8734, "87.3"), (0.9996, "99.9"), (1.0, "100.0"), (0.0, "0.0"), (0.0001, "0.1"), (None, "n/a"),
+])
+def test_pct_never_rounds_to_100_or_0(value, text) -> None:
+    assert c.pct(value) == text
+
+
+def test_decimals_and_p_values() -> None:
+    assert c.dec(0.99996) == "0.999"
+    assert c.dec(1.0) == "1.000"
+    assert c.dec_ci([0.81, 0.93]) == "0.810–0.930"
+    assert c.pct_ci([None, 0.5]) == "n/a"
+    assert c.pvalue(0.0002) == "< 0.001"
+    assert c.pvalue(0.0234) == "0.023"
+    assert c.pvalue(0.5) == "0.50"
+    assert c.points(0.071) == "+7.1"
+    assert c.points(-0.02) == "-2.0"
+
+
+def test_units() -> None:
+    assert c.params(11_177_538) == "11.18 M"
+    assert c.params(2562) == "2.6 k"
+    assert c.macs(1_819_000_000) == "1.82 G"
+    assert c.seconds(41.23) == "41.2 s"
+    assert c.seconds(192) == "3 min 12 s"
+    assert c.megabytes(812) == "812.0 MB"
+    assert c.plain(True) == "true"
+    assert c.plain(None) == "n/a"
+
+
+def test_markdown_escapes_html_and_renders_bold_and_lists() -> None:
+    html = str(c.markdown("A **bold** <script>x</script>\n\n- one\n- *two*"))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<strong>bold</strong>" in html
+    assert "<ul><li>one</li><li><em>two</em></li></ul>" in html
+
+
+def test_parse_cell_id() -> None:
+    assert c._parse_cell_id("pneumoniamnist-efficientnet_lite0-frozen-s3-1a2b3c4d") == {
+        "dataset": "pneumoniamnist", "backbone": "efficientnet_lite0", "strategy": "frozen", "seed": 3}
+
+
+def test_tables_and_figures_numbered_in_reading_order(store_copy) -> None:
+    from reportgen.report.analysis import ensure_analysis
+    from reportgen.store import load_run
+
+    run = load_run(store_copy)
+    ctx = c.build_context(run, ensure_analysis(run), "en")
+    tables = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, c.Table)]
+    figures = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, c.Figure)]
+    assert tables == list(range(1, len(tables) + 1))
+    assert figures == list(range(1, len(figures) + 1))
+    # The discussion cites tables that exist.
+    text = " ".join(b.text for s in ctx.sections for b in s.blocks if isinstance(b, c.Paragraph))
+    cited = {int(n) for n in re.findall(r"Table (\d+)", text)}
+    assert cited and cited <= set(tables)
+
+
+def test_metric_in_table_matches_metrics_json(store_copy) -> None:
+    from reportgen.report.analysis import ensure_analysis
+    from reportgen.store import load_run
+
+    run = load_run(store_copy)
+    ctx = c.build_context(run, ensure_analysis(run), "en")
+    cell = run.cells[0]
+    expected = c.pct(cell.metrics["test"]["macro_f1"])
+    texts = [x.text for s in ctx.sections for b in s.blocks if isinstance(b, c.Table) for r in b.rows for x in r]
+    assert expected in texts

@@ -1,0 +1,185 @@
+"""render_report / `reportgen render`: outputs, missing cells, overrides, template errors, no torch."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reportgen.errors import RenderError, StoreError
+from reportgen.report import render_report
+from reportgen.report.command import render
+from reportgen.report.render import default_run_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_both_languages_are_two_self_contained_documents(rendered) -> None:
+    zh, en = rendered["zh"], rendered["en"]
+    assert '<html lang="zh-TW">' in zh and '<html lang="en">' in en
+    assert "模型選擇" in zh and "混淆矩陣" in zh
+    assert "Model selection" in en and "Confusion matrices" in en
+    for page in (zh, en):
+        assert "<style>" in page and "<link" not in page
+        assert not re.search(r'src="(?!data:)', page), "every image must be inline"
+        assert page.count('src="data:image/png;base64,') >= 10
+    assert 'href="report.en.html"' in zh and 'href="report.html"' in en
+    assert (rendered["run"] / "analysis" / "comparisons.json").is_file()
+    assert (rendered["run"] / "analysis" / "findings.json").is_file()
+
+
+def test_user_notes_are_inserted_and_escaped(rendered) -> None:
+    en = rendered["en"]
+    assert "<strong>scratch</strong>" in en
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in en
+
+
+def test_report_contains_what_a_grader_checks(rendered) -> None:
+    en = rendered["en"]
+    for text in ("Student ID", "112000123", "Why these backbones", "MACs", "fvcore", "Holm", "Fine-tuning",
+                 "Fixed feature extractor", "Training from scratch", "Validity checks", "Limitations",
+                 "experiment.toml", "ROC curves", "Cost of each run"):
+        assert text in en, text
+
+
+def test_missing_cells_are_shown_as_not_run(tmp_path, make_store) -> None:
+    run = make_store(tmp_path, name="partial", missing=("resnet18-scratch",), n_boot=50)
+    written = render_report(run, lang="en")
+    html = written["html:en"].read_text(encoding="utf-8")
+    assert "not run" in html
+    assert "1 planned run(s) have not finished" in html
+
+
+def test_single_cell_run_renders(tmp_path, make_store) -> None:
+    run = make_store(tmp_path, name="one", backbones=("resnet18",), strategies=("finetune",), n_boot=50)
+    written = render_report(run, lang="zh-TW")
+    assert "微調" in written["html:zh-TW"].read_text(encoding="utf-8")
+
+
+def test_no_finished_cell_is_a_store_error(tmp_path, make_store) -> None:
+    run = make_store(tmp_path, name="none", backbones=("resnet18",), strategies=("finetune",), n_boot=10)
+    shutil.rmtree(run / "cells")
+    with pytest.raises(StoreError):
+        render_report(run, lang="en")
+
+
+def test_course_override_shadows_one_partial(tmp_path, store_copy) -> None:
+    (tmp_path / "course" / "partials").mkdir(parents=True)
+    (tmp_path / "course" / "partials" / "cover.html").write_text(
+        '<header class="cover">COURSE-LOGO {{ ctx.cover.title }}</header>\n', encoding="utf-8")
+    written = render_report(store_copy, lang="en", template_dir=tmp_path / "course")
+    html = written["html:en"].read_text(encoding="utf-8")
+    assert "COURSE-LOGO Transfer learning for pneumonia detection" in html
+    assert "Model selection" in html  # everything else still comes from the packaged templates
+
+
+def test_shipped_example_course_override_works(store_copy) -> None:
+    written = render_report(store_copy, lang="en", template_dir=REPO / "templates" / "example-course")
+    assert "example-course-logo" in written["html:en"].read_text(encoding="utf-8")
+
+
+def test_template_syntax_error_names_file_and_line(tmp_path, store_copy) -> None:
+    (tmp_path / "bad" / "partials").mkdir(parents=True)
+    (tmp_path / "bad" / "partials" / "cover.html").write_text("<header>\nok\n{% if %}\n</header>\n", encoding="utf-8")
+    with pytest.raises(RenderError) as err:
+        render_report(store_copy, lang="en", template_dir=tmp_path / "bad")
+    assert re.search(r"partials/cover\.html:3", str(err.value)), str(err.value)
+
+
+def test_undefined_name_in_template_names_file_and_line(tmp_path, store_copy) -> None:
+    (tmp_path / "bad" / "partials").mkdir(parents=True)
+    (tmp_path / "bad" / "partials" / "cover.html").write_text("<header>\n{{ ctx.no_such_field }}\n</header>\n",
+                                                              encoding="utf-8")
+    with pytest.raises(RenderError) as err:
+        render_report(store_copy, lang="en", template_dir=tmp_path / "bad")
+    assert re.search(r"partials/cover\.html:2", str(err.value)), str(err.value)
+    assert "no_such_field" in str(err.value)
+
+
+def test_missing_template_dir_is_a_render_error(tmp_path, store_copy) -> None:
+    with pytest.raises(RenderError):
+        render_report(store_copy, lang="en", template_dir=tmp_path / "nope")
+
+
+def test_render_does_not_import_torch(store_copy) -> None:
+    code = ("import sys; from reportgen.report import render_report; "
+            f"render_report({str(store_copy)!r}, lang='en'); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout
+
+
+def test_cli_renders_and_reports_bad_input_with_exit_2(store_copy, tmp_path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(render, [str(store_copy), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "report.html" in result.output
+    bad = runner.invoke(render, [str(tmp_path / "missing")])
+    assert bad.exit_code == 2
+    assert "run.json" in bad.output
+
+
+def test_default_run_dir_needs_exactly_one_run(tmp_path, make_store) -> None:
+    with pytest.raises(StoreError):
+        default_run_dir(tmp_path / "runs")
+    make_store(tmp_path / "runs", name="a", backbones=("resnet18",), strategies=("finetune",), n_boot=10)
+    assert default_run_dir(tmp_path / "runs").name == "a"
+    make_store(tmp_path / "runs", name="b", backbones=("resnet18",), strategies=("finetune",), n_boot=10)
+    with pytest.raises(StoreError) as err:
+        default_run_dir(tmp_path / "runs")
+    assert "runs/a" in str(err.value) and "runs/b" in str(err.value)
+
+
+@pytest.mark.pdf
+def test_pdf_has_headings_metric_and_embedded_cjk_font(store_copy) -> None:
+    import pypdf
+
+    from reportgen.report.context import pct
+    from reportgen.store import load_run
+
+    written = render_report(store_copy, lang="both", pdf=True)
+    zh = pypdf.PdfReader(written["pdf:zh-TW"])
+    en = pypdf.PdfReader(written["pdf:en"])
+    zh_text = "".join(p.extract_text() for p in zh.pages)
+    en_text = "".join(p.extract_text() for p in en.pages)
+    assert "模型選擇" in zh_text and "混淆矩陣" in zh_text
+    assert "Model selection" in en_text
+    cell = load_run(store_copy).cells[0]
+    assert pct(cell.metrics["test"]["macro_f1"]) in en_text
+    fonts = set()
+    for page in zh.pages:
+        for ref in (page["/Resources"].get("/Font") or {}).values():
+            font = ref.get_object()
+            desc = font.get("/FontDescriptor") or (font["/DescendantFonts"][0].get_object().get("/FontDescriptor"))
+            desc = desc.get_object() if desc is not None else {}
+            if any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+                fonts.add(str(font["/BaseFont"]))
+    assert any("ReportCJK" in f for f in fonts), fonts
+    assert len(zh.pages) > 5
+
+
+@pytest.mark.browser
+def test_chromium_loads_html_without_console_errors(rendered, tmp_path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not on PATH")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--enable-logging=stderr", "--v=0"]
+    page = rendered["written"]["html:en"].as_uri()
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page], check=False, capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "Model selection" in dom.stdout
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr, dom.stderr[-2000:]
+    shot = tmp_path / "shot.png"
+    res = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 1000, res.stderr[-2000:]
