@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def setup_fonts(font_path: str | os.PathLike) -> str:
     font_manager.fontManager.addfont(path)
     family = font_manager.FontProperties(fname=path).get_name()
     matplotlib.rcParams.update({
-        "font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"], "font.size": 8.5,
+        "font.family": "sans-serif", "font.sans-serif": [family], "font.size": 8.5,
         "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7.5, "axes.spines.top": False,
         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "svg.fonttype": "none",
         "axes.unicode_minus": False,
@@ -57,10 +58,16 @@ def setup_fonts(font_path: str | os.PathLike) -> str:
 
 
 def _new(w: float, h: float, ncols: int = 1) -> tuple[Figure, Any]:
+    # Fixed margins instead of constrained layout, and few ticks: layout passes and tick labels are
+    # most of the drawing time, and a report has dozens of figures.
     fig = Figure(figsize=(w, h), dpi=DPI)
     fig.subplots_adjust(left=0.09 if ncols > 1 else 0.16, right=0.98, bottom=0.2, top=0.88, wspace=0.28)
     FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, ncols, squeeze=False)[0]
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    return fig, axes
 
 
 def _uri(fig: Figure) -> str:
@@ -94,7 +101,7 @@ def curves(series: dict, labels: dict) -> str:
             ax.axvline(series["best_epoch"], color="#777777", lw=0.9, ls=":", label=labels["best_epoch"])
         ax.set_xlabel(labels["epoch"])
         ax.set_title(title)
-    ax1.legend(loc="best")
+    ax1.legend(loc="upper right")
     return _uri(fig)
 
 
@@ -112,7 +119,7 @@ def overlay(series: list[dict], labels: dict) -> str:
     ax2.set_title(f"{labels['val']} {series[0]['metric'] if series else ''}")
     for ax in (ax1, ax2):
         ax.set_xlabel(labels["epoch"])
-    ax2.legend(loc="best")
+    ax2.legend(loc="upper right")
     return _uri(fig)
 
 
@@ -132,10 +139,13 @@ def confusion(panels: list[dict], classes: list[str], labels: dict) -> str:
                 ax.text(j, i, f"{v}\n{share * 100:.0f}%", ha="center", va="center", fontsize=7.5,
                         color="white" if share > 0.55 else "black")
         ax.set_xticks(range(k), classes, rotation=30 if k > 2 else 0, ha="right" if k > 2 else "center")
-        ax.set_yticks(range(k), classes)
+        ax.set_yticks(range(k), classes if ax is axes[0] else [])
         ax.set_xlabel(labels["predicted"])
         ax.set_title(p["title"])
     axes[0].set_ylabel(labels["true"])
+    # Room for the class names on the first panel only (fixed margins, no layout pass).
+    label_in = 0.45 + 0.075 * max((len(c) for c in classes), default=4)
+    fig.subplots_adjust(left=min(0.45, label_in / fig.get_figwidth()), wspace=0.15, bottom=0.22)
     return _uri(fig)
 
 
@@ -201,15 +211,19 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> str:
                 if p["backbone"] in backbones else "o"
             ax.scatter(p[key], p["macro_f1"], color=st["color"], marker=marker, s=30, edgecolors="black",
                        linewidths=0.4)
-        ax.set_xscale("log")
+        if key == "trainable":  # parameters span orders of magnitude (frozen head vs whole network)
+            ax.set_xscale("log")
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.set_xlabel(title)
-        ax.set_ylabel(labels["macro_f1"])
+        ax.set_ylabel(labels["macro_f1"] if ax is axes[0] else "")
     handles = [axes[1].scatter([], [], color=_style(s)["color"], marker="o", s=30,
                                label=labels.get(f"strategy.{s}", s))
                for s in dict.fromkeys(p["strategy"] for p in points)]
     handles += [axes[1].scatter([], [], color="white", edgecolors="black", marker=BACKBONE_MARKERS[i % 8], s=30,
                                 label=bb) for i, bb in enumerate(backbones)]
-    axes[1].legend(handles=handles, loc="best", fontsize=6.5)
+    fig.subplots_adjust(right=0.74)
+    fig.legend(handles=handles, loc="center right", fontsize=6.5, frameon=False)
     return _uri(fig)
 
 
