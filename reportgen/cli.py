@@ -1,0 +1,205 @@
+"""`reportgen`: a thin Click CLI. Validation lives in the library; this file only parses and prints.
+
+Every user error is a ReportgenError: printed as one message (no traceback), exit code 2.
+Heavy imports (torch) happen inside the commands that need them, so `--help` and `render` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import EXIT_BAD_INPUT, ReportgenError
+
+
+class Group(click.Group):
+    """Turns ReportgenError into a clean message + exit 2; suggests a command on a typo."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReportgenError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and name not in self.commands and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.commands), n=1)
+            if close:
+                ctx.fail(f"no such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reportgen")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Run a transfer-learning experiment matrix on medical images and turn the results into a
+    bilingual (zh-TW / en) HTML + PDF lab report.
+
+    \b
+    Typical use:
+      reportgen validate experiments/hw4.toml   # check everything, train nothing
+      reportgen plan experiments/hw4.toml       # the cells, their size and cost
+      reportgen run experiments/hw4.toml        # train (resumable: finished cells are kept)
+      reportgen render runs/hw4 --pdf           # report.html + report.pdf
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+EXPERIMENT = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _load(path: Path):  # noqa: ANN202 - returns Experiment (imported lazily)
+    from .config import load_experiment
+
+    return load_experiment(path)
+
+
+def _print_warnings(warnings: list[dict]) -> None:
+    if not warnings:
+        return
+    from .checks import describe
+
+    for f in warnings:
+        d = describe(f, "en")
+        click.secho(f"  [{f['severity']}] {d['title']}: {d['detail']}", fg="yellow", err=True)
+
+
+@cli.command()
+@EXPERIMENT
+def validate(experiment: Path) -> None:
+    """Check an experiment file and its data, backbones and weights without training anything."""
+    from .preflight import preflight
+
+    exp = _load(experiment)
+    plan = preflight(exp, check_images=True)
+    click.echo(f"ok: {experiment} — {len(plan.cells)} cells "
+               f"({len(exp.datasets)} dataset(s) × {len(exp.backbones)} backbone(s) × "
+               f"{len(exp.strategies)} strateg{'y' if len(exp.strategies) == 1 else 'ies'} × "
+               f"{len(exp.seeds)} seed(s)), results in {exp.run_dir}")
+    for s in plan.skipped:
+        click.echo(f"  skipped {s.dataset}/{s.backbone}/{s.strategy}/s{s.seed}: {s.reason}")
+    _print_warnings(plan.warnings)
+
+
+@cli.command()
+@EXPERIMENT
+def plan(experiment: Path) -> None:
+    """Show the cells of the matrix: parameters, input size, epochs and an estimated cost."""
+    from .planning import plan_rows, plan_table
+    from .preflight import preflight
+
+    exp = _load(experiment)
+    pf = preflight(exp)
+    click.echo(plan_table(plan_rows(exp, pf)))
+    for s in pf.skipped:
+        click.echo(f"skipped {s.dataset}/{s.backbone}/{s.strategy}/s{s.seed}: {s.reason}")
+    _print_warnings(pf.warnings)
+
+
+@cli.command()
+@EXPERIMENT
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--only", multiple=True, help="Run only cells whose id contains this text (repeatable).")
+@click.option("--no-progress", is_flag=True, help="No progress bars (for logs and CI).")
+@click.option("--no-checkpoints", is_flag=True, help="Do not save best.pt per cell.")
+@click.option("--render/--no-render", "do_render", default=False, show_default=True,
+              help="Render report.html when training finishes.")
+def run(experiment: Path, device: str, only: tuple[str, ...], no_progress: bool, no_checkpoints: bool,
+        do_render: bool) -> None:
+    """Train every unfinished cell of an experiment into its results store (runs/<name>/).
+
+    Safe to interrupt: rerunning skips finished cells and restarts an interrupted one.
+    """
+    from .train.runner import run_experiment
+
+    exp = _load(experiment)
+
+    def on_event(kind: str, data: dict) -> None:
+        tag = f"[{data['index']}/{data['total']}]"
+        if kind == "cell_skipped":
+            click.echo(f"{tag} {data['cell_id']}: already finished, kept")
+        elif kind == "cell_start":
+            click.echo(f"{tag} {data['cell_id']}: training")
+        elif kind == "cell_done":
+            r = data["result"]
+            t = r["test"]
+
+            def f(v: float | None) -> str:
+                return "n/a" if v is None else f"{v:.3f}"
+
+            click.echo(f"{tag} {data['cell_id']}: test acc {f(t['accuracy'])}  macro-F1 {f(t['macro_f1'])}  "
+                       f"AUC {f(t['auc'])}  best epoch {r['best_epoch']}/{r['epochs_run']}  "
+                       f"{r['wall_time_s']:.0f} s")
+
+    summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
+                             on_event=on_event, only=list(only) or None, save_checkpoints=not no_checkpoints)
+    click.echo(f"done: {len(summary.trained)} trained, {len(summary.skipped_finished)} kept — "
+               f"results in {summary.run_dir}")
+    if do_render:
+        from .report.render import render_report
+
+        out = render_report(summary.run_dir, lang=exp.report["language"], pdf=False)
+        for p in out.values():
+            click.echo(f"wrote {p}")
+
+
+@cli.command()
+@click.argument("backbone", required=False)
+@click.option("--size", default=224, show_default=True, type=click.IntRange(min=1), help="Input size in pixels.")
+@click.option("--list", "list_all", is_flag=True, help="List every backbone name reportgen accepts.")
+def inspect(backbone: str | None, size: int, list_all: bool) -> None:
+    """Architecture stats of one backbone: params, MACs, ImageNet accuracy of its weights."""
+    from .models.backbones import check_backbone_name, known_backbones
+
+    if list_all or not backbone:
+        click.echo("\n".join(known_backbones()))
+        return
+    check_backbone_name(backbone, key="BACKBONE")
+    from .models.backbones import check_input_size
+    from .models.stats import format_inspect, inspect_table
+
+    problem = check_input_size(backbone, size)
+    if problem:
+        from .errors import ConfigError
+        from .models.backbones import smallest_input_size
+
+        raise ConfigError(f"{backbone} cannot take {size}×{size} inputs ({problem})", key="--size",
+                          expected=f"--size ≥ {smallest_input_size(backbone)}")
+    click.echo(format_inspect(inspect_table(backbone, size=size)))
+
+
+def _register_optional() -> None:
+    """Commands that live with their subsystem (render never imports torch)."""
+    try:
+        from .report.command import render
+
+        cli.add_command(render)
+    except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
+        logging.getLogger(__name__).debug("render unavailable: %s", exc)
+    try:
+        from .bench import bench
+
+        cli.add_command(bench)
+    except ImportError as exc:  # pragma: no cover
+        logging.getLogger(__name__).debug("bench unavailable: %s", exc)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli(prog_name="reportgen")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,514 @@
+"""The experiment file: TOML → a validated, typed :class:`Experiment`.
+
+Every key is declared once in the ``*_KEYS`` tables below with its type and default, so the
+schema is visible in one place (like nanoGPT's config block) and an unknown key is an error
+with a did-you-mean. Errors name the file and the dotted key path. This module never imports
+torch: ``validate`` checks the things that need torch (backbones, weights, data) in
+:mod:`reportgen.preflight`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "plateau", "cosine", "step")
+SELECTION_METRICS = ("val_loss", "val_acc", "val_macro_f1", "val_auc")
+LOSSES = ("ce", "bce")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+AUGMENTS = ("none", "flips", "medical")
+DATASET_KINDS = ("npz", "folder", "csv")
+TASKS = ("auto", "binary", "multiclass", "ordinal")
+COLOR_MODES = ("auto", "gray", "rgb")
+LANGUAGES = ("zh-TW", "en", "both")
+REPORT_SECTIONS = ("abstract", "introduction", "model_selection", "data", "methods", "results",
+                   "comparison", "discussion", "limitations")
+
+
+# --------------------------------------------------------------------------- key tables
+# Each entry: key -> (default, validator). A default of REQUIRED means the key must be given.
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+Validator = Callable[[Any], Any]
+
+
+def _type(kind: type | tuple[type, ...], what: str) -> Validator:
+    def check(v: Any) -> Any:
+        # bool is an int in Python; a `true` where a number belongs is a mistake, not a 1.
+        if isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise ValueError(what)
+        if not isinstance(v, kind):
+            raise ValueError(what)
+        return float(v) if kind == (int, float) else v
+
+    return check
+
+
+def _choice(options: tuple[str, ...]) -> Validator:
+    def check(v: Any) -> Any:
+        if not isinstance(v, str) or v not in options:
+            raise ValueError("one of " + ", ".join(f'"{o}"' for o in options))
+        return v
+
+    return check
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError("a positive integer")
+    return v
+
+
+def _nonneg_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError("an integer ≥ 0")
+    return v
+
+
+def _nonneg_float(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise ValueError("a number ≥ 0")
+    return float(v)
+
+
+def _positive_float(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        raise ValueError("a number > 0")
+    return float(v)
+
+
+def _fraction(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+        raise ValueError("a number between 0 and 1 (exclusive)")
+    return float(v)
+
+
+def _optional(check: Validator) -> Validator:
+    def inner(v: Any) -> Any:
+        return None if v is None else check(v)
+
+    return inner
+
+
+def _str_list(v: Any) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
+        raise ValueError("a list of non-empty strings")
+    return list(v)
+
+
+def _int_list(v: Any) -> list[int]:
+    if not isinstance(v, list) or not v or not all(isinstance(s, int) and not isinstance(s, bool) for s in v):
+        raise ValueError("a non-empty list of integers, e.g. [0, 1, 2]")
+    if len(set(v)) != len(v):
+        raise ValueError("a list of distinct integers")
+    return list(v)
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", v):
+        raise ValueError('a name of letters, digits, "_", "-" or "." (it becomes part of folder names)')
+    return v
+
+
+def _date(v: Any) -> str:
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str):
+        return v
+    raise ValueError('a date such as 2026-11-23 or a string')
+
+
+_str = _type(str, "a string")
+_bool = _type(bool, "true or false")
+
+EXPERIMENT_KEYS: dict[str, tuple[Any, Validator]] = {
+    "name": (None, _optional(_name)),
+    "output_dir": ("runs", _str),
+    "seeds": ([0], _int_list),
+    "strategies": (["finetune", "frozen", "scratch"], _str_list),
+}
+
+REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
+    "title": ("Transfer learning on medical images", _str),
+    "course": ("", _str),
+    "author": ("", _str),
+    "student_id": ("", _str),
+    "date": (None, _optional(_date)),
+    "language": ("both", _choice(LANGUAGES)),
+    "notes": ({}, _type(dict, "a table of section = \"Markdown text\"")),
+    "notes_file": (None, _optional(_str)),
+}
+
+DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
+    "name": (REQUIRED, _name),
+    "kind": (REQUIRED, _choice(DATASET_KINDS)),
+    "path": (None, _optional(_str)),  # npz file or image-folder root
+    "train_csv": (None, _optional(_str)),
+    "val_csv": (None, _optional(_str)),
+    "test_csv": (None, _optional(_str)),
+    "image_root": (None, _optional(_str)),
+    "path_column": ("image", _str),
+    "label_column": ("label", _str),
+    "image_suffix": ("", _str),  # appended to CSV ids that lack an extension (e.g. ".jpeg")
+    "classes": (None, _optional(_str_list)),
+    "task": ("auto", _choice(TASKS)),
+    "color": ("auto", _choice(COLOR_MODES)),
+    "val_fraction": (0.1, _fraction),
+    "min_val_size": (100, _nonneg_int),
+    "max_train_samples": (None, _optional(_positive_int)),
+    "split_seed": (0, _nonneg_int),
+    "description": ("", _str),
+    "credit": ("", _str),
+}
+
+BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
+    "name": (REQUIRED, _str),
+    "weights": ("DEFAULT", _str),
+    "input_size": (224, _positive_int),
+    "reason": ("", _str),
+    "label": (None, _optional(_str)),
+}
+
+TRAIN_KEYS: dict[str, tuple[Any, Validator]] = {
+    "optimizer": ("adamw", _choice(OPTIMIZERS)),
+    "lr": (1e-3, _positive_float),
+    "weight_decay": (1e-4, _nonneg_float),
+    "momentum": (0.9, _nonneg_float),
+    "batch_size": (32, _positive_int),
+    "epochs": (10, _positive_int),
+    "scheduler": ("cosine", _choice(SCHEDULERS)),
+    "step_size": (5, _positive_int),
+    "gamma": (0.1, _positive_float),
+    "selection_metric": ("val_macro_f1", _choice(SELECTION_METRICS)),
+    "patience": (0, _nonneg_int),  # 0 = no early stopping; the best epoch is still kept
+    "loss": ("ce", _choice(LOSSES)),
+    "label_smoothing": (0.0, _nonneg_float),
+    "class_weighted_loss": (False, _bool),
+    "weighted_sampler": (False, _bool),
+    "augment": ("none", _choice(AUGMENTS)),
+    "amp": ("auto", _choice(AMP_MODES)),
+    "channels_last": (True, _bool),
+    "compile": (False, _bool),
+    "deterministic": (False, _bool),
+    "warmup_frozen_epochs": (2, _nonneg_int),
+    "frozen_feature_cache": (True, _bool),
+    "eval_batch_size": (None, _optional(_positive_int)),
+}
+
+TOP_LEVEL = ("experiment", "report", "datasets", "backbones", "train", "overrides", "exclude")
+
+
+# --------------------------------------------------------------------------- typed result
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    kind: str
+    path: Path | None
+    train_csv: Path | None
+    val_csv: Path | None
+    test_csv: Path | None
+    image_root: Path | None
+    path_column: str
+    label_column: str
+    image_suffix: str
+    classes: tuple[str, ...] | None
+    task: str
+    color: str
+    val_fraction: float
+    min_val_size: int
+    max_train_samples: int | None
+    split_seed: int
+    description: str
+    credit: str
+    key: str  # "datasets[0]": where it was declared, for error messages
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    weights: str
+    input_size: int
+    reason: str
+    label: str | None
+    key: str
+
+
+@dataclass
+class Experiment:
+    source: Path
+    name: str
+    output_dir: Path
+    seeds: list[int]
+    strategies: list[str]
+    report: dict[str, Any]
+    datasets: list[DatasetSpec]
+    backbones: list[BackboneSpec]
+    train: dict[str, Any]
+    overrides: dict[str, dict[str, dict[str, Any]]]
+    exclude: list[dict[str, Any]]
+    raw_text: str = field(repr=False, default="")
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / self.name
+
+    def train_config(self, *, backbone: str, strategy: str) -> dict[str, Any]:
+        """Training settings for one cell: defaults, then the strategy's, then the backbone's overrides."""
+        cfg = copy.deepcopy(self.train)
+        cfg.update(self.overrides.get("strategy", {}).get(strategy, {}))
+        cfg.update(self.overrides.get("backbone", {}).get(backbone, {}))
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form saved in run.json (paths as strings)."""
+
+        def spec(d: Any) -> dict[str, Any]:
+            out = {k: (str(v) if isinstance(v, Path) else v) for k, v in d.__dict__.items()}
+            if out.get("classes") is not None:
+                out["classes"] = list(out["classes"])
+            return out
+
+        return {
+            "name": self.name,
+            "source": str(self.source),
+            "seeds": self.seeds,
+            "strategies": self.strategies,
+            "report": self.report,
+            "datasets": [spec(d) for d in self.datasets],
+            "backbones": [spec(b) for b in self.backbones],
+            "train": self.train,
+            "overrides": self.overrides,
+            "exclude": self.exclude,
+        }
+
+
+# --------------------------------------------------------------------------- parsing
+# Names people bring from other tools (Keras, timm, notebooks) for keys we spell differently.
+SYNONYMS = {"learning_rate": "lr", "num_epochs": "epochs", "n_epochs": "epochs", "bs": "batch_size",
+            "wd": "weight_decay", "lr_scheduler": "scheduler", "early_stopping_patience": "patience",
+            "image_size": "input_size", "img_size": "input_size", "pretrained": "weights", "model": "name",
+            "arch": "name", "seed": "seeds", "aug": "augment", "augmentation": "augment", "optim": "optimizer"}
+
+
+def _did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
+    if SYNONYMS.get(word) in options:
+        return f'did you mean "{SYNONYMS[word]}"?'
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else ""
+
+
+def _check_table(table: Any, keys: dict[str, tuple[Any, Validator]], *, file: Path, where: str) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table", file=file, key=where, expected=f"[{where}] with keys "
+                          + ", ".join(keys))
+    out: dict[str, Any] = {}
+    for k in table:
+        if k not in keys:
+            hint = _did_you_mean(k, tuple(keys))
+            raise ConfigError(f'unknown key "{k}"', file=file, key=f"{where}.{k}",
+                              expected="one of " + ", ".join(keys),
+                              fix=hint or "remove it or check the spelling (see experiments/demo.toml)")
+    for k, (default, check) in keys.items():
+        if k not in table:
+            if default is REQUIRED:
+                raise ConfigError(f'missing required key "{k}"', file=file, key=f"{where}.{k}",
+                                  fix=f'add {k} = ... to {where}')
+            out[k] = copy.deepcopy(default)
+            continue
+        try:
+            out[k] = check(table[k])
+        except ValueError as exc:
+            raise ConfigError(f"bad value {table[k]!r}", file=file, key=f"{where}.{k}",
+                              expected=str(exc)) from None
+    return out
+
+
+def _resolve(base: Path, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    # normpath keeps messages readable: "data/x" rather than "experiments/../data/x"
+    return p if p.is_absolute() else Path(os.path.normpath(base / p))
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Parse and validate an experiment file (no torch, no file system checks of the data).
+
+    Raises:
+        ConfigError: with file, key, expectation and fix for any problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("experiment file not found", file=path,
+                          fix="pass the path of a .toml file, e.g. experiments/demo.toml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=path,
+                          fix="fix the syntax at that line (strings need quotes, tables [name], arrays [a, b])"
+                          ) from None
+    for k in doc:
+        if k not in TOP_LEVEL:
+            hint = _did_you_mean(k, TOP_LEVEL)
+            raise ConfigError(f'unknown section "{k}"', file=path, key=k,
+                              expected="one of " + ", ".join(TOP_LEVEL), fix=hint or "remove it")
+    base = path.parent
+
+    exp = _check_table(doc.get("experiment", {}), EXPERIMENT_KEYS, file=path, where="experiment")
+    for i, s in enumerate(exp["strategies"]):
+        if s not in STRATEGIES:
+            raise ConfigError(f'unknown strategy "{s}"', file=path, key=f"experiment.strategies[{i}]",
+                              expected="one of " + ", ".join(STRATEGIES),
+                              fix=_did_you_mean(s, STRATEGIES) or "use finetune, frozen, scratch or warmup")
+    if len(set(exp["strategies"])) != len(exp["strategies"]):
+        raise ConfigError("a strategy is listed twice", file=path, key="experiment.strategies")
+
+    report = _check_table(doc.get("report", {}), REPORT_KEYS, file=path, where="report")
+    for sec, txt in report["notes"].items():
+        if sec not in REPORT_SECTIONS:
+            raise ConfigError(f'unknown report section "{sec}"', file=path, key=f"report.notes.{sec}",
+                              expected="one of " + ", ".join(REPORT_SECTIONS),
+                              fix=_did_you_mean(sec, REPORT_SECTIONS) or "rename the note")
+        if not isinstance(txt, str):
+            raise ConfigError("a note must be a string (Markdown)", file=path, key=f"report.notes.{sec}")
+    if report["notes_file"]:
+        notes_path = _resolve(base, report["notes_file"])
+        assert notes_path is not None
+        if not notes_path.is_file():
+            raise ConfigError("notes file not found", file=path, key="report.notes_file",
+                              expected=f"a Markdown file at {notes_path}", fix="create it or remove the key")
+        report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
+    if report["date"] is None:
+        report["date"] = dt.date.today().isoformat()
+
+    datasets = _parse_list(doc, "datasets", DATASET_KEYS, file=path)
+    dspecs = []
+    for i, d in enumerate(datasets):
+        key = f"datasets[{i}]"
+        d = dict(d)
+        for pk in ("path", "train_csv", "val_csv", "test_csv", "image_root"):
+            d[pk] = _resolve(base, d[pk])
+        if d["kind"] in ("npz", "folder") and d["path"] is None:
+            raise ConfigError(f'kind = "{d["kind"]}" needs a path', file=path, key=f"{key}.path",
+                              expected="the .npz file" if d["kind"] == "npz" else "the folder holding train/ val/ test/")
+        if d["kind"] == "csv":
+            for req in ("train_csv", "test_csv"):
+                if d[req] is None:
+                    raise ConfigError(f'kind = "csv" needs {req}', file=path, key=f"{key}.{req}",
+                                      expected="a CSV file with columns "
+                                      f'"{d["path_column"]}" and "{d["label_column"]}"')
+        dspecs.append(DatasetSpec(**{**d, "classes": tuple(d["classes"]) if d["classes"] else None}, key=key))
+    _unique([d.name for d in dspecs], file=path, key="datasets", what="dataset name")
+
+    bspecs = [BackboneSpec(**b, key=f"backbones[{i}]")
+              for i, b in enumerate(_parse_list(doc, "backbones", BACKBONE_KEYS, file=path))]
+    _unique([b.name for b in bspecs], file=path, key="backbones", what="backbone name")
+
+    train = _check_table(doc.get("train", {}), TRAIN_KEYS, file=path, where="train")
+    overrides = _parse_overrides(doc.get("overrides", {}), file=path,
+                                 strategies=exp["strategies"], backbones=[b.name for b in bspecs])
+    exclude = _parse_exclude(doc.get("exclude", []), file=path, exp=exp, dspecs=dspecs, bspecs=bspecs)
+
+    name = exp["name"] or _name_from_stem(path.stem)
+    return Experiment(source=path, name=name, output_dir=_resolve(Path.cwd(), exp["output_dir"]) or Path("runs"),
+                      seeds=exp["seeds"], strategies=exp["strategies"], report=report, datasets=dspecs,
+                      backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text)
+
+
+def _name_from_stem(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", stem) or "run"
+
+
+def _parse_list(doc: dict, section: str, keys: dict, *, file: Path) -> list[dict]:
+    items = doc.get(section)
+    if not items:
+        raise ConfigError(f"no {section} declared", file=file, key=section,
+                          fix=f"add at least one [[{section}]] table (see experiments/demo.toml)")
+    if not isinstance(items, list):
+        raise ConfigError(f"{section} must be an array of tables", file=file, key=section,
+                          expected=f"[[{section}]] blocks")
+    return [_check_table(item, keys, file=file, where=f"{section}[{i}]") for i, item in enumerate(items)]
+
+
+def _unique(names: list[str], *, file: Path, key: str, what: str) -> None:
+    seen = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise ConfigError(f'{what} "{n}" is declared twice', file=file, key=f"{key}[{i}].name",
+                              fix="give each one a distinct name")
+        seen.add(n)
+
+
+def _parse_overrides(table: Any, *, file: Path, strategies: list[str], backbones: list[str]) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table", file=file, key="overrides")
+    out: dict[str, dict[str, dict[str, Any]]] = {"strategy": {}, "backbone": {}}
+    for kind, sub in table.items():
+        if kind not in out:
+            raise ConfigError(f'unknown override kind "{kind}"', file=file, key=f"overrides.{kind}",
+                              expected='"strategy" or "backbone"', fix=_did_you_mean(kind, tuple(out)))
+        names = strategies if kind == "strategy" else backbones
+        for target, values in sub.items():
+            if target not in names:
+                raise ConfigError(f'override for unknown {kind} "{target}"', file=file,
+                                  key=f"overrides.{kind}.{target}", expected="one of " + ", ".join(names),
+                                  fix=_did_you_mean(target, names) or f"add it to the experiment's {kind}s")
+            allowed = {k: v for k, v in TRAIN_KEYS.items()}
+            checked = _check_table(values, allowed, file=file, where=f"overrides.{kind}.{target}")
+            out[kind][target] = {k: checked[k] for k in values}  # only the keys the user set
+    return out
+
+
+def _parse_exclude(items: Any, *, file: Path, exp: dict, dspecs: list, bspecs: list) -> list[dict]:
+    if not isinstance(items, list):
+        raise ConfigError("exclude must be an array of tables", file=file, key="exclude",
+                          expected='[[exclude]] blocks with backbone / strategy / dataset / seed')
+    valid = {"dataset": [d.name for d in dspecs], "backbone": [b.name for b in bspecs],
+             "strategy": exp["strategies"], "seed": exp["seeds"]}
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not item:
+            raise ConfigError("each exclude must be a non-empty table", file=file, key=f"exclude[{i}]")
+        for k, v in item.items():
+            if k not in valid:
+                raise ConfigError(f'unknown key "{k}"', file=file, key=f"exclude[{i}].{k}",
+                                  expected="dataset, backbone, strategy or seed",
+                                  fix=_did_you_mean(k, tuple(valid)))
+            if v not in valid[k]:
+                raise ConfigError(f'{k} "{v}" is not in the experiment', file=file, key=f"exclude[{i}].{k}",
+                                  expected="one of " + ", ".join(map(str, valid[k])))
+        out.append(dict(item))
+    return out
+
+
+def parse_notes_markdown(path: Path) -> dict[str, str]:
+    """Split a Markdown notes file into sections by ``## <section>`` headings."""
+    notes: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^##\s+([a-z_]+)\s*$", line.strip())
+        if m:
+            current = m.group(1)
+            if current not in REPORT_SECTIONS:
+                raise ConfigError(f'unknown report section "{current}"', file=path, key=f"## {current}",
+                                  expected="one of " + ", ".join(REPORT_SECTIONS))
+            notes.setdefault(current, [])
+        elif current is not None:
+            notes[current].append(line)
+    return {k: "\n".join(v).strip() for k, v in notes.items() if "\n".join(v).strip()}

@@ -1,0 +1,54 @@
+"""Datasets: layouts (``sources``), decode-once cache (``cache``), batches and augmentation (``batches``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import DatasetSpec
+from .cache import DecodedSplit, decode_split, detect_color
+from .sources import SPLITS, SourceDataset, finalize_splits, load_source, resolve_task
+
+
+@dataclass
+class Dataset:
+    """A dataset ready to be decoded at any input size (splits final: val carved, train subsampled)."""
+
+    spec: DatasetSpec
+    source: SourceDataset
+    task: str
+    color: str
+    split_record: dict
+    _decoded: dict[int, dict[str, DecodedSplit]] = field(default_factory=dict, repr=False)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.source.classes
+
+    def decoded(self, size: int, *, progress: bool = False) -> dict[str, DecodedSplit]:
+        if size not in self._decoded:
+            self._decoded[size] = {
+                split: decode_split(self.source.splits[split], size=size, color=self.color, progress=progress,
+                                    desc=f"{self.spec.name}/{split} @{size}px")
+                for split in SPLITS
+            }
+        return self._decoded[size]
+
+    def facts(self) -> dict:
+        """Per-dataset facts for the results store (datasets/<name>.json) and the data section."""
+        k = len(self.classes)
+        splits = {s: {"n": len(src), "counts": np.bincount(src.labels, minlength=k).tolist()}
+                  for s, src in self.source.splits.items()}
+        return {"name": self.spec.name, "kind": self.spec.kind, "classes": self.classes, "task": self.task,
+                "color": self.color, "splits": splits, **self.split_record,
+                "description": self.spec.description, "credit": self.spec.credit}
+
+
+def open_dataset(spec: DatasetSpec) -> Dataset:
+    """Read labels and layout, carve val, decide task and colour. Raises DataError."""
+    src = load_source(spec)
+    record = finalize_splits(src, spec)
+    color = spec.color if spec.color != "auto" else detect_color(src.splits["train"])
+    return Dataset(spec=spec, source=src, task=resolve_task(spec, len(src.classes)), color=color,
+                   split_record=record)

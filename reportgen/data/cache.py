@@ -1,0 +1,159 @@
+"""Decode once: every split becomes a cached uint8 array ``(N, C, S, S)``, memory-mapped.
+
+Epochs then never touch PIL or JPEG again; a batch is a slice of this array. The cache key is
+the hash of the images' *content* (not their names or mtimes) together with the preprocessing
+(size, colour mode, resize filter), so replacing an image or changing the input size gives a new
+entry, and renaming a folder does not. Arrays are written into a memory-mapped temp file and
+renamed into place, so peak RSS stays bounded by one image batch even for datasets larger than
+RAM, and a killed run never leaves a half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+from .sources import SplitSource
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1  # bump when the decode procedure changes
+RESIZE_FILTER = "bilinear"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("REPORTGEN_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "reportgen" / "tensors"
+
+
+@dataclass
+class DecodedSplit:
+    images: np.ndarray  # uint8 (N, C, S, S); C = 1 (grayscale) or 3
+    labels: np.ndarray  # int64 (N,)
+    key: str  # the cache key it was stored under
+
+
+def content_key(src: SplitSource, *, size: int, color: str) -> str:
+    """A hash of the split's pixels/bytes, labels and preprocessing."""
+    h = hashlib.sha1()
+    h.update(f"v{CACHE_VERSION}|{size}|{color}|{RESIZE_FILTER}|".encode())
+    h.update(np.ascontiguousarray(src.labels).tobytes())
+    if src.arrays is not None:
+        h.update(str(src.arrays.shape).encode())
+        h.update(np.ascontiguousarray(src.arrays).tobytes())
+    else:
+        assert src.files is not None
+        for f in src.files:
+            h.update(hashlib.sha1(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def detect_color(src: SplitSource, *, probe: int = 16) -> str:
+    """``gray`` if the split's images carry no colour (X-rays saved as RGB included), else ``rgb``."""
+    if src.arrays is not None:
+        if src.arrays.ndim == 3 or src.arrays.shape[-1] == 1:
+            return "gray"
+        sample = src.arrays[:probe].astype(np.int16)
+        return "gray" if np.all(sample[..., 0] == sample[..., 1]) and np.all(sample[..., 1] == sample[..., 2]) else "rgb"
+    assert src.files is not None
+    for f in src.files[:probe]:
+        try:
+            with Image.open(f) as im:
+                if im.mode in ("L", "LA", "I", "I;16", "1"):
+                    continue
+                a = np.asarray(im.convert("RGB"), dtype=np.int16)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise _decode_error(f, exc) from None
+            if not (np.abs(a[..., 0] - a[..., 1]).max() <= 2 and np.abs(a[..., 1] - a[..., 2]).max() <= 2):
+                return "rgb"
+    return "gray"
+
+
+def _to_chw(img: Image.Image, *, size: int, color: str) -> np.ndarray:
+    img = img.convert("L" if color == "gray" else "RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    a = np.asarray(img, dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def _decode_file(path: Path, size: int, color: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return _to_chw(im, size=size, color=color)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _decode_error(path, exc) from None
+
+
+def _decode_error(path: Path, exc: BaseException) -> DataError:
+    return DataError(f"cannot decode image ({type(exc).__name__})", file=path,
+                     fix="replace or delete the file (it may be truncated or not an image)")
+
+
+def check_headers(src: SplitSource) -> None:
+    """Open every image's header (cheap: no pixel decoding) so `validate` catches non-images."""
+    for f in src.files or []:
+        try:
+            with Image.open(f) as im:
+                im.size  # noqa: B018 - reading the header is the check
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise _decode_error(f, exc) from None
+
+
+def decode_split(src: SplitSource, *, size: int, color: str, workers: int | None = None,
+                 progress: bool = False, desc: str = "decode") -> DecodedSplit:
+    """Decode (or load from cache) one split at ``size``×``size`` pixels."""
+    key = content_key(src, size=size, color=color)
+    final = cache_dir() / f"{key}.npy"
+    if final.is_file():
+        try:
+            images = np.load(final, mmap_mode="r")
+            if images.shape[0] == len(src):
+                return DecodedSplit(images=images, labels=src.labels, key=key)
+        except (ValueError, OSError):
+            log.warning("cache entry %s unreadable; decoding again", final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    channels = 1 if color == "gray" else 3
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(src), channels, size, size))
+    try:
+        _fill(out, src, size=size, color=color, workers=workers, progress=progress, desc=desc)
+        out.flush()
+        del out
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return DecodedSplit(images=np.load(final, mmap_mode="r"), labels=src.labels, key=key)
+
+
+def _fill(out: np.ndarray, src: SplitSource, *, size: int, color: str, workers: int | None,
+          progress: bool, desc: str) -> None:
+    from tqdm.auto import tqdm
+
+    n = len(src)
+    bar = tqdm(total=n, desc=desc, unit="img", leave=False, disable=not progress)
+    if src.arrays is not None:
+        for i in range(n):
+            out[i] = _to_chw(Image.fromarray(src.arrays[i].squeeze()), size=size, color=color)
+            bar.update(1)
+    else:
+        assert src.files is not None
+        # PIL releases the GIL while decoding and resizing, so threads use every core.
+        with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
+            for i, arr in enumerate(pool.map(lambda f: _decode_file(f, size, color), src.files)):
+                out[i] = arr
+                bar.update(1)
+    bar.close()

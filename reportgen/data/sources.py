@@ -1,0 +1,266 @@
+"""Dataset kinds → a list of samples per split (no decoding yet).
+
+Three layouts the users have: MedMNIST-style ``.npz`` arrays, image folders
+``root/{train,val,test}/{CLASS}/*`` (the Kermany chest X-ray layout), and CSV lists of image
+path + label (the retinopathy labs). Everything here is checked before any compute is spent:
+a missing folder, an empty class, a label out of range or arrays of mismatched length raise a
+:class:`DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DatasetSpec
+from ..errors import DataError
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class SplitSource:
+    """One split before decoding: either in-memory arrays (npz) or image files."""
+
+    labels: np.ndarray  # int64, (N,)
+    arrays: np.ndarray | None = None  # uint8 (N,H,W) or (N,H,W,C) for npz
+    files: list[Path] | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, idx: np.ndarray) -> "SplitSource":
+        return SplitSource(
+            labels=self.labels[idx],
+            arrays=None if self.arrays is None else self.arrays[idx],
+            files=None if self.files is None else [self.files[i] for i in idx],
+        )
+
+
+@dataclass
+class SourceDataset:
+    name: str
+    classes: list[str]
+    splits: dict[str, SplitSource]  # "train", "test" always; "val" may be missing before carving
+    origin: Path  # the npz file / folder root / train CSV, for content hashing and messages
+    notes: dict = field(default_factory=dict)
+
+
+def load_source(spec: DatasetSpec) -> SourceDataset:
+    """Read a dataset's layout and labels. Raises DataError for anything unusable."""
+    loader = {"npz": _load_npz, "folder": _load_folder, "csv": _load_csv}[spec.kind]
+    ds = loader(spec)
+    for split, src in ds.splits.items():
+        if len(src) == 0:
+            raise DataError(f"the {split} split is empty", file=ds.origin, key=f"{spec.key}",
+                            fix=f"add images to the {split} split")
+        bad = (src.labels < 0) | (src.labels >= len(ds.classes))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"label {int(src.labels[i])} of {split} sample {i} is out of range",
+                            file=ds.origin, key=f"{split}_labels",
+                            expected=f"labels 0..{len(ds.classes) - 1} for classes {ds.classes}",
+                            fix="fix the labels, or list every class in the dataset's `classes`")
+    return ds
+
+
+# --------------------------------------------------------------------------- npz
+def _load_npz(spec: DatasetSpec) -> SourceDataset:
+    path = spec.path
+    assert path is not None
+    if not path.is_file():
+        raise DataError("npz file not found", file=path, key=f"{spec.key}.path",
+                        expected="a MedMNIST-style .npz with train_images, train_labels, test_images, ...",
+                        fix="correct the path (relative paths are relative to the TOML file)")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        keys = set(npz.files)
+    except Exception as exc:  # zipfile/ValueError: the file is not an npz at all
+        raise DataError(f"cannot read as .npz ({type(exc).__name__}: {exc})", file=path,
+                        key=f"{spec.key}.path", fix="re-download or re-export the file") from None
+    splits: dict[str, SplitSource] = {}
+    for split in SPLITS:
+        ik, lk = f"{split}_images", f"{split}_labels"
+        if ik not in keys and lk not in keys and split == "val":
+            continue
+        for k in (ik, lk):
+            if k not in keys:
+                raise DataError(f'array "{k}" is missing', file=path, key=k,
+                                expected="keys " + ", ".join(f"{s}_images/{s}_labels" for s in SPLITS),
+                                fix="export the split, or use another dataset kind")
+        images, labels = npz[ik], npz[lk]
+        labels = labels.reshape(labels.shape[0], -1) if labels.ndim > 1 else labels[:, None]
+        if labels.shape[1] != 1:
+            raise DataError(f'"{lk}" has {labels.shape[1]} columns (multi-label)', file=path, key=lk,
+                            expected="one integer label per image")
+        if images.shape[0] != labels.shape[0]:
+            raise DataError(f'"{ik}" has {images.shape[0]} images but "{lk}" has {labels.shape[0]} labels',
+                            file=path, key=ik, expected="arrays of the same length",
+                            fix="re-export the npz so images and labels match")
+        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+            raise DataError(f'"{ik}" has shape {images.shape}', file=path, key=ik,
+                            expected="(N, H, W) grayscale or (N, H, W, 3) RGB uint8")
+        if images.dtype != np.uint8:
+            raise DataError(f'"{ik}" has dtype {images.dtype}', file=path, key=ik, expected="uint8 pixels 0..255")
+        splits[split] = SplitSource(labels=labels[:, 0].astype(np.int64), arrays=images)
+    n_classes = int(max(int(s.labels.max()) for s in splits.values())) + 1
+    classes = list(spec.classes) if spec.classes else [f"class_{i}" for i in range(n_classes)]
+    return SourceDataset(name=spec.name, classes=classes, splits=splits, origin=path)
+
+
+# --------------------------------------------------------------------------- image folders
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _load_folder(spec: DatasetSpec) -> SourceDataset:
+    root = spec.path
+    assert root is not None
+    if not root.is_dir():
+        raise DataError("image folder not found", file=root, key=f"{spec.key}.path",
+                        expected="a folder with train/, val/ (optional) and test/, each holding one folder per class",
+                        fix="correct the path (relative paths are relative to the TOML file)")
+    found: dict[str, Path] = {}
+    for split in SPLITS:
+        d = root / split
+        if d.is_dir():
+            found[split] = d
+        elif split != "val":
+            raise DataError(f"the {split}/ folder is missing", file=root, key=f"{spec.key}.path",
+                            expected=f"{root}/{split}/<CLASS>/<images>",
+                            fix=f"create {split}/ or point path at the folder that holds it")
+    class_names = sorted({c.name for d in found.values() for c in d.iterdir() if c.is_dir()})
+    classes = list(spec.classes) if spec.classes else class_names
+    unknown = [c for c in class_names if c not in classes]
+    if unknown:
+        raise DataError(f"class folder(s) {unknown} are not in `classes`", file=root, key=f"{spec.key}.classes",
+                        expected=f"classes listing every folder: {class_names}")
+    splits = {}
+    for split, d in found.items():
+        files: list[Path] = []
+        labels: list[int] = []
+        for ci, cname in enumerate(classes):
+            cdir = d / cname
+            if not cdir.is_dir():
+                raise DataError(f'class folder "{cname}" is missing from {split}/', file=cdir,
+                                key=f"{spec.key}.classes", fix=f"create {cdir} with images, or fix `classes`")
+            imgs = _images_in(cdir)
+            if not imgs:
+                raise DataError(f'class folder "{cname}" in {split}/ has no images', file=cdir,
+                                expected="image files (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ")",
+                                fix="add images, or remove the empty folder")
+            files += imgs
+            labels += [ci] * len(imgs)
+        splits[split] = SplitSource(labels=np.asarray(labels, dtype=np.int64), files=files)
+    return SourceDataset(name=spec.name, classes=classes, splits=splits, origin=root)
+
+
+# --------------------------------------------------------------------------- CSV lists
+def _load_csv(spec: DatasetSpec) -> SourceDataset:
+    assert spec.train_csv is not None and spec.test_csv is not None
+    tables = {"train": spec.train_csv, "val": spec.val_csv, "test": spec.test_csv}
+    rows: dict[str, list[tuple[str, str, int]]] = {}
+    for split, path in tables.items():
+        if path is None:
+            continue
+        if not path.is_file():
+            raise DataError("CSV file not found", file=path, key=f"{spec.key}.{split}_csv",
+                            fix="correct the path (relative paths are relative to the TOML file)")
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            cols = reader.fieldnames or []
+            for col in (spec.path_column, spec.label_column):
+                if col not in cols:
+                    raise DataError(f'column "{col}" not found', file=path, key=f"{spec.key}.path_column"
+                                    if col == spec.path_column else f"{spec.key}.label_column",
+                                    expected=f"one of the CSV's columns: {cols}",
+                                    fix="set path_column / label_column to the right names")
+            rows[split] = [(r[spec.path_column], r[spec.label_column], line)
+                           for line, r in enumerate(reader, start=2)]
+    raw_labels = sorted({lab for rs in rows.values() for _, lab, _ in rs})
+    numeric = all(lab.strip().lstrip("-").isdigit() for lab in raw_labels)
+    if spec.classes:
+        classes = list(spec.classes)
+    elif numeric:
+        classes = [str(i) for i in range(max(int(x) for x in raw_labels) + 1)]
+    else:
+        classes = raw_labels
+    root = spec.image_root or spec.train_csv.parent
+    splits = {}
+    for split, rs in rows.items():
+        files, labels = [], []
+        for rel, lab, line in rs:
+            if numeric and lab.strip().lstrip("-").isdigit():
+                y = int(lab)
+            elif lab in classes:
+                y = classes.index(lab)
+            else:
+                raise DataError(f'unknown label "{lab}" on line {line}', file=tables[split],
+                                key=spec.label_column, expected=f"one of {classes} or an index")
+            if not 0 <= y < len(classes):
+                raise DataError(f"label {y} on line {line} is out of range", file=tables[split],
+                                key=spec.label_column, expected=f"0..{len(classes) - 1} ({len(classes)} classes)",
+                                fix="fix the label or list all classes in `classes`")
+            p = Path(rel if Path(rel).suffix else rel + spec.image_suffix)
+            p = p if p.is_absolute() else root / p
+            if not p.is_file():
+                raise DataError(f"image listed on line {line} not found: {p}", file=tables[split],
+                                key=spec.path_column,
+                                fix="check image_root / image_suffix, or remove the row")
+            files.append(p)
+            labels.append(y)
+        splits[split] = SplitSource(labels=np.asarray(labels, dtype=np.int64), files=files)
+    return SourceDataset(name=spec.name, classes=classes, splits=splits, origin=spec.train_csv)
+
+
+# --------------------------------------------------------------------------- splits
+def stratified_indices(labels: np.ndarray, fraction: float, *, seed: int) -> np.ndarray:
+    """Indices of a stratified random ``fraction`` of ``labels`` (at least one per class present)."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = max(1, int(round(fraction * len(idx))))
+        picked.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
+    """Carve a validation split and subsample train as the spec asks. Returns the record to save.
+
+    A validation set smaller than ``min_val_size`` cannot select a model (Kermany ships 16 images:
+    one image is 6 accuracy points), so it is folded back into train and a stratified, seeded
+    ``val_fraction`` of train becomes the validation set. The test split is never touched.
+    """
+    record: dict = {"val_carved": None, "train_subsampled": None}
+    val = ds.splits.get("val")
+    if val is None or len(val) < spec.min_val_size:
+        train = ds.splits["train"]
+        original_val_n = 0 if val is None else len(val)
+        if val is not None:
+            train = SplitSource(labels=np.concatenate([train.labels, val.labels]),
+                                arrays=None if train.arrays is None else np.concatenate([train.arrays, val.arrays]),
+                                files=None if train.files is None else train.files + val.files)
+        vidx = stratified_indices(train.labels, spec.val_fraction, seed=spec.split_seed)
+        tidx = np.setdiff1d(np.arange(len(train)), vidx)
+        ds.splits["val"] = train.subset(vidx)
+        ds.splits["train"] = train.subset(tidx)
+        record["val_carved"] = {"from": "train", "fraction": spec.val_fraction, "seed": spec.split_seed,
+                                "original_val_n": original_val_n, "min_val_size": spec.min_val_size}
+    if spec.max_train_samples and len(ds.splits["train"]) > spec.max_train_samples:
+        train = ds.splits["train"]
+        frac = spec.max_train_samples / len(train)
+        idx = stratified_indices(train.labels, frac, seed=spec.split_seed + 1)[: spec.max_train_samples]
+        record["train_subsampled"] = {"from_n": len(train), "to_n": int(len(idx)), "seed": spec.split_seed + 1}
+        ds.splits["train"] = train.subset(idx)
+    return record
+
+
+def resolve_task(spec: DatasetSpec, n_classes: int) -> str:
+    if spec.task != "auto":
+        return spec.task
+    return "binary" if n_classes == 2 else "multiclass"

@@ -1,0 +1,92 @@
+"""Everything that can be checked before compute is spent, in one pass.
+
+`reportgen validate`, `reportgen plan` and `reportgen run` all start here, so an unknown
+backbone, weights that cannot be had offline, an input size a network cannot take, a missing
+folder or a label out of range stop the run *before* anything is written to the results store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Experiment
+from .data import Dataset, open_dataset
+from .config import DatasetSpec
+from .errors import ConfigError, DataError
+from .matrix import Cell, Skipped, build_cells
+from .models.backbones import (WeightsChoice, check_backbone_name, check_input_size, check_weights_available,
+                               resolve_weights, smallest_input_size)
+
+
+@dataclass
+class Preflight:
+    cells: list[Cell]
+    skipped: list[Skipped]
+    datasets: dict[str, Dataset]
+    weights: dict[str, WeightsChoice]
+    weights_status: dict[str, str]
+    warnings: list[dict] = field(default_factory=list)
+
+    def choice_for(self, cell: Cell) -> WeightsChoice:
+        return WeightsChoice("none") if cell.strategy == "scratch" else self.weights[cell.backbone.name]
+
+
+def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
+    """Validate backbones, weights, input sizes and data. Raises a ReportgenError on the first problem."""
+    src = exp.source
+    weights: dict[str, WeightsChoice] = {}
+    status: dict[str, str] = {}
+    for b in exp.backbones:
+        check_backbone_name(b.name, file=src, key=f"{b.key}.name")
+        problem = check_input_size(b.name, b.input_size)
+        if problem is not None:
+            smallest = smallest_input_size(b.name)
+            raise ConfigError(f"{b.name} cannot take {b.input_size}×{b.input_size} inputs ({problem})",
+                              file=src, key=f"{b.key}.input_size",
+                              expected=(f"input_size ≥ {smallest} for {b.name}" if smallest
+                                        else "a size this backbone accepts"),
+                              fix=f"set input_size = {smallest or 224} (images are resized once, when decoded)")
+        weights[b.name] = resolve_weights(b.name, b.weights, base=src.parent, file=src, key=f"{b.key}.weights")
+    datasets = {d.name: _open(d, src) for d in exp.datasets}
+    if check_images:
+        from .data.cache import check_headers
+
+        for ds in datasets.values():
+            for split in ds.source.splits.values():
+                check_headers(split)
+    cells, skipped = build_cells(exp)
+    if not cells:
+        raise ConfigError("the matrix is empty: every cell is excluded or not applicable", file=src,
+                          key="exclude", fix="remove an [[exclude]] rule or add a strategy/backbone")
+    # Only weights that some cell will load must be obtainable (a scratch-only backbone needs none).
+    needed = {c.backbone.name for c in cells if c.strategy != "scratch"}
+    for b in exp.backbones:
+        if b.name in needed:
+            status[b.name] = check_weights_available(weights[b.name], file=src, key=f"{b.key}.weights")
+    for c in cells:
+        if c.train["loss"] == "bce" and len(datasets[c.dataset.name].classes) != 2:
+            raise ConfigError(f'loss = "bce" needs a binary dataset; {c.dataset.name} has '
+                              f"{len(datasets[c.dataset.name].classes)} classes", file=src, key="train.loss",
+                              expected='"ce" for more than two classes')
+    warnings: list[dict] = []
+    try:
+        from .checks import dataset_findings_from_facts
+
+        for ds in datasets.values():
+            warnings += dataset_findings_from_facts(ds.facts())
+    except ImportError:  # checks are advisory; validation must not depend on them
+        pass
+    return Preflight(cells=cells, skipped=skipped, datasets=datasets, weights=weights, weights_status=status,
+                     warnings=warnings)
+
+
+def _open(spec: DatasetSpec, toml: Path) -> Dataset:
+    """Open a dataset; a bad *configured* path is reported against the TOML key that set it."""
+    try:
+        return open_dataset(spec)
+    except DataError as exc:
+        if exc.key and exc.key.startswith(spec.key) and exc.file is not None:
+            exc.message = f"{exc.message}: {exc.file}"
+            exc.file = toml
+        raise

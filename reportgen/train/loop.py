@@ -1,0 +1,320 @@
+"""The training loop: objects in, numbers out. No files, no printing.
+
+Read top to bottom: set-up (loss, optimizer, scheduler) → one epoch of training → evaluation
+→ the epoch loop with model selection on the validation split and early stopping. The test split
+never enters this file; the runner scores it once, with the selected weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import metrics
+from ..data.batches import Normalization, batch_indices, load_batch, to_model_input
+from ..models.strategies import is_frozen_stage, set_stage, train_mode
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- inputs
+@dataclass
+class Split:
+    """A split as the loop sees it: cached uint8 images (or precomputed features) and labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class LoopConfig:
+    strategy: str
+    train: dict[str, Any]
+    num_classes: int
+    device: torch.device
+    seed: int
+    progress: bool = False
+    desc: str = ""
+
+
+@dataclass
+class EpochLog:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LoopResult:
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_value: float | None
+    epochs: list[dict[str, Any]]
+    stopped_early: bool
+    batch_size_used: int
+    oom_retries: int
+    amp_dtype: str | None
+
+
+# --------------------------------------------------------------------------- set-up
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16; never on CPU (it is slower there)."""
+    if device.type != "cuda" or mode == "off":
+        return None
+    if mode == "fp16":
+        return torch.float16
+    if mode == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights n / (K · n_c), so a balanced dataset gets all ones."""
+    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    w = len(labels) / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def make_loss(cfg: dict, *, weights: torch.Tensor | None, device: torch.device) -> Callable:
+    w = None if weights is None else weights.to(device)
+    if cfg["loss"] == "bce":
+        # One logit for the positive class (index 1); the class weight becomes pos_weight.
+        pos_weight = None if w is None else (w[1] / w[0]).view(1)
+
+        def bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return F.binary_cross_entropy_with_logits(logits.view(-1).float(), y.float(), pos_weight=pos_weight)
+
+        return bce
+
+    def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), y, weight=w, label_smoothing=cfg["label_smoothing"])
+
+    return ce
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
+    lr, wd = cfg["lr"], cfg["weight_decay"]
+    if cfg["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd, nesterov=cfg["momentum"] > 0)
+    if cfg["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: dict) -> Any:
+    kind = cfg["scheduler"]
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    if kind == "plateau":
+        mode = "min" if cfg["selection_metric"] == "val_loss" else "max"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=cfg["gamma"],
+                                                          patience=max(1, cfg["patience"] // 2))
+    return None
+
+
+def to_probs(logits: torch.Tensor, *, bce: bool) -> torch.Tensor:
+    if bce:
+        p = torch.sigmoid(logits.float().view(-1))
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(logits.float(), dim=1)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# --------------------------------------------------------------------------- one pass
+@dataclass
+class Forward:
+    """How a batch becomes logits: through the whole model, or through the head on cached features."""
+
+    module: nn.Module
+    norm: Normalization | None  # None: inputs are precomputed features, not images
+    channels_last: bool = False
+
+    def inputs(self, split: Split, idx: np.ndarray, *, device: torch.device, augment: str,
+               generator: torch.Generator | None) -> torch.Tensor:
+        if self.norm is None:
+            return torch.from_numpy(split.images[idx]).to(device, non_blocking=True)
+        batch = load_batch(split.images, idx, device=device)
+        return to_model_input(batch, self.norm, augment=augment, generator=generator,
+                              channels_last=self.channels_last)
+
+
+def _summary(labels: np.ndarray, probs: np.ndarray, loss: float, k: int) -> dict[str, float | None]:
+    pred = probs.argmax(1)
+    cm = metrics.confusion_matrix(labels, pred, k)
+    f1 = [c["f1"] for c in metrics.per_class(cm, [str(i) for i in range(k)])]
+    return {"loss": loss, "acc": float((pred == labels).mean()), "macro_f1": float(np.mean(f1)),
+            "auc": metrics.roc_auc(labels, probs)}
+
+
+def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Callable, opt: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler | None, dtype: torch.dtype | None, batch_size: int,
+                    generator: torch.Generator, sample_weights: np.ndarray | None, epoch: int) -> dict:
+    from tqdm.auto import tqdm
+
+    bce = cfg.train["loss"] == "bce"
+    n = len(split.labels)
+    total, seen = 0.0, 0
+    all_probs, all_labels = [], []
+    batches = list(batch_indices(n, batch_size, shuffle=True, generator=generator, sample_weights=sample_weights))
+    bar = tqdm(batches, desc=f"{cfg.desc} epoch {epoch}/{cfg.train['epochs']}", leave=False, unit="batch",
+               disable=not cfg.progress)
+    for idx in bar:
+        x = fwd.inputs(split, idx, device=cfg.device, augment=cfg.train["augment"], generator=generator)
+        y = torch.from_numpy(split.labels[idx]).to(cfg.device, non_blocking=True)
+        with torch.autocast(cfg.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+            logits = fwd.module(x)
+            loss = loss_fn(logits, y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        total += float(loss.detach()) * len(idx)
+        seen += len(idx)
+        all_probs.append(to_probs(logits.detach(), bce=bce).cpu())
+        all_labels.append(split.labels[idx])
+        bar.set_postfix(loss=f"{total / seen:.4f}")
+    probs = torch.cat(all_probs).double().numpy()
+    return _summary(np.concatenate(all_labels), probs, total / max(seen, 1), cfg.num_classes)
+
+
+@torch.inference_mode()
+def predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dtype: torch.dtype | None,
+            loss_fn: Callable | None = None) -> tuple[np.ndarray, float | None]:
+    """Class probabilities for a whole split (model in eval mode), and the mean loss if asked."""
+    fwd.module.eval()
+    bce = cfg.train["loss"] == "bce"
+    out, total = [], 0.0
+    for idx in batch_indices(len(split.labels), batch_size, shuffle=False):
+        x = fwd.inputs(split, idx, device=cfg.device, augment="none", generator=None)
+        with torch.autocast(cfg.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+            logits = fwd.module(x)
+        if loss_fn is not None:
+            y = torch.from_numpy(split.labels[idx]).to(cfg.device)
+            total += float(loss_fn(logits, y)) * len(idx)
+        out.append(to_probs(logits, bce=bce).cpu())
+    probs = torch.cat(out).double().numpy()
+    return probs, (total / len(split.labels) if loss_fn is not None else None)
+
+
+# --------------------------------------------------------------------------- the epoch loop
+def _better(value: float | None, best: float | None, *, lower: bool) -> bool:
+    if value is None:
+        return False
+    if best is None:
+        return True
+    return value < best if lower else value > best
+
+
+def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConfig,
+        full_model: nn.Module) -> LoopResult:
+    """Train with model selection on ``val``; return the best weights (a copy) and the epoch log.
+
+    ``fwd.module`` is what runs per batch (the whole model, or just the head on cached features);
+    ``full_model`` is what the strategy's freezing applies to and what the best state is taken from.
+    """
+    t = cfg.train
+    dev = cfg.device
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    dtype = amp_dtype(t["amp"], dev)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    weights = class_weights(train.labels, cfg.num_classes) if t["class_weighted_loss"] else None
+    loss_fn = make_loss(t, weights=weights, device=dev)
+    sample_weights = None
+    if t["weighted_sampler"]:
+        counts = np.bincount(train.labels, minlength=cfg.num_classes)
+        sample_weights = 1.0 / np.maximum(counts[train.labels], 1)
+
+    frozen_epochs = t["epochs"] if cfg.strategy == "frozen" else (
+        t["warmup_frozen_epochs"] if cfg.strategy == "warmup" else 0)
+    # Only parameters that can ever train go to the optimizer; for warm-up that is all of them
+    # (frozen ones have no gradient during the warm-up epochs, so the optimizer skips them).
+    set_stage(full_model, head_path, frozen=cfg.strategy == "frozen")
+    opt = make_optimizer([p for p in full_model.parameters() if p.requires_grad], t)
+    sched = make_scheduler(opt, t)
+    metric = t["selection_metric"]
+    lower = metric == "val_loss"
+    eval_bs = t["eval_batch_size"] or max(t["batch_size"], 64)
+
+    batch_size, oom_retries = t["batch_size"], 0
+    best_state: dict[str, torch.Tensor] = {}
+    best_epoch, best_value, since_best = 0, None, 0
+    rows: list[dict[str, Any]] = []
+    stopped_early = False
+    for epoch in range(1, t["epochs"] + 1):
+        frozen = is_frozen_stage(cfg.strategy, epoch, warmup_frozen_epochs=frozen_epochs)
+        set_stage(full_model, head_path, frozen=frozen)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+            torch.cuda.synchronize(dev)
+        start = time.perf_counter()
+        while True:
+            train_mode(full_model, head_path, frozen=frozen)
+            if fwd.module is not full_model:
+                fwd.module.train()
+            try:
+                tr = train_one_epoch(fwd, train, cfg=cfg, loss_fn=loss_fn, opt=opt, scaler=scaler, dtype=dtype,
+                                     batch_size=batch_size, generator=generator, sample_weights=sample_weights,
+                                     epoch=epoch)
+                break
+            except torch.cuda.OutOfMemoryError:
+                # Halve the batch instead of dying; the retry is recorded in the results.
+                if batch_size == 1:
+                    raise
+                batch_size //= 2
+                oom_retries += 1
+                opt.zero_grad(set_to_none=True)
+                torch.cuda.empty_cache()
+                log.warning("CUDA out of memory: retrying epoch %d with batch size %d", epoch, batch_size)
+        val_probs, val_loss = predict(fwd, val, cfg=cfg, batch_size=eval_bs, dtype=dtype, loss_fn=loss_fn)
+        va = _summary(val.labels, val_probs, val_loss or 0.0, cfg.num_classes)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - start
+        lr = opt.param_groups[0]["lr"]
+        rows.append({"epoch": epoch, "stage": "frozen" if frozen else "finetune",
+                     "train_loss": tr["loss"], "train_acc": tr["acc"], "train_macro_f1": tr["macro_f1"],
+                     "val_loss": va["loss"], "val_acc": va["acc"], "val_macro_f1": va["macro_f1"],
+                     "val_auc": va["auc"], "lr": lr, "seconds": seconds, "peak_mem_mb": peak_memory_mb(dev)})
+        value = {"val_loss": va["loss"], "val_acc": va["acc"], "val_macro_f1": va["macro_f1"],
+                 "val_auc": va["auc"]}[metric]
+        if _better(value, best_value, lower=lower):
+            # A copy, never a reference: state_dict() tensors alias the live weights, and saving
+            # the reference would silently turn "best" into "last" (MedMNIST/experiments#8).
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in full_model.state_dict().items()}
+            best_epoch, best_value, since_best = epoch, value, 0
+        else:
+            since_best += 1
+        if sched is not None:
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(value if value is not None else 0.0)
+            else:
+                sched.step()
+        log.info("%s epoch %d: %s", cfg.desc, epoch, rows[-1])
+        if t["patience"] and since_best >= t["patience"]:
+            stopped_early = epoch < t["epochs"]
+            break
+    if not best_state:  # the metric was undefined every epoch (e.g. AUC with one class in val)
+        best_state = {k: v.detach().to("cpu", copy=True) for k, v in full_model.state_dict().items()}
+        best_epoch = len(rows)
+    return LoopResult(best_state=best_state, best_epoch=best_epoch, best_value=best_value, epochs=rows,
+                      stopped_early=stopped_early, batch_size_used=batch_size, oom_retries=oom_retries,
+                      amp_dtype=None if dtype is None else str(dtype).removeprefix("torch."))

@@ -1,0 +1,81 @@
+"""Shared fixtures: real data from ../shared/data, tiny experiments, an isolated tensor cache."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("REPORTGEN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DEMO_NPZ = ROOT / "data" / "pneumoniamnist.npz"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One decoded-tensor cache per test session, never the user's ~/.cache.
+    monkeypatch.setenv("REPORTGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "tensor-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(min(2, os.cpu_count() or 1))
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def kermany_tar() -> Path:
+    tar = SHARED_DATA / "kermany_chest_xray_224_test.tar"
+    if not tar.is_file():
+        pytest.skip(f"real Kermany JPEGs not found at {tar}")
+    return tar
+
+
+def write_toml(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+TINY_TRAIN = """
+[train]
+optimizer = "adamw"
+lr = 1e-3
+batch_size = 32
+epochs = 2
+scheduler = "none"
+selection_metric = "val_auc"
+"""
+
+
+def tiny_npz_experiment(tmp_path: Path, *, strategies: str = '["finetune", "frozen", "scratch"]',
+                        backbone: str = "efficientnet_lite0", weights: str = "offline", size: int = 32,
+                        n_train: int = 160, extra: str = "") -> Path:
+    """A real-data experiment small enough for a unit test (PneumoniaMNIST, a few hundred images)."""
+    return write_toml(tmp_path / "tiny.toml", f"""
+        [experiment]
+        name = "tiny"
+        output_dir = "{tmp_path / 'runs'}"
+        strategies = {strategies}
+
+        [report]
+        title = "tiny"
+        language = "en"
+
+        [[datasets]]
+        name = "pnm"
+        kind = "npz"
+        path = "{DEMO_NPZ}"
+        classes = ["normal", "pneumonia"]
+        max_train_samples = {n_train}
+
+        [[backbones]]
+        name = "{backbone}"
+        weights = "{weights}"
+        input_size = {size}
+        """ + TINY_TRAIN + extra)

@@ -1,0 +1,168 @@
+"""`reportgen run` end to end on real data: the store it writes, metrics recomputed from it, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from reportgen import metrics, store
+from reportgen.cli import cli
+from tests.conftest import ROOT, tiny_npz_experiment, write_toml
+
+CELL_FILES = ("cell.json", "env.json", "data.json", "arch.json", "epochs.csv", "predictions_val.csv",
+              "predictions_test.csv", "metrics.json", "result.json")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("e2e")
+    os.environ["REPORTGEN_CACHE_DIR"] = str(tmp / "cache")
+    toml = tiny_npz_experiment(tmp, n_train=200)
+    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("test acc") == 3
+    return tmp / "runs" / "tiny"
+
+
+def test_one_folder_per_cell_with_every_file(tiny_run: Path) -> None:
+    run = store.load_run(tiny_run)
+    assert len(run.cells) == 3 and not run.missing
+    assert {c.cell["strategy"] for c in run.cells} == {"finetune", "frozen", "scratch"}
+    for c in run.cells:
+        for f in CELL_FILES:
+            assert (c.path / f).is_file(), f
+        assert len(c.epochs) == 2
+        assert c.env["torch"] and c.env["device"] == "cpu"
+        assert c.arch["params_total"] > 3_000_000 and c.arch["macs"] > 0 and c.arch["macs_tool"] == "fvcore"
+    frozen = next(c for c in run.cells if c.cell["strategy"] == "frozen")
+    assert frozen.arch["params_trainable"] == 1280 * 2 + 2
+    assert frozen.result["frozen_bn_drift"] == 0.0 and frozen.result["frozen_mode"] == "cached_features"
+    facts = json.loads((tiny_run / "datasets" / "pnm.json").read_text())
+    assert facts["splits"]["test"]["counts"] == [234, 390]
+    assert "exact" in facts["duplicates"]
+
+
+def test_metrics_recomputed_from_saved_predictions_match(tiny_run: Path) -> None:
+    """Issue 3: every metric can be recomputed from the saved per-sample probabilities."""
+    for c in store.load_run(tiny_run).cells:
+        labels, probs = c.predictions("test")
+        assert probs.shape == (624, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+        vl, vp = c.predictions("val")
+        thr = metrics.youden_threshold(vl, vp[:, 1])
+        again = metrics.summarize(labels, probs, class_names=["normal", "pneumonia"], threshold=thr,
+                                  seed=c.cell["seed"])
+        logged = c.metrics["test"]
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece"):
+            assert again[key] == pytest.approx(logged[key], abs=1e-6), key
+        assert again["confusion_matrix"] == logged["confusion_matrix"]
+        assert c.result["test"]["accuracy"] == pytest.approx(logged["accuracy"])
+        # the last epoch's val log and the saved val predictions agree when the best epoch is the last
+        if c.result["best_epoch"] == c.result["epochs_run"]:
+            assert c.epochs[-1]["val_acc"] == pytest.approx(float((vp.argmax(1) == vl).mean()), abs=1e-9)
+
+
+def test_rerun_keeps_finished_cells(tiny_run: Path) -> None:
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.glob("cells/*/result.json")}
+    toml = tiny_run.parents[1] / "tiny.toml"
+    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress"])
+    assert result.exit_code == 0
+    assert result.output.count("already finished") == 3
+    assert {p: p.stat().st_mtime_ns for p in tiny_run.glob("cells/*/result.json")} == before
+
+
+def test_render_reads_the_real_store(tiny_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["render", str(tiny_run), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    html = (tiny_run / "report.html").read_text()
+    acc = store.read_json(next(tiny_run.glob("cells/*frozen*/metrics.json")))["test"]["accuracy"]
+    assert f"{acc * 100:.1f}" in html
+
+
+def test_image_folder_path_on_real_kermany_jpegs(tmp_path: Path, kermany_tar: Path) -> None:
+    """The Kermany folder layout with real JPEGs: train/val carved from the 624 test images."""
+    with tarfile.open(kermany_tar) as tar:
+        tar.extractall(tmp_path / "raw", filter="data")
+    src = next((tmp_path / "raw").rglob("test"))
+    root = tmp_path / "chest_xray"
+    for cls in ("NORMAL", "PNEUMONIA"):
+        files = sorted((src / cls).glob("*.jp*g"))
+        for i, f in enumerate(files):
+            split = "test" if i % 4 == 0 else "train"  # 25 % test, the rest train (val carved by reportgen)
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            os.link(f, root / split / cls / f.name)
+    (root / "val" / "NORMAL").mkdir(parents=True)
+    (root / "val" / "PNEUMONIA").mkdir(parents=True)
+    for cls in ("NORMAL", "PNEUMONIA"):  # Kermany's famous tiny val set
+        for f in sorted((root / "train" / cls).iterdir())[:8]:
+            os.replace(f, root / "val" / cls / f.name)
+    toml = write_toml(tmp_path / "k.toml", f"""
+        [experiment]
+        name = "k"
+        output_dir = "{tmp_path / 'runs'}"
+        strategies = ["frozen"]
+
+        [[datasets]]
+        name = "kermany"
+        kind = "folder"
+        path = "{root}"
+
+        [[backbones]]
+        name = "efficientnet_lite0"
+        weights = "offline"
+        input_size = 64
+
+        [train]
+        epochs = 5
+        lr = 3e-3
+        batch_size = 32
+        selection_metric = "val_auc"
+        """)
+    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    cell = store.load_run(tmp_path / "runs" / "k").cells[0]
+    assert cell.data["classes"] == ["NORMAL", "PNEUMONIA"] and cell.data["color"] == "gray"
+    assert cell.data["val_carved"]["original_val_n"] == 16
+    assert cell.data["splits"]["test"]["counts"] == [59, 98]
+    assert sum(s["n"] for s in cell.data["splits"].values()) == 624
+    assert cell.metrics["test"]["auc"] > 0.8  # real ImageNet features separate real X-rays
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL semantics")
+def test_kill_9_then_resume(tmp_path: Path) -> None:
+    toml = tiny_npz_experiment(tmp_path, strategies='["frozen", "finetune", "scratch"]', n_train=400,
+                               )
+    env = {**os.environ, "REPORTGEN_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "reportgen.cli", "run", str(toml), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run_dir = tmp_path / "runs" / "tiny"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(run_dir.glob("cells/*/result.json")):
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the second cell
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.parent.name: p.read_bytes() for p in run_dir.glob("cells/*/result.json")}
+    assert 1 <= len(finished) < 3
+    for p in run_dir.rglob("*"):  # nothing half-written, even in the interrupted cell
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".csv":
+            store.read_csv(p)
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("already finished") == len(finished)
+    for name, data in finished.items():
+        assert (run_dir / "cells" / name / "result.json").read_bytes() == data
+    run = store.load_run(run_dir)
+    assert len(run.cells) == 3 and not run.missing
+    assert not list(run_dir.rglob("*.tmp"))

@@ -1,0 +1,157 @@
+"""Dataset layouts, split carving, the decode-once cache and batch augmentation."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reportgen.config import load_experiment
+from reportgen.data import open_dataset
+from reportgen.data.batches import Normalization, augment_batch, batch_indices, to_model_input
+from reportgen.data.cache import cache_dir, decode_split
+from reportgen.data.sources import SplitSource, stratified_indices
+from tests.conftest import DEMO_NPZ, write_toml
+
+
+def folder_toml(tmp_path: Path, root: Path, extra: str = "") -> Path:
+    return write_toml(tmp_path / "f.toml", f"""
+        [[datasets]]
+        name = "f"
+        kind = "folder"
+        path = "{root}"
+        min_val_size = 4
+        val_fraction = 0.25
+        {extra}
+        [[backbones]]
+        name = "resnet18"
+        """)
+
+
+def make_images(root: Path, split: str, cls: str, n: int, *, start: int = 0) -> None:
+    d = root / split / cls
+    d.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        Image.fromarray(np.full((20, 20), (i * 7) % 255, dtype=np.uint8)).save(d / f"{i}.png")
+
+
+def test_npz_splits_and_classes() -> None:
+    exp_spec = load_experiment(Path(__file__).parents[2] / "experiments" / "demo.toml").datasets[0]
+    ds = open_dataset(exp_spec)
+    assert ds.classes == ["normal", "pneumonia"]
+    assert ds.task == "binary" and ds.color == "gray"
+    facts = ds.facts()
+    # PneumoniaMNIST's published split sizes; train is subsampled (stratified) to 2000 for the demo
+    assert facts["splits"]["val"]["counts"] == [135, 389]
+    assert facts["splits"]["test"]["counts"] == [234, 390]
+    assert facts["splits"]["train"]["n"] == 3000
+    assert facts["train_subsampled"]["from_n"] == 4708
+    share = facts["splits"]["train"]["counts"][1] / 3000
+    assert share == pytest.approx(3494 / 4708, abs=0.002)
+
+
+def test_tiny_val_is_folded_into_train_and_carved(tmp_path: Path) -> None:
+    root = tmp_path / "xr"
+    for c, n in (("A", 12), ("B", 8)):
+        make_images(root, "train", c, n)
+        make_images(root, "test", c, 3)
+    make_images(root, "val", "A", 1, start=100)  # a 2-image val set, like Kermany's 16
+    make_images(root, "val", "B", 1, start=100)
+    ds = open_dataset(load_experiment(folder_toml(tmp_path, root, "min_val_size = 5")).datasets[0])
+    rec = ds.split_record["val_carved"]
+    assert rec["original_val_n"] == 2 and rec["fraction"] == 0.25
+    n_train, n_val = len(ds.source.splits["train"]), len(ds.source.splits["val"])
+    assert n_train + n_val == 22
+    assert np.bincount(ds.source.splits["val"].labels).tolist() == [3, 2]  # round(0.25·13), round(0.25·9)
+    assert len(ds.source.splits["test"]) == 6  # test is never touched
+
+
+def test_stratified_indices_are_seeded() -> None:
+    labels = np.array([0] * 50 + [1] * 10)
+    a, b = stratified_indices(labels, 0.2, seed=3), stratified_indices(labels, 0.2, seed=3)
+    assert np.array_equal(a, b)
+    assert np.bincount(labels[a]).tolist() == [10, 2]
+
+
+def test_cache_is_reused_and_invalidated_by_content_and_preprocessing(tmp_path: Path) -> None:
+    root = tmp_path / "img"
+    make_images(root, "train", "A", 4)
+    files = sorted((root / "train" / "A").glob("*.png"))
+    src = SplitSource(labels=np.zeros(4, dtype=np.int64), files=files)
+    first = decode_split(src, size=16, color="gray")
+    assert first.images.shape == (4, 1, 16, 16)
+    entries = set(cache_dir().glob("*.npy"))
+    again = decode_split(src, size=16, color="gray")
+    assert again.key == first.key and set(cache_dir().glob("*.npy")) == entries  # reused, not re-decoded
+    assert decode_split(src, size=24, color="gray").key != first.key  # preprocessing changed
+    assert decode_split(src, size=16, color="rgb").images.shape == (4, 3, 16, 16)
+    old_mtime = files[2].stat().st_mtime_ns
+    Image.fromarray(np.full((20, 20), 200, dtype=np.uint8)).save(files[2])  # the image changed
+    changed = decode_split(src, size=16, color="gray")
+    assert changed.key != first.key
+    assert int(changed.images[2].mean()) == 200 and int(first.images[2].mean()) != 200
+    # Same bytes, new mtime: content-keyed, so the entry is reused.
+    os.utime(files[2], ns=(old_mtime, old_mtime + 10**9))
+    assert decode_split(src, size=16, color="gray").key == changed.key
+
+
+def test_npz_decode_resizes_and_keeps_pixels() -> None:
+    npz = np.load(DEMO_NPZ)
+    src = SplitSource(labels=npz["test_labels"][:8, 0].astype(np.int64), arrays=npz["test_images"][:8])
+    native = decode_split(src, size=28, color="gray")
+    assert np.array_equal(np.asarray(native.images)[:, 0], npz["test_images"][:8])
+    assert decode_split(src, size=64, color="gray").images.shape == (8, 1, 64, 64)
+
+
+def test_batches_cover_every_sample_once() -> None:
+    g = torch.Generator().manual_seed(0)
+    seen = np.concatenate(list(batch_indices(103, 10, shuffle=True, generator=g)))
+    assert sorted(seen.tolist()) == list(range(103))
+
+
+def test_weighted_sampler_balances_classes() -> None:
+    labels = np.array([0] * 900 + [1] * 100)
+    w = 1.0 / np.bincount(labels)[labels]
+    g = torch.Generator().manual_seed(0)
+    drawn = np.concatenate(list(batch_indices(1000, 100, shuffle=True, generator=g, sample_weights=w)))
+    share = (labels[drawn] == 1).mean()
+    assert 0.4 < share < 0.6
+
+
+def test_model_input_normalizes_and_repeats_gray() -> None:
+    u8 = torch.full((2, 1, 8, 8), 255, dtype=torch.uint8)
+    x = to_model_input(u8, Normalization(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))
+    assert x.shape == (2, 3, 8, 8) and torch.allclose(x, torch.full_like(x, 2.0))
+
+
+@pytest.mark.parametrize("preset", ["flips", "medical"])
+def test_augmentation_is_seeded_and_in_range(preset: str) -> None:
+    x = torch.rand(6, 1, 32, 32)
+    a = augment_batch(x.clone(), preset, generator=torch.Generator().manual_seed(1))
+    b = augment_batch(x.clone(), preset, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert not torch.equal(a, x)
+
+
+def test_flip_is_exact() -> None:
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1) / 16
+    out = augment_batch(x, "flips", generator=torch.Generator().manual_seed(0))
+    flipped = torch.stack([torch.equal(o, x[0].flip(-1)) for o in out])
+    same = torch.stack([torch.equal(o, x[0]) for o in out])
+    assert bool((flipped | same).all()) and 10 < int(flipped.sum()) < 54
+
+
+def test_decode_is_bounded_by_a_memmap(tmp_path: Path) -> None:
+    """The cache entry is a .npy opened memory-mapped, not an in-RAM array."""
+    npz = np.load(DEMO_NPZ)
+    src = SplitSource(labels=npz["val_labels"][:, 0].astype(np.int64), arrays=npz["val_images"])
+    t = time.perf_counter()
+    d = decode_split(src, size=32, color="gray")
+    assert isinstance(d.images, np.memmap)
+    assert time.perf_counter() - t < 30
