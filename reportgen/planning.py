@@ -18,9 +18,9 @@ from .models.stats import count_macs, count_params
 from .models.strategies import set_stage
 from .preflight import Preflight
 
-# Rough sustained throughput in MACs/s, measured here for small CNNs (REFERENCE §4: resnet18 at
-# 224 px, batch 32, 2 threads ≈ 44 GMAC/s fwd+bwd) and a conservative H100 figure.
-THROUGHPUT = {"cpu_per_thread": 20e9, "cuda": 20e12}
+# Rough sustained training throughput in MACs/s. Measured here: EfficientNet-Lite0 at 64 px ≈ 10 GMAC/s
+# on 2 threads (small layers are overhead-bound), ResNet-18 at 224 px ≈ 44 GMAC/s (REFERENCE §4); a conservative H100 figure.
+THROUGHPUT = {"cpu_per_thread": 6e9, "cuda": 20e12}
 
 
 def _throughput() -> tuple[float, str]:

@@ -150,7 +150,8 @@ def test_torchvision_weights_load_through_the_real_cache(tmp_path, monkeypatch) 
     torch.save(reference.state_dict(), target)
     assert bb.check_weights_available(choice) == "cached"
     monkeypatch.setattr("torchvision.models._api.WeightsEnum.get_state_dict",
-                        lambda self, *a, **k: torch.hub.load_state_dict_from_url(self.url, check_hash=False, **k))
+                        lambda self, *a, **k: torch.hub.load_state_dict_from_url(
+                            self.url, **{**k, "check_hash": False}))
     model = bb.build_base("shufflenet_v2_x0_5", choice)
     for k, v in reference.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k

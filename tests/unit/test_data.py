@@ -62,7 +62,7 @@ def test_tiny_val_is_folded_into_train_and_carved(tmp_path: Path) -> None:
         make_images(root, "test", c, 3)
     make_images(root, "val", "A", 1, start=100)  # a 2-image val set, like Kermany's 16
     make_images(root, "val", "B", 1, start=100)
-    ds = open_dataset(load_experiment(folder_toml(tmp_path, root, "min_val_size = 5")).datasets[0])
+    ds = open_dataset(load_experiment(folder_toml(tmp_path, root)).datasets[0])
     rec = ds.split_record["val_carved"]
     assert rec["original_val_n"] == 2 and rec["fraction"] == 0.25
     n_train, n_val = len(ds.source.splits["train"]), len(ds.source.splits["val"])
@@ -142,8 +142,8 @@ def test_augmentation_is_seeded_and_in_range(preset: str) -> None:
 def test_flip_is_exact() -> None:
     x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1) / 16
     out = augment_batch(x, "flips", generator=torch.Generator().manual_seed(0))
-    flipped = torch.stack([torch.equal(o, x[0].flip(-1)) for o in out])
-    same = torch.stack([torch.equal(o, x[0]) for o in out])
+    flipped = torch.tensor([torch.equal(o, x[0].flip(-1)) for o in out])
+    same = torch.tensor([torch.equal(o, x[0]) for o in out])
     assert bool((flipped | same).all()) and 10 < int(flipped.sum()) < 54
 
 
