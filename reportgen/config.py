@@ -14,10 +14,12 @@ import datetime as dt
 import difflib
 import os
 import re
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import tomllib
 
 from .errors import ConfigError
 
@@ -53,7 +55,7 @@ def _type(kind: type | tuple[type, ...], what: str) -> Validator:
         if isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             raise ValueError(what)
         if not isinstance(v, kind):
-            raise ValueError(what)
+            raise ValueError(what)  # noqa: TRY004 - caught by _check_table and reported with the key
         return float(v) if kind == (int, float) else v
 
     return check

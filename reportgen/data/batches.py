@@ -7,8 +7,8 @@ it costs a few kernel launches per batch instead of per-image PIL work in DataLo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch

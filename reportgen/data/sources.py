@@ -10,6 +10,7 @@ a missing folder, an empty class, a label out of range or arrays of mismatched l
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class SplitSource:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, idx: np.ndarray) -> "SplitSource":
+    def subset(self, idx: np.ndarray) -> SplitSource:
         return SplitSource(
             labels=self.labels[idx],
             arrays=None if self.arrays is None else self.arrays[idx],
@@ -79,7 +80,7 @@ def _load_npz(spec: DatasetSpec) -> SourceDataset:
     try:
         npz = np.load(path, allow_pickle=False)
         keys = set(npz.files)
-    except Exception as exc:  # zipfile/ValueError: the file is not an npz at all
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not an npz at all
         raise DataError(f"cannot read as .npz ({type(exc).__name__}: {exc})", file=path,
                         key=f"{spec.key}.path", fix="re-download or re-export the file") from None
     splits: dict[str, SplitSource] = {}
@@ -107,7 +108,7 @@ def _load_npz(spec: DatasetSpec) -> SourceDataset:
         if images.dtype != np.uint8:
             raise DataError(f'"{ik}" has dtype {images.dtype}', file=path, key=ik, expected="uint8 pixels 0..255")
         splits[split] = SplitSource(labels=labels[:, 0].astype(np.int64), arrays=images)
-    n_classes = int(max(int(s.labels.max()) for s in splits.values())) + 1
+    n_classes = max(int(s.labels.max()) for s in splits.values()) + 1
     classes = list(spec.classes) if spec.classes else [f"class_{i}" for i in range(n_classes)]
     return SourceDataset(name=spec.name, classes=classes, splits=splits, origin=path)
 
@@ -224,7 +225,7 @@ def stratified_indices(labels: np.ndarray, fraction: float, *, seed: int) -> np.
     picked = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
-        k = max(1, int(round(fraction * len(idx))))
+        k = max(1, round(fraction * len(idx)))
         picked.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
     return np.sort(np.concatenate(picked))
 
@@ -255,7 +256,7 @@ def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
         train = ds.splits["train"]
         frac = spec.max_train_samples / len(train)
         idx = stratified_indices(train.labels, frac, seed=spec.split_seed + 1)[: spec.max_train_samples]
-        record["train_subsampled"] = {"from_n": len(train), "to_n": int(len(idx)), "seed": spec.split_seed + 1}
+        record["train_subsampled"] = {"from_n": len(train), "to_n": len(idx), "seed": spec.split_seed + 1}
         ds.splits["train"] = train.subset(idx)
     return record
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import pickle
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +84,8 @@ def resolve_weights(name: str, spec: str, *, base: Path | None = None, file: Pat
     if fam == "baseline":
         raise ConfigError(f'{name} has no pretrained weights (got "{spec}")', file=file, key=key,
                           expected='weights = "none"', fix='set weights = "none" (it is a from-scratch baseline)')
-    if fam == "lite":
-        if s.lower() in ("offline", "default", "imagenet"):
-            return WeightsChoice("offline")
+    if fam == "lite" and s.lower() in ("offline", "default", "imagenet"):
+        return WeightsChoice("offline")
     looks_like_path = s.endswith((".pth", ".pt")) or "/" in s or os.sep in s
     if looks_like_path:
         p = Path(s).expanduser()
@@ -155,7 +155,7 @@ def normalization(name: str, choice: WeightsChoice) -> Normalization:
 def _load_state_dict(model: nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise WeightsError(f"cannot load state dict ({type(exc).__name__}: {exc})", file=path,
                            fix="save it with torch.save(model.state_dict(), path)") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
