@@ -20,6 +20,8 @@ from ..store import CellResult, RunResults
 
 log = logging.getLogger(__name__)
 
+MAX_COLUMNS = 4  # panels per small-multiples figure: legible on A4 at full width
+
 NA = "n/a"
 STRATEGY_ORDER = ("finetune", "frozen", "warmup", "scratch")
 SPLITS = ("train", "val", "test")
@@ -311,6 +313,10 @@ class Builder:
     def tr(self, key: str, **values: Any) -> str:
         return t(self.lang, f"report.{key}", **values)
 
+    def join(self, items: Any) -> str:
+        """A list in running text: "a, b, c" / "a、b、c"."""
+        return ("、" if self.lang.startswith("zh") else ", ").join(str(x) for x in items)
+
     def strategy_name(self, s: str) -> str:
         return self.tr(f"strategy.{s}.name") if s in STRATEGY_ORDER else s
 
@@ -378,6 +384,15 @@ class Builder:
                     and row.get("seed") == seed and row.get("strategy_a") == a and row.get("strategy_b") == b):
                 return row
         return None
+
+
+def _stamp(c: CellResult, name: str) -> str:
+    """Size and mtime of a file a figure reads itself, so its cache key changes when the file does."""
+    try:
+        st = (c.path / name).stat()
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def _parse_cell_id(cid: str) -> dict[str, Any]:
@@ -613,8 +628,17 @@ def _results(b: Builder) -> None:
             done = b.cells(dataset=ds, strategy=s)
             if not done:
                 continue
-            for c in done:
-                _cell_detail(b, sec, c, multi_seed)
+            # Training curves as small multiples: one figure per (dataset, strategy), a column per run.
+            for part in _chunks(done):
+                series = [_epoch_series(c) for c in part]
+                b.figure(sec, f"curves:{ds}:{s}:{part[0].id}",
+                         b.tr("cap.curves", cell=b.join(_cell_label(c, multi_seed) for c in part),
+                              strategy=b.strategy_name(s), dataset=ds,
+                              metric=b.join(dict.fromkeys(x["metric"] for x in series))),
+                         ("curves", {"series": series, "titles": [_cell_label(c, multi_seed) for c in part],
+                                     "labels": _fig_labels(b)}),
+                         source=", ".join(f"cells/{c.id}/epochs.csv" for c in part), wide=len(part) > 1)
+            _class_report(b, sec, done, multi_seed)
             b.figure(sec, f"cm:{ds}:{s}", b.tr("cap.confusion", dataset=ds, strategy=b.strategy_name(s)),
                      ("confusion", {"panels": [{"title": _cell_label(c, multi_seed),
                                                 "cm": test_metrics(c).get("confusion_matrix") or [],
@@ -650,25 +674,32 @@ def _epoch_series(c: CellResult) -> dict[str, Any]:
             "metric": sel, "best_epoch": (c.result or {}).get("best_epoch"), "strategy": c.cell.get("strategy")}
 
 
-def _cell_detail(b: Builder, sec: Section, c: CellResult, multi_seed: bool) -> None:
-    """Training curves and the classification report of one cell."""
-    ds, s = c.cell.get("dataset"), c.cell.get("strategy")
-    who = _cell_label(c, multi_seed)
-    series = _epoch_series(c)
-    b.figure(sec, f"curves:{c.id}", b.tr("cap.curves", cell=who, strategy=b.strategy_name(s), dataset=ds,
-                                          metric=series["metric"]),
-             ("curves", {"series": series, "labels": _fig_labels(b)}), source=f"cells/{c.id}/epochs.csv")
-    m = test_metrics(c)
-    rows = [[pc.get("name", pc.get("class", "")), pct(pc.get("precision")), pct(pc.get("recall")),
-             pct(pc.get("f1")), count(pc.get("support"))] for pc in m.get("per_class") or []]
-    n = m.get("n")
-    rows.append([Cell(b.tr("col.macro_avg"), cls="sum"), pct(_mean(m, "precision")), pct(_mean(m, "recall")),
-                 pct(m.get("macro_f1")), count(n)])
-    rows.append([Cell(b.tr("col.weighted_avg"), cls="sum"), pct(_wmean(m, "precision")),
-                 pct(_wmean(m, "recall")), pct(m.get("weighted_f1")), count(n)])
-    b.table(sec, f"report:{c.id}", b.tr("cap.class_report", cell=who, strategy=b.strategy_name(s), dataset=ds),
-            [b.tr("col.class"), b.tr("col.precision"), b.tr("col.recall"), b.tr("col.f1"), b.tr("col.support")],
-            rows, source=f"cells/{c.id}/metrics.json per_class")
+def _chunks(cells: list[CellResult]) -> list[list[CellResult]]:
+    """Runs split into groups of at most MAX_COLUMNS panels (one small-multiples figure each)."""
+    return [cells[i:i + MAX_COLUMNS] for i in range(0, len(cells), MAX_COLUMNS)]
+
+
+def _class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: bool) -> None:
+    """The classification reports of one (dataset, strategy) as one table, a group of rows per run
+    (one caption and header instead of one table per run: the same numbers, a shorter document)."""
+    ds, s = cells[0].cell.get("dataset"), cells[0].cell.get("strategy")
+    rows: list[list[Any]] = []
+    for c in cells:
+        who = _cell_label(c, multi_seed)
+        m = test_metrics(c)
+        group = [[pc.get("name", pc.get("class", "")), pct(pc.get("precision")), pct(pc.get("recall")),
+                  pct(pc.get("f1")), count(pc.get("support"))] for pc in m.get("per_class") or []]
+        n = m.get("n")
+        group.append([Cell(b.tr("col.macro_avg"), cls="sum"), pct(_mean(m, "precision")), pct(_mean(m, "recall")),
+                      pct(m.get("macro_f1")), count(n)])
+        group.append([Cell(b.tr("col.weighted_avg"), cls="sum"), pct(_wmean(m, "precision")),
+                      pct(_wmean(m, "recall")), pct(m.get("weighted_f1")), count(n)])
+        rows += [[Cell(who, cls="group") if i == 0 else Cell("", cls="cont")] + r for i, r in enumerate(group)]
+    b.table(sec, f"report:{ds}:{s}", b.tr("cap.class_report", cell=b.join(_cell_label(c, multi_seed) for c in cells),
+                                           strategy=b.strategy_name(s), dataset=ds),
+            [b.tr("col.backbone"), b.tr("col.class"), b.tr("col.precision"), b.tr("col.recall"), b.tr("col.f1"),
+             b.tr("col.support")],
+            rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
 
 
 def _mean(m: dict, key: str) -> float | None:
@@ -723,19 +754,27 @@ def _comparison(b: Builder) -> None:
                                        "ci_auc": ci_of(test_metrics(c), "auc")}
                                        for c in done if c.cell.get("seed") == b.seeds()[0]}}),
                      source="cells/*/metrics.json (test)", wide=True)
-        for bb in b.backbones():
-            cells = [c for c in b.cells(dataset=ds, backbone=bb) if c.cell.get("seed") == b.seeds()[0]]
-            if not cells:
-                continue
-            b.figure(sec, f"overlay:{ds}:{bb}", b.tr("cap.overlay", dataset=ds, backbone=bb),
-                     ("overlay", {"series": [_epoch_series(c) for c in cells], "labels": _fig_labels(b)}),
-                     source="cells/*/epochs.csv")
-            if (cells[0].cell.get("num_classes") or len(test_metrics(cells[0]).get("class_names") or [])) == 2:
-                b.figure(sec, f"roc:{ds}:{bb}", b.tr("cap.roc", dataset=ds, backbone=bb),
-                         ("roc", {"cells": [{"strategy": c.cell.get("strategy"), "path": str(c.path),
-                                             "auc_text": dec(test_metrics(c).get("auc"))} for c in cells],
-                                  "labels": _fig_labels(b)}),
-                         source="cells/*/predictions_test.csv")
+        # Validation curves and ROC curves as small multiples: a column per backbone, strategies overlaid.
+        groups = [(bb, [c for c in b.cells(dataset=ds, backbone=bb) if c.cell.get("seed") == b.seeds()[0]])
+                  for bb in b.backbones()]
+        groups = [(bb, cells) for bb, cells in groups if cells]
+        for i in range(0, len(groups), MAX_COLUMNS):
+            part = groups[i:i + MAX_COLUMNS]
+            names = b.join(bb for bb, _ in part)
+            b.figure(sec, f"overlay:{ds}:{part[0][0]}", b.tr("cap.overlay", dataset=ds, backbone=names),
+                     ("overlay", {"series": [[_epoch_series(c) for c in cells] for _, cells in part],
+                                  "titles": [bb for bb, _ in part], "labels": _fig_labels(b)}),
+                     source="cells/*/epochs.csv", wide=len(part) > 1)
+        binary = [(bb, cells) for bb, cells in groups
+                  if (cells[0].cell.get("num_classes") or len(test_metrics(cells[0]).get("class_names") or [])) == 2]
+        for i in range(0, len(binary), MAX_COLUMNS):
+            part = binary[i:i + MAX_COLUMNS]
+            b.figure(sec, f"roc:{ds}:{part[0][0]}", b.tr("cap.roc", dataset=ds, backbone=b.join(bb for bb, _ in part)),
+                     ("roc", {"panels": [{"title": bb, "cells": [
+                         {"strategy": c.cell.get("strategy"), "path": str(c.path), "stamp": _stamp(c, "predictions_test.csv"),
+                          "auc_text": dec(test_metrics(c).get("auc"))} for c in cells]} for bb, cells in part],
+                              "labels": _fig_labels(b)}),
+                     source="cells/*/predictions_test.csv", wide=len(part) > 1)
     # Cost: what each cell paid for its score.
     header = [b.tr(f"col.{k}") for k in ("cell", "strategy", "wall_time", "per_epoch", "peak_mem",
                                          "params_trainable", "macs", "macro_f1")]

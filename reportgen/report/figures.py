@@ -1,19 +1,30 @@
-"""Report figures drawn with matplotlib (Agg) as inline PNG data URIs.
+"""Report figures drawn with matplotlib (Agg) as PNG, embedded inline as data URIs.
 
 One style for every figure: the Okabe–Ito colour-blind-safe palette with a fixed colour *and* line
 style per strategy (legible in greyscale print), the CJK font registered so zh-TW labels have real
-glyphs, ~110 dpi PNGs (sharp in print at the sizes used, cheap to draw and to embed). Figures are
-built with ``matplotlib.figure.Figure`` directly (no pyplot state) and drawn in a small process pool
-when there are many, because figure drawing dominates render time.
+glyphs, ~110 dpi RGB PNGs (sharp in print at the sizes used, cheap to draw, to embed and for
+WeasyPrint to decode: no alpha channel to split into a soft mask).
+
+Drawing time is spent per axes (tick labels, text layout with a 65,000-glyph CJK font), so the
+report uses **small multiples** — one figure per (dataset, strategy) with a column per backbone,
+shared axes and one legend — instead of one figure per run: the same panels, half the text to lay
+out, a quarter of the figures. Figures are drawn serially: on two busy cores a process pool cost
+more CPU (fork, font setup per worker) than it saved in wall time.
+
+Every figure is cached in ``<run>/figures/<hash>.png``, keyed by a hash of everything it is drawn
+from (kind, data, labels, input-file stamps, style version, matplotlib version, font), so a
+re-render after editing notes redraws nothing and a re-render after one new run redraws only the
+figures that show it.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +35,12 @@ matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
 
 log = logging.getLogger(__name__)
 
 DPI = 110
+STYLE_VERSION = 2  # bump when a drawing function changes, so cached figures are redrawn
 STRATEGY_STYLE = {  # Okabe–Ito; the same colour for a strategy in every figure
     "finetune": {"color": "#0072B2", "ls": "-", "marker": "o"},
     "frozen": {"color": "#E69F00", "ls": "--", "marker": "s"},
@@ -37,7 +49,6 @@ STRATEGY_STYLE = {  # Okabe–Ito; the same colour for a strategy in every figur
 }
 BACKBONE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _FONT_STATE: dict[str, str] = {}
-PARALLEL_MIN_JOBS = 12  # below this, starting worker processes costs more than it saves
 
 
 def setup_fonts(font_path: str | os.PathLike) -> str:
@@ -51,29 +62,45 @@ def setup_fonts(font_path: str | os.PathLike) -> str:
         "font.family": "sans-serif", "font.sans-serif": [family], "font.size": 8.5,
         "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7.5, "axes.spines.top": False,
         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "svg.fonttype": "none",
-        "axes.unicode_minus": False,
+        "axes.unicode_minus": False, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
     })
     _FONT_STATE.update(path=path, family=family)
     return family
 
 
-def _new(w: float, h: float, ncols: int = 1) -> tuple[Figure, Any]:
-    # Fixed margins instead of constrained layout, and few ticks: layout passes and tick labels are
-    # most of the drawing time, and a report has dozens of figures.
+def _grid(nrows: int, ncols: int, w: float, h: float, *, sharex: Any = False, sharey: Any = False,
+          left: float = 0.6, bottom: float = 0.45, top: float = 0.4, right: float = 0.12,
+          wspace: float = 0.12, hspace: float = 0.25) -> tuple[Figure, Any]:
+    """A figure of ``nrows × ncols`` axes with fixed margins given in inches (no layout pass).
+
+    Fixed margins instead of constrained layout, few ticks and shared axes: layout passes and tick
+    labels are most of the drawing time.
+    """
     fig = Figure(figsize=(w, h), dpi=DPI)
-    fig.subplots_adjust(left=0.09 if ncols > 1 else 0.16, right=0.98, bottom=0.2, top=0.88, wspace=0.28)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    for ax in axes:
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=wspace, hspace=hspace)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey)
+    for ax in axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     return fig, axes
 
 
-def _uri(fig: Figure) -> str:
+def _png(fig: Figure) -> bytes:
+    """RGB PNG, fast zlib level: the PNG is decoded again by the browser or WeasyPrint anyway."""
+    from PIL import Image
+
+    canvas = fig.canvas
+    canvas.draw()
+    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    img.convert("RGB").save(buf, format="PNG", compress_level=1, optimize=False)
+    return buf.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _style(strategy: str) -> dict:
@@ -85,50 +112,80 @@ def _clean(xs: list, ys: list) -> tuple[list, list]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def _width(n: int, per: float = 1.75, extra: float = 0.8) -> float:
+    return min(per * n + extra, 7.2)
+
+
+def _top_legend(fig: Figure, handles: list, labels: list[str], h: float) -> None:
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=min(len(labels), 5),
+               frameon=False, borderaxespad=0.2, handlelength=2.4)
+
+
 # --------------------------------------------------------------------------- figure kinds
-def curves(series: dict, labels: dict) -> str:
-    """Loss and selection metric per epoch, train vs val, best epoch marked."""
-    fig, (ax1, ax2) = _new(6.4, 2.3, 2)
-    color = _style(series["strategy"])["color"]
-    ep = series["epoch"]
-    for ax, key, title in ((ax1, "loss", labels["loss"]), (ax2, "metric", series["metric"])):
-        for split, ls in (("train", "-"), ("val", "--")):
-            x, y = _clean(ep, series[f"{split}_{key}"])
-            if x:
-                ax.plot(x, y, ls=ls, color=color if split == "val" else "#444444", marker=".", lw=1.4,
-                        label=labels[split])
-        if series.get("best_epoch"):
-            ax.axvline(series["best_epoch"], color="#777777", lw=0.9, ls=":", label=labels["best_epoch"])
-        ax.set_xlabel(labels["epoch"])
-        ax.set_title(title)
-    ax1.legend(loc="upper right")
-    return _uri(fig)
+def curves(series: list[dict], titles: list[str], labels: dict) -> bytes:
+    """Small multiples, one column per run: loss (top) and selection metric (bottom) per epoch,
+    training (grey, solid) vs validation (strategy colour, dashed), best epoch dotted."""
+    n = max(len(series), 1)
+    w, h = _width(n), 3.5
+    fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.62, hspace=0.3)
+    metrics = {s["metric"] for s in series}
+    for col, (s, title) in enumerate(zip(series, titles)):
+        color = _style(s["strategy"])["color"]
+        for row, key in enumerate(("loss", "metric")):
+            ax = axes[row][col]
+            for split, ls in (("train", "-"), ("val", "--")):
+                x, y = _clean(s["epoch"], s[f"{split}_{key}"])
+                if x:
+                    ax.plot(x, y, ls=ls, color=color if split == "val" else "#444444", marker=".", ms=4,
+                            lw=1.3, label=labels[split])
+            if s.get("best_epoch"):
+                ax.axvline(s["best_epoch"], color="#777777", lw=0.9, ls=":", label=labels["best_epoch"])
+        axes[0][col].set_title(title if len(metrics) == 1 else f"{title} ({s['metric']})")
+        axes[1][col].set_xlabel(labels["epoch"])
+    axes[0][0].set_ylabel(labels["loss"])
+    axes[1][0].set_ylabel(series[0]["metric"] if len(metrics) == 1 else labels["val_metric"])
+    handles, names = axes[0][0].get_legend_handles_labels()
+    _top_legend(fig, handles, names, h)
+    return _png(fig)
 
 
-def overlay(series: list[dict], labels: dict) -> str:
-    """One backbone, every strategy: validation loss and selection metric per epoch."""
-    fig, (ax1, ax2) = _new(6.4, 2.4, 2)
-    for s in series:
-        st = _style(s["strategy"])
-        name = labels.get(f"strategy.{s['strategy']}", s["strategy"])
-        for ax, key in ((ax1, "val_loss"), (ax2, "val_metric")):
-            x, y = _clean(s["epoch"], s[key])
-            if x:
-                ax.plot(x, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=3, lw=1.4, label=name)
-    ax1.set_title(f"{labels['val']} {labels['loss']}")
-    ax2.set_title(f"{labels['val']} {series[0]['metric'] if series else ''}")
-    for ax in (ax1, ax2):
-        ax.set_xlabel(labels["epoch"])
-    ax2.legend(loc="upper right")
-    return _uri(fig)
+def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
+    """One dataset, a column per backbone: validation loss (top) and selection metric (bottom) per
+    epoch, every strategy overlaid in its fixed colour and line style."""
+    n = max(len(series), 1)
+    w, h = _width(n), 3.5
+    fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.62, hspace=0.3)
+    legend: dict[str, Any] = {}
+    metrics = {s["metric"] for group in series for s in group}
+    for col, (group, title) in enumerate(zip(series, titles)):
+        for s in group:
+            st = _style(s["strategy"])
+            name = labels.get(f"strategy.{s['strategy']}", s["strategy"])
+            for row, key in enumerate(("val_loss", "val_metric")):
+                x, y = _clean(s["epoch"], s[key])
+                if x:
+                    (line,) = axes[row][col].plot(x, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5,
+                                                  lw=1.3)
+                    legend.setdefault(name, line)
+        axes[0][col].set_title(title)
+        axes[1][col].set_xlabel(labels["epoch"])
+    axes[0][0].set_ylabel(f"{labels['val']} {labels['loss']}")
+    axes[1][0].set_ylabel(f"{labels['val']} {next(iter(metrics))}" if len(metrics) == 1 else labels["val_metric"])
+    _top_legend(fig, list(legend.values()), list(legend), h)
+    return _png(fig)
 
 
-def confusion(panels: list[dict], classes: list[str], labels: dict) -> str:
+def confusion(panels: list[dict], classes: list[str], labels: dict) -> bytes:
     """Confusion matrices side by side: colour = row-normalized share, text = count and percent."""
     n = max(len(panels), 1)
     k = max(len(classes), 1)
     side = 1.5 + 0.45 * k
-    fig, axes = _new(min(side * n + 0.3, 7.2), side + 0.35, n)
+    w, h = min(side * n + 0.3, 7.2), side + 0.35
+    label_in = 0.45 + 0.075 * max((len(c) for c in classes), default=4)
+    # Room for the class names on the first panel only (fixed margins, no layout pass).
+    fig, axes = _grid(1, n, w, h, left=min(0.45 * w, label_in), bottom=0.22 * h, top=0.12 * h, right=0.02 * w,
+                      wspace=0.15)
+    axes = axes[0]
     for ax, p in zip(axes, panels):
         cmn = p["cmn"] or [[0.0] * k for _ in range(k)]
         ax.imshow(cmn, cmap="Blues", vmin=0, vmax=1)
@@ -143,38 +200,51 @@ def confusion(panels: list[dict], classes: list[str], labels: dict) -> str:
         ax.set_xlabel(labels["predicted"])
         ax.set_title(p["title"])
     axes[0].set_ylabel(labels["true"])
-    # Room for the class names on the first panel only (fixed margins, no layout pass).
-    label_in = 0.45 + 0.075 * max((len(c) for c in classes), default=4)
-    fig.subplots_adjust(left=min(0.45, label_in / fig.get_figwidth()), wspace=0.15, bottom=0.22)
-    return _uri(fig)
+    return _png(fig)
 
 
-def roc(cells: list[dict], labels: dict) -> str:
-    """ROC curves of every strategy of one backbone on the test split."""
+def roc(panels: list[dict], labels: dict) -> bytes:
+    """One dataset, a panel per backbone: test-set ROC curve of every strategy, AUC in the legend."""
     from ..metrics import roc_curve_points
     from ..store import read_predictions
 
-    fig, (ax,) = _new(3.6, 3.2)
-    ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label=labels["chance"])
-    for c in cells:
-        y, probs = read_predictions(Path(c["path"]) / "predictions_test.csv")
-        try:
-            fpr, tpr, _ = roc_curve_points(y, probs[:, 1])
-        except (ValueError, IndexError):
-            continue
-        st = _style(c["strategy"])
-        ax.plot(fpr, tpr, color=st["color"], ls=st["ls"], lw=1.5,
-                label=f"{labels.get('strategy.' + c['strategy'], c['strategy'])} ({labels['auc']} {c['auc_text']})")
-    ax.set_xlabel(labels["fpr"])
-    ax.set_ylabel(labels["tpr"])
-    ax.set_aspect("equal")
-    ax.legend(loc="lower right")
-    return _uri(fig)
+    n = max(len(panels), 1)
+    side = min(2.3, (7.2 - 0.8) / n)
+    w, h = side * n + 0.8, side + 0.75
+    fig, axes = _grid(1, n, w, h, sharex=True, sharey=True, left=0.6, bottom=0.5, top=0.3, right=0.2,
+                      wspace=0.1)
+    for ax, panel in zip(axes[0], panels):
+        ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label=labels["chance"])
+        for c in panel["cells"]:
+            y, probs = read_predictions(Path(c["path"]) / "predictions_test.csv")
+            try:
+                fpr, tpr, _ = roc_curve_points(y, probs[:, 1])
+            except (ValueError, IndexError):
+                continue
+            st = _style(c["strategy"])
+            ax.plot(fpr, tpr, color=st["color"], ls=st["ls"], lw=1.4,
+                    label=f"{labels.get('strategy.' + c['strategy'], c['strategy'])} {c['auc_text']}")
+        ax.set_aspect("equal")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=2))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=2))
+        ax.set_title(panel["title"])
+        if n == 1:
+            ax.set_xlabel(labels["fpr"])
+        ax.legend(loc="lower right", fontsize=6, title=labels["auc"], title_fontsize=6, handlelength=1.8,
+                  borderpad=0.3, labelspacing=0.25)
+    if n > 1:  # one x label under the row, not one per panel
+        fig.supxlabel(labels["fpr"], y=0.02, fontsize=matplotlib.rcParams["axes.labelsize"])
+    axes[0][0].set_ylabel(labels["tpr"])
+    return _png(fig)
 
 
-def headline(backbones: list[str], strategies: list[str], values: dict, labels: dict) -> str:
+def headline(backbones: list[str], strategies: list[str], values: dict, labels: dict) -> bytes:
     """Macro-F1 and AUC per backbone × strategy, with 95 % CI bars."""
-    fig, axes = _new(6.4, 2.6, 2)
+    w, h = 6.4, 2.9
+    fig, axes = _grid(1, 2, w, h, left=0.55, bottom=0.5, top=0.6, wspace=0.2)
+    axes = axes[0]
     width = 0.8 / max(len(strategies), 1)
     for ax, key, ci_key, title in ((axes[0], "macro_f1", "ci_f1", labels["macro_f1"]),
                                    (axes[1], "auc", "ci_auc", labels["auc"])):
@@ -195,13 +265,16 @@ def headline(backbones: list[str], strategies: list[str], values: dict, labels: 
         ax.set_xticks(range(len(backbones)), backbones, rotation=15 if len(backbones) > 2 else 0)
         ax.set_ylim(0, 1)
         ax.set_title(title)
-    axes[0].legend(loc="lower left", ncols=2)
-    return _uri(fig)
+    handles, names = axes[0].get_legend_handles_labels()
+    _top_legend(fig, handles, names, h)  # above the bars, never over them
+    return _png(fig)
 
 
-def cost(points: list[dict], backbones: list[str], labels: dict) -> str:
+def cost(points: list[dict], backbones: list[str], labels: dict) -> bytes:
     """Macro-F1 against trainable parameters and against wall time: what each score cost."""
-    fig, axes = _new(6.4, 2.6, 2)
+    w, h = 6.4, 2.6
+    fig, axes = _grid(1, 2, w, h, left=0.55, bottom=0.5, top=0.15, right=1.7, wspace=0.25)
+    axes = axes[0]
     for ax, key, title in ((axes[0], "trainable", labels["trainable_params"]), (axes[1], "wall", labels["wall_time"])):
         for p in points:
             if p.get(key) is None or p.get("macro_f1") is None:
@@ -213,6 +286,10 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> str:
                        linewidths=0.4)
         if key == "trainable":  # parameters span orders of magnitude (frozen head vs whole network)
             ax.set_xscale("log")
+            # Plain "10k / 1M" tick labels: the default log labels go through mathtext, whose parser
+            # alone costs a quarter of a second to build.
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         else:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.set_xlabel(title)
@@ -222,38 +299,66 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> str:
                for s in dict.fromkeys(p["strategy"] for p in points)]
     handles += [axes[1].scatter([], [], color="white", edgecolors="black", marker=BACKBONE_MARKERS[i % 8], s=30,
                                 label=bb) for i, bb in enumerate(backbones)]
-    fig.subplots_adjust(right=0.74)
     fig.legend(handles=handles, loc="center right", fontsize=6.5, frameon=False)
-    return _uri(fig)
+    return _png(fig)
 
 
 KINDS = {"curves": curves, "overlay": overlay, "confusion": confusion, "roc": roc, "headline": headline,
          "cost": cost}
 
 
-def draw(job: tuple[str, dict], font_path: str) -> str:
-    """Draw one figure job ``(kind, kwargs)`` and return its data URI."""
+def draw(job: tuple[str, dict], font_path: str) -> bytes:
+    """Draw one figure job ``(kind, kwargs)`` and return its PNG bytes."""
     setup_fonts(font_path)
     kind, kwargs = job
     return KINDS[kind](**kwargs)
 
 
-def _draw_star(args: tuple[tuple[str, dict], str]) -> str:
-    return draw(*args)
+# --------------------------------------------------------------------------- cache
+def job_key(job: tuple[str, dict], font_path: str) -> str:
+    """A hash of everything a figure is drawn from. Input files a job reads itself (ROC: the
+    predictions) are named with their size and mtime in the job, so rewriting them changes the key."""
+    blob = json.dumps([STYLE_VERSION, matplotlib.__version__, DPI, str(font_path), job[0], job[1]],
+                      sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
-def draw_all(jobs: list[tuple[str, dict]], font_path: str, *, workers: int | None = None) -> list[str]:
-    """Draw every job, in a process pool when there are enough of them to pay for it."""
-    if workers is None:
-        workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
-    if workers < 2 or len(jobs) < PARALLEL_MIN_JOBS:
-        return [draw(j, font_path) for j in jobs]
-    try:
-        import multiprocessing
+def draw_all(jobs: list[tuple[str, dict]], font_path: str, *, cache_dir: str | os.PathLike | None = None,
+             prune: bool = False) -> list[bytes]:
+    """PNG bytes of every job, in order; identical jobs are drawn once, cached ones not at all.
 
-        ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            return list(pool.map(_draw_star, [(j, font_path) for j in jobs], chunksize=max(1, len(jobs) // (4 * workers))))
-    except (OSError, RuntimeError) as exc:  # no fork / no semaphores (some sandboxes): draw serially
-        log.warning("parallel figure drawing failed (%s); drawing serially", exc)
-        return [draw(j, font_path) for j in jobs]
+    Args:
+        jobs: ``(kind, kwargs)`` figure jobs.
+        font_path: the CJK font to draw text with.
+        cache_dir: a folder of ``<key>.png`` files to read and fill (``<run>/figures``); None: no cache.
+        prune: delete cached figures this call did not use (pass it when every language is rendered).
+    """
+    from ..store import atomic_write_bytes
+
+    keys = [job_key(j, font_path) for j in jobs]
+    cache = Path(cache_dir) if cache_dir is not None else None
+    done: dict[str, bytes] = {}
+    drawn = 0
+    for key, job in zip(keys, jobs):
+        if key in done:
+            continue
+        path = cache / f"{key}.png" if cache is not None else None
+        if path is not None and path.is_file():
+            try:
+                done[key] = path.read_bytes()
+                continue
+            except OSError:
+                pass
+        done[key] = draw(job, font_path)
+        drawn += 1
+        if path is not None:
+            try:
+                atomic_write_bytes(path, done[key])
+            except OSError as exc:  # a read-only run folder still renders, just without a cache
+                log.debug("cannot cache figure %s (%s)", path, exc)
+    if cache is not None and prune and cache.is_dir():
+        for old in cache.glob("*.png"):
+            if old.stem not in done:
+                old.unlink(missing_ok=True)
+    log.debug("figures: %d jobs, %d distinct, %d drawn", len(jobs), len(done), drawn)
+    return [done[k] for k in keys]

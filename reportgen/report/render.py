@@ -25,13 +25,14 @@ from ..i18n import LANGS
 from ..store import atomic_write_bytes, atomic_write_text, load_run
 from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
-from .figures import draw_all
+from .figures import data_uri, draw_all
 from .fonts import find_cjk_font, subset_font
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 ENTRY = "report.html"
+FIGURES = "figures"  # <run>/figures: drawn figures cached by a hash of their inputs
 LANG_NAMES = {"zh-TW": "繁體中文", "en": "English"}
 _DATA_URI = re.compile(r"data:[a-z/+]+;base64,[A-Za-z0-9+/=]+")
 
@@ -166,8 +167,10 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
 
     contexts = [build_context(run, analysis, lg) for lg in langs]
     jobs = [fig for ctx in contexts for fig in ctx.figures]
-    for fig, uri in zip(jobs, draw_all([f.job for f in jobs], str(font.path))):
-        fig.uri = uri
+    pngs = draw_all([f.job for f in jobs], str(font.path), cache_dir=run_dir / FIGURES,
+                    prune=set(langs) == set(LANGS))
+    for fig, png in zip(jobs, pngs):
+        fig.uri = data_uri(png)
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]
 

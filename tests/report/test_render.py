@@ -183,3 +183,29 @@ def test_chromium_loads_html_without_console_errors(rendered, tmp_path) -> None:
     res = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page],
                          check=False, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 1000, res.stderr[-2000:]
+
+
+def test_figures_are_cached_and_reused(store_copy, monkeypatch) -> None:
+    from reportgen.report import figures
+
+    first = render_report(store_copy, lang="en")["html:en"].read_text(encoding="utf-8")
+    cached = sorted((store_copy / "figures").glob("*.png"))
+    assert cached, "figures are cached in <run>/figures"
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("a cached figure was drawn again")
+
+    monkeypatch.setattr(figures, "draw", no_drawing)
+    again = render_report(store_copy, lang="en")["html:en"].read_text(encoding="utf-8")
+    assert again == first
+    assert sorted((store_copy / "figures").glob("*.png")) == cached
+
+
+def test_figure_cache_key_follows_inputs() -> None:
+    from reportgen.report.figures import job_key
+
+    job = ("cost", {"points": [{"strategy": "finetune", "backbone": "resnet18", "wall": 1.0, "trainable": 10,
+                                "macro_f1": 0.5}], "backbones": ["resnet18"], "labels": {"a": "b"}})
+    changed = ("cost", {**job[1], "labels": {"a": "c"}})
+    assert job_key(job, "font.otf") == job_key(job, "font.otf")
+    assert job_key(job, "font.otf") != job_key(changed, "font.otf")
