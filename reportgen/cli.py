@@ -58,7 +58,7 @@ def cli(verbose: int) -> None:
 EXPERIMENT = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _load(path: Path):  # noqa: ANN202 - returns Experiment (imported lazily)
+def _load(path: Path):
     from .config import load_experiment
 
     return load_experiment(path)

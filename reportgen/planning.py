@@ -73,7 +73,7 @@ def plan_table(rows: list[dict[str, Any]]) -> str:
              _human(r["total"]), f"{r['input_size']}px", str(r["epochs"]), str(r["n_train"]),
              f"{r['train_tmacs']:.2f}", f"{r['est_minutes']:.1f}"] for i, r in enumerate(rows, 1)]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    line = lambda cells: "  ".join(c.rjust(w) if j >= 4 else c.ljust(w)  # noqa: E731
+    line = lambda cells: "  ".join(c.rjust(w) if j >= 4 else c.ljust(w)
                                    for j, (c, w) in enumerate(zip(cells, widths)))
     total_min = sum(r["est_minutes"] for r in rows)
     dev = rows[0]["device"] if rows else "cpu"

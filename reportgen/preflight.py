@@ -10,13 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Experiment
+from .config import DatasetSpec, Experiment
 from .data import Dataset, open_dataset
-from .config import DatasetSpec
 from .errors import ConfigError, DataError
 from .matrix import Cell, Skipped, build_cells
-from .models.backbones import (WeightsChoice, check_backbone_name, check_input_size, check_weights_available,
-                               resolve_weights, smallest_input_size)
+from .models.backbones import (
+    WeightsChoice,
+    check_backbone_name,
+    check_input_size,
+    check_weights_available,
+    resolve_weights,
+    smallest_input_size,
+)
 
 
 @dataclass

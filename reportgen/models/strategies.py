@@ -38,7 +38,7 @@ def is_frozen_stage(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> 
     return strategy == "frozen" or (strategy == "warmup" and epoch <= warmup_frozen_epochs)
 
 
-def bn_state(model: nn.Module, head_path: str) -> dict[str, "object"]:
+def bn_state(model: nn.Module, head_path: str) -> dict[str, object]:
     """A copy of every BatchNorm running statistic outside the head (to prove it did not move)."""
     out = {}
     for name, m in model.named_modules():

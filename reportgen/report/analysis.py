@@ -44,6 +44,26 @@ def compute_comparisons(run: RunResults) -> dict[str, Any]:
     return {"source": "reportgen.compare.compare_cells", "split": "test", "rows": rows}
 
 
+SEEDS = "seeds.json"
+SEED_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
+
+
+def compute_seed_summary(run: RunResults) -> dict[str, Any]:
+    """Mean ± sd over seeds of the headline test metrics, per dataset × backbone × strategy."""
+    from ..metrics import mean_sd
+
+    groups: dict[tuple[str, str, str], list] = {}
+    for c in run.cells:
+        key = (c.cell.get("dataset"), c.cell.get("backbone"), c.cell.get("strategy"))
+        groups.setdefault(key, []).append(c)
+    rows = []
+    for (ds, bb, s), cells in groups.items():
+        test = [(c.metrics or {}).get("test", {}) for c in cells]
+        rows.append({"dataset": ds, "backbone": bb, "strategy": s, "seeds": [c.cell.get("seed") for c in cells],
+                     **{m: mean_sd([t.get(m) for t in test]) for m in SEED_METRICS}})
+    return {"source": "reportgen.metrics.mean_sd over cells/*/metrics.json (test)", "rows": rows}
+
+
 def compute_findings(run: RunResults) -> dict[str, Any]:
     """Validity findings (reportgen.checks.run_checks), most severe first."""
     try:
@@ -62,10 +82,14 @@ def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
         write_json(comp_path, compute_comparisons(run))
     if force or not _fresh(find_path, run):
         write_json(find_path, compute_findings(run))
+    seeds_path = out_dir / SEEDS
+    if force or not _fresh(seeds_path, run):
+        write_json(seeds_path, compute_seed_summary(run))
     comparisons = read_json(comp_path)
     findings = read_json(find_path)
     return {
         "comparisons": comparisons.get("rows", []) if isinstance(comparisons, dict) else comparisons,
         "findings": findings.get("findings", []) if isinstance(findings, dict) else findings,
-        "paths": {"comparisons": comp_path, "findings": find_path},
+        "seeds": read_json(seeds_path).get("rows", []),
+        "paths": {"comparisons": comp_path, "findings": find_path, "seeds": seeds_path},
     }

@@ -744,6 +744,8 @@ def _comparison(b: Builder) -> None:
             b.table(sec, f"pivot:{ds}:{metric}", b.tr(f"cap.pivot_{metric}", dataset=ds),
                     [b.tr("col.backbone")] + [b.strategy_name(s) for s in strategies], rows,
                     source="cells/*/metrics.json (test), analysis/comparisons.json")
+        if len(b.seeds()) > 1:
+            _seed_table(b, sec, ds)
         done = b.cells(dataset=ds)
         if done:
             b.figure(sec, f"headline:{ds}", b.tr("cap.headline", dataset=ds),
@@ -802,6 +804,25 @@ def _comparison(b: Builder) -> None:
                  ("cost", {"points": points_, "backbones": b.backbones(), "labels": _fig_labels(b)}),
                  source="cells/*/result.json, arch.json, metrics.json", wide=True)
     b.note(sec, "comparison")
+
+
+def _seed_table(b: Builder, sec: Section, ds: str) -> None:
+    """Several seeds: mean ± sd of each headline metric, so one lucky seed is not the result."""
+    rows = []
+    for r in b.analysis.get("seeds", []):
+        if r.get("dataset") != ds:
+            continue
+        cells: list[Any] = [r.get("backbone"), b.strategy_name(r.get("strategy", "")), str(len(r.get("seeds", [])))]
+        for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
+            ms = r.get(m) or {}
+            fmt = dec if m == "auc" else pct
+            cells.append(Cell(fmt(ms.get("mean")), sub=f"± {fmt(ms.get('sd'))}" if ms.get("sd") is not None else ""))
+        rows.append(cells)
+    if rows:
+        header = [b.tr("col.backbone"), b.tr("col.strategy"), b.tr("col.n_seeds")] + [
+            b.tr(f"col.{m}") for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc")]
+        b.table(sec, f"seeds:{ds}", b.tr("cap.seeds", dataset=ds), header, rows,
+                source="analysis/seeds.json", numeric_from=2)
 
 
 def _findings(b: Builder) -> None:
