@@ -25,6 +25,7 @@ def test_seed_summary_mean_and_sd(store_copy: Path, tmp_path: Path) -> None:
     metrics["test"]["accuracy"] = a - 0.1
     (twin / "metrics.json").write_text(json.dumps(metrics))
     run_json["cells"].append(twin.name)
+    run_json["experiment"]["seeds"] = [0, 1]
     (store_copy / "run.json").write_text(json.dumps(run_json))
 
     rows = compute_seed_summary(load_run(store_copy))["rows"]
