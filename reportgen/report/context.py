@@ -251,6 +251,9 @@ class Section:
     number: int
     title: str
     blocks: list[Any] = field(default_factory=list)
+    # The English section name under a zh-TW heading: Taiwanese lab reports are graded by readers of
+    # both, and course rubrics name the sections in English ("Model selection", "Discussion").
+    title_alt: str = ""
 
     @property
     def toc(self) -> list[Heading]:
@@ -321,7 +324,8 @@ class Builder:
         return self.tr(f"strategy.{s}.name") if s in STRATEGY_ORDER else s
 
     def section(self, key: str) -> Section:
-        sec = Section(anchor=f"sec-{key}", number=len(self.sections) + 1, title=self.tr(f"section.{key}"))
+        sec = Section(anchor=f"sec-{key}", number=len(self.sections) + 1, title=self.tr(f"section.{key}"),
+                      title_alt="" if self.lang == "en" else t("en", f"report.section.{key}"))
         self.sections.append(sec)
         return sec
 
