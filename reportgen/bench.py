@@ -736,7 +736,7 @@ def write_outputs(out: dict[str, Any], dest: Path) -> tuple[Path, Path]:
 @click.option("--images", "n_images", type=click.IntRange(min=12), default=None,
               help="Use a stratified subset of this many images (default all 624).")
 @click.option("--baseline-workers", type=click.IntRange(min=0), default=None,
-              help="DataLoader workers of the baseline (default 0 on CPU — measured faster on 2 cores, 4 on CUDA).")
+              help="DataLoader workers of the baseline (default 0 on CPU, where workers compete with torch for 2 cores; 4 on CUDA).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "bench" / "out",
               help="Where bench.json and bench.md go (default bench/out).")
