@@ -75,8 +75,8 @@ def detect_color(src: SplitSource, *, probe: int = 16) -> str:
                 a = np.asarray(im.convert("RGB"), dtype=np.int16)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise _decode_error(f, exc) from None
-            if not (np.abs(a[..., 0] - a[..., 1]).max() <= 2 and np.abs(a[..., 1] - a[..., 2]).max() <= 2):
-                return "rgb"
+        if not (np.abs(a[..., 0] - a[..., 1]).max() <= 2 and np.abs(a[..., 1] - a[..., 2]).max() <= 2):
+            return "rgb"
     return "gray"
 
 

@@ -168,7 +168,8 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
 
     bce = cfg.train["loss"] == "bce"
     n = len(split.labels)
-    total, seen = 0.0, 0
+    total: torch.Tensor | float = 0.0
+    seen = 0
     all_probs, all_labels = [], []
     batches = list(batch_indices(n, batch_size, shuffle=True, generator=generator, sample_weights=sample_weights))
     bar = tqdm(batches, desc=f"{cfg.desc} epoch {epoch}/{cfg.train['epochs']}", leave=False, unit="batch",
@@ -187,13 +188,16 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
         else:
             loss.backward()
             opt.step()
-        total += float(loss.detach()) * len(idx)
+        # Accumulate on the device: a float()/.cpu() per batch would make the CPU wait for the GPU
+        # every step and stop the next batch's copy from overlapping with compute.
+        total = total + loss.detach() * len(idx)
         seen += len(idx)
-        all_probs.append(to_probs(logits.detach(), bce=bce).cpu())
+        all_probs.append(to_probs(logits.detach(), bce=bce))
         all_labels.append(split.labels[idx])
-        bar.set_postfix(loss=f"{total / seen:.4f}")
-    probs = torch.cat(all_probs).double().numpy()
-    return _summary(np.concatenate(all_labels), probs, total / max(seen, 1), cfg.num_classes)
+        if cfg.progress:
+            bar.set_postfix(loss=f"{float(total) / seen:.4f}")
+    probs = torch.cat(all_probs).cpu().double().numpy()
+    return _summary(np.concatenate(all_labels), probs, float(total) / max(seen, 1), cfg.num_classes)
 
 
 @torch.inference_mode()

@@ -155,3 +155,15 @@ def test_decode_is_bounded_by_a_memmap(tmp_path: Path) -> None:
     d = decode_split(src, size=32, color="gray")
     assert isinstance(d.images, np.memmap)
     assert time.perf_counter() - t < 30
+
+
+def test_colour_is_detected_for_rgb_files_and_gray_for_rgb_saved_xrays(tmp_path: Path) -> None:
+    from reportgen.data.cache import detect_color
+
+    gray_rgb, colour = tmp_path / "g.png", tmp_path / "c.png"
+    Image.fromarray(np.repeat(np.arange(64, dtype=np.uint8).reshape(8, 8, 1), 3, axis=2)).save(gray_rgb)
+    rgb = np.zeros((8, 8, 3), dtype=np.uint8)
+    rgb[..., 0] = 200  # red fundus-like image
+    Image.fromarray(rgb).save(colour)
+    assert detect_color(SplitSource(labels=np.zeros(1, dtype=np.int64), files=[gray_rgb])) == "gray"
+    assert detect_color(SplitSource(labels=np.zeros(2, dtype=np.int64), files=[gray_rgb, colour])) == "rgb"
