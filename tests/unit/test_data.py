@@ -49,9 +49,9 @@ def test_npz_splits_and_classes() -> None:
     # PneumoniaMNIST's published split sizes; train is subsampled (stratified) to 2000 for the demo
     assert facts["splits"]["val"]["counts"] == [135, 389]
     assert facts["splits"]["test"]["counts"] == [234, 390]
-    assert facts["splits"]["train"]["n"] == 3000
+    assert facts["splits"]["train"]["n"] == 2500
     assert facts["train_subsampled"]["from_n"] == 4708
-    share = facts["splits"]["train"]["counts"][1] / 3000
+    share = facts["splits"]["train"]["counts"][1] / 2500
     assert share == pytest.approx(3494 / 4708, abs=0.002)
 
 
