@@ -10,6 +10,7 @@ table a reader has to skip.
 
 from __future__ import annotations
 
+import base64
 import html as html_lib
 import logging
 import re
@@ -176,16 +177,19 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
 
     written: dict[str, Path] = {"comparisons": analysis["paths"]["comparisons"],
                                 "findings": analysis["paths"]["findings"]}
-    pages = {}
-    for ctx in contexts:
-        pages[ctx.lang] = render_template(env, ctx)
-        atomic_write_text(paths[ctx.lang], pages[ctx.lang])
-        written[f"html:{ctx.lang}"] = paths[ctx.lang]
-        log.info("wrote %s", paths[ctx.lang])
-    if pdf:
-        with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
-            text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—•→×"
-            ctx_font = subset_font(font, text, Path(tmp) / "cjk")
+    pages = {ctx.lang: render_template(env, ctx) for ctx in contexts}
+    with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
+        text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—•→×"
+        ctx_font = subset_font(font, text, Path(tmp) / "cjk")
+        # The HTML carries the (subset) font as well: a browser on a machine without a CJK system
+        # font would otherwise draw the zh-TW text as tofu boxes.
+        embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
+        for ctx in contexts:
+            ctx.font_face_url = embedded
+            atomic_write_text(paths[ctx.lang], render_template(env, ctx))
+            written[f"html:{ctx.lang}"] = paths[ctx.lang]
+            log.info("wrote %s", paths[ctx.lang])
+        if pdf:
             for ctx in contexts:
                 ctx.font_face_url = ctx_font.as_uri()
                 target = paths[ctx.lang].with_suffix(".pdf")

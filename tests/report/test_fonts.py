@@ -43,3 +43,23 @@ def test_no_font_is_a_render_error(monkeypatch, store_copy) -> None:
         assert not (store_copy / "report.html").exists()
     finally:
         fonts.find_cjk_font.cache_clear()
+
+
+def test_html_embeds_the_cjk_font_it_needs(store_copy) -> None:
+    """A browser without a CJK system font must still draw zh-TW text: the HTML carries a subset font."""
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    from reportgen.report import render_report
+
+    html = render_report(store_copy, lang="zh-TW")["html:zh-TW"].read_text(encoding="utf-8")
+    m = re.search(r"data:font/otf;base64,([A-Za-z0-9+/=]+)", html)
+    assert m, "no embedded font"
+    cmap = TTFont(io.BytesIO(base64.b64decode(m.group(1)))).getBestCmap()
+    for ch in "混淆矩陣模型微調":
+        if ch in html:
+            assert ord(ch) in cmap, ch
+    assert ord("摘") in cmap  # the abstract heading

@@ -16,6 +16,7 @@ GOLD = Path(__file__).resolve().parents[1] / "gold"
 
 SCRUB = [
     (re.compile(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+"), "data:image/FIGURE"),
+    (re.compile(r"data:font/[a-z0-9+]+;base64,[A-Za-z0-9+/=]+"), "data:font/EMBEDDED"),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(\+\d{2}:\d{2}|Z)?"), "TIMESTAMP"),
     (re.compile(r"(torch|torchvision|Python|reportgen version)(</td><td[^>]*>)[0-9][0-9a-z.+]*"), r"\1\2VERSION"),
 ]
