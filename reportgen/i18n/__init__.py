@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import string
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LANGS = ("zh-TW", "en")
 _HERE = Path(__file__).parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     """All messages for one language, merged across domains (keys are namespaced by domain)."""
     if lang not in LANGS:

@@ -113,7 +113,9 @@ def subset_font(font: CJKFont, text: str, out_path: Path) -> Path:
         opts.desubroutinize = True
         opts.font_number = font.index
         logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every glyph name at INFO
-        tt = TTFont(str(font.path), fontNumber=font.index, lazy=True)
+        # No timestamp rewrite on save: the same text must give the same bytes, so a re-render of
+        # unchanged results gives an identical HTML file.
+        tt = TTFont(str(font.path), fontNumber=font.index, lazy=True, recalcTimestamp=False)
         subsetter = subset.Subsetter(opts)
         subsetter.populate(text="".join(sorted(set(text))))
         subsetter.subset(tt)
