@@ -26,6 +26,11 @@ class Dataset:
     def classes(self) -> list[str]:
         return self.source.classes
 
+    @property
+    def decoded_sizes(self) -> list[int]:
+        """Input sizes already decoded (duplicate detection reuses the smallest instead of decoding again)."""
+        return sorted(self._decoded)
+
     def decoded(self, size: int, *, progress: bool = False) -> dict[str, DecodedSplit]:
         if size not in self._decoded:
             self._decoded[size] = {

@@ -28,13 +28,15 @@ import torch
 from .. import __version__, metrics, store
 from ..config import Experiment
 from ..data import Dataset
+from ..data.batches import batch_indices
+from ..data.dedup import find_cross_split_duplicates
 from ..errors import StoreError
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
 from ..models.strategies import bn_state, max_drift, set_stage
 from ..preflight import Preflight, preflight
-from .loop import Forward, LoopConfig, Split, fit, predict
+from .loop import Forward, LoopConfig, Split, amp_dtype, fit, predict
 
 log = logging.getLogger(__name__)
 Event = Callable[[str, dict[str, Any]], None]
@@ -137,9 +139,7 @@ def _write_run_files(exp: Experiment, plan: Preflight) -> None:
 
 def _duplicates(ds: Dataset) -> dict:
     """Exact and near-duplicate images across splits (on the smallest decoded size: pHash resizes anyway)."""
-    from ..data.dedup import find_cross_split_duplicates
-
-    size = min(ds._decoded) if ds._decoded else 64
+    size = min(ds.decoded_sizes, default=64)
     decoded = ds.decoded(size)
     return find_cross_split_duplicates({s: np.asarray(d.images)[:, 0] for s, d in decoded.items()})
 
@@ -160,8 +160,6 @@ def _features(model: BuiltModel, split: Split, *, device: torch.device, batch_si
     model.model.eval()
     try:
         with torch.inference_mode():
-            from ..data.batches import batch_indices
-
             for j, idx in enumerate(batch_indices(len(split.labels), batch_size, shuffle=False)):
                 y = model.model(fwd.inputs(split, idx, device=device, augment="none", generator=None))
                 # Caching is exact only if the model's output *is* the head's output (true for
@@ -238,8 +236,6 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
     bn_drift = max_drift(bn_before, bn_state(model, built.head_path)) if bn_before else None
     full = Forward(module=model, norm=built.normalization, channels_last=channels_last)
     eval_bs = cfg["eval_batch_size"] or max(res.batch_size_used, 64)
-    from .loop import amp_dtype
-
     dtype = amp_dtype(cfg["amp"], device)
     probs = {s: predict(full if frozen_mode != "cached_features" else fwd, loop_splits[s], cfg=lcfg,
                         batch_size=eval_bs, dtype=dtype)[0] for s in ("val", "test")}
