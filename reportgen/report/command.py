@@ -18,12 +18,17 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
               help="A folder of templates that shadow the packaged ones (e.g. templates/example-course).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="HTML file (or folder) for the first language; default <run>/report.html.")
-def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes that draw figures and lay out the other language's PDF "
+                   "[default: one per CPU, at most 4; 1 = all in this process].")
+def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None,
+           jobs: int | None) -> None:
     """Render the results store RUN_DIR (default: the only run under ./runs) into an HTML/PDF report."""
     from .render import default_run_dir, render_report
 
     try:
-        written = render_report(run_dir or default_run_dir(), lang=lang, pdf=pdf, template_dir=template_dir, out=out)
+        written = render_report(run_dir or default_run_dir(), lang=lang, pdf=pdf, template_dir=template_dir, out=out,
+                                jobs=jobs)
     except ReportgenError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None

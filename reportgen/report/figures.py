@@ -8,8 +8,9 @@ WeasyPrint to decode: no alpha channel to split into a soft mask).
 Drawing time is spent per axes (tick labels, text layout with a 65,000-glyph CJK font), so the
 report uses **small multiples** — one figure per (dataset, strategy) with a column per backbone,
 shared axes and one legend — instead of one figure per run: the same panels, half the text to lay
-out, a quarter of the figures. Figures are drawn serially: on two busy cores a process pool cost
-more CPU (fork, font setup per worker) than it saved in wall time.
+out, a quarter of the figures. Figures are drawn by forked worker processes (one per CPU) in
+document order while the main process lays out the PDF, which waits only for the figure it needs
+next (:class:`FigureSet`).
 
 Every figure is cached in ``<run>/figures/<hash>.png``, keyed by a hash of everything it is drawn
 from (kind, data, labels, input-file stamps, style version, matplotlib version, font), so a
@@ -24,7 +25,11 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
 import os
+import sys
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,8 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+
+from ..errors import RenderError
 
 log = logging.getLogger(__name__)
 
@@ -323,42 +330,142 @@ def job_key(job: tuple[str, dict], font_path: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
-def draw_all(jobs: list[tuple[str, dict]], font_path: str, *, cache_dir: str | os.PathLike | None = None,
-             prune: bool = False) -> list[bytes]:
-    """PNG bytes of every job, in order; identical jobs are drawn once, cached ones not at all.
+def default_workers() -> int:
+    """Processes that draw figures (and the other languages' PDFs): one per CPU, at most 4.
+
+    Only where ``fork`` exists (Linux): a forked worker inherits matplotlib, the registered font and
+    the imported modules, so it starts in milliseconds; a spawned one would re-import for a second.
+    ``REPORTGEN_RENDER_JOBS=1`` turns the pool off.
+    """
+    env = os.environ.get("REPORTGEN_RENDER_JOBS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if sys.platform != "linux":
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, 4))
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor | None:
+    """A forked process pool, or None (draw in this process) for one worker or no ``fork``."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_lower_priority)
+    # Fork every worker now, from this thread, before any helper thread exists or WeasyPrint holds
+    # a lock: the first submit launches them all (the fork start method never spawns lazily).
+    pool.submit(os.getpid)
+    return pool
+
+
+def _lower_priority() -> None:
+    """Workers yield to the main process: its PDF layout is the critical path, the figures it
+    waits for are queued in the order it needs them, and spare cycles finish them anyway."""
+    try:
+        os.nice(5)
+    except OSError:
+        pass
+
+
+class FigureSet:
+    """Every figure of one render, looked up by key; drawn in the background where a pool is given.
+
+    Cached figures are read at once. The others are submitted to ``pool`` in document order (when
+    the set is made, or by :meth:`start`), so the caller can go on (lay out the PDF, whose image fetches call :meth:`get` and
+    wait only for the figure they need) while the figures are drawn on the other cores. Without a
+    pool, :meth:`get` draws a figure the first time it is asked for.
 
     Args:
         jobs: ``(kind, kwargs)`` figure jobs.
         font_path: the CJK font to draw text with.
         cache_dir: a folder of ``<key>.png`` files to read and fill (``<run>/figures``); None: no cache.
-        prune: delete cached figures this call did not use (pass it when every language is rendered).
+        pool: a process pool from :func:`worker_pool`, or None.
     """
-    from ..store import atomic_write_bytes
 
-    keys = [job_key(j, font_path) for j in jobs]
-    cache = Path(cache_dir) if cache_dir is not None else None
-    done: dict[str, bytes] = {}
-    drawn = 0
-    for key, job in zip(keys, jobs):
-        if key in done:
-            continue
-        path = cache / f"{key}.png" if cache is not None else None
+    def __init__(self, jobs: list[tuple[str, dict]], font_path: str, *, cache_dir: str | os.PathLike | None = None,
+                 pool: ProcessPoolExecutor | None = None):
+        self.font_path = str(font_path)
+        self.keys = [job_key(j, self.font_path) for j in jobs]
+        self.cache = Path(cache_dir) if cache_dir is not None else None
+        self.drawn = 0
+        self._jobs = dict(zip(self.keys, jobs))
+        self._done: dict[str, bytes] = {}
+        self._pending: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        for key in self._jobs:
+            png = self._read_cache(key)
+            if png is not None:
+                self._done[key] = png
+        if pool is not None:
+            self.start(pool)
+
+    def start(self, pool: ProcessPoolExecutor) -> None:
+        """Queue every figure not cached yet on ``pool``, in document order."""
+        for key in self._jobs:
+            if key not in self._done and key not in self._pending:
+                self._pending[key] = pool.submit(draw, self._jobs[key], self.font_path)
+
+    def _read_cache(self, key: str) -> bytes | None:
+        path = self.cache / f"{key}.png" if self.cache is not None else None
         if path is not None and path.is_file():
             try:
-                done[key] = path.read_bytes()
-                continue
+                return path.read_bytes()
             except OSError:
                 pass
-        done[key] = draw(job, font_path)
-        drawn += 1
-        if path is not None:
-            try:
-                atomic_write_bytes(path, done[key])
-            except OSError as exc:  # a read-only run folder still renders, just without a cache
-                log.debug("cannot cache figure %s (%s)", path, exc)
-    if cache is not None and prune and cache.is_dir():
-        for old in cache.glob("*.png"):
-            if old.stem not in done:
-                old.unlink(missing_ok=True)
-    log.debug("figures: %d jobs, %d distinct, %d drawn", len(jobs), len(done), drawn)
-    return [done[k] for k in keys]
+        return None
+
+    def get(self, key: str) -> bytes:
+        """The PNG bytes of figure ``key``, waiting for (or drawing) it if needed. Thread-safe."""
+        with self._lock:
+            if key in self._done:
+                return self._done[key]
+            future = self._pending.get(key)
+        try:
+            png = future.result() if future is not None else draw(self._jobs[key], self.font_path)
+        except Exception as exc:  # a drawing bug: say which figure, keep the cause for --debug
+            raise RenderError(f"the {self._jobs[key][0]} figure could not be drawn: {type(exc).__name__}: {exc}",
+                              fix="render with --jobs 1 to see the error in this process, and report it as a bug"
+                              ) from exc
+        with self._lock:
+            if key not in self._done:
+                self._done[key] = png
+                self.drawn += 1
+                self._write_cache(key, png)
+            return self._done[key]
+
+    def _write_cache(self, key: str, png: bytes) -> None:
+        from ..store import atomic_write_bytes
+
+        if self.cache is None:
+            return
+        try:
+            atomic_write_bytes(self.cache / f"{key}.png", png)
+        except OSError as exc:  # a read-only run folder still renders, just without a cache
+            log.debug("cannot cache figure %s (%s)", key, exc)
+
+    def all(self) -> dict[str, bytes]:
+        """Every figure, ``{key: png}`` (waits for the ones still being drawn)."""
+        return {key: self.get(key) for key in self._jobs}
+
+    def pngs(self) -> list[bytes]:
+        """PNG bytes per job, in the order the jobs were given."""
+        done = self.all()
+        return [done[k] for k in self.keys]
+
+    def prune(self) -> None:
+        """Delete cached figures this set does not use (call it when every language was rendered)."""
+        if self.cache is not None and self.cache.is_dir():
+            for old in self.cache.glob("*.png"):
+                if old.stem not in self._jobs:
+                    old.unlink(missing_ok=True)
+
+
+def draw_all(jobs: list[tuple[str, dict]], font_path: str, *, cache_dir: str | os.PathLike | None = None,
+             prune: bool = False, pool: ProcessPoolExecutor | None = None) -> list[bytes]:
+    """PNG bytes of every job, in order; identical jobs are drawn once, cached ones not at all."""
+    figures = FigureSet(jobs, font_path, cache_dir=cache_dir, pool=pool)
+    pngs = figures.pngs()
+    if prune:
+        figures.prune()
+    log.debug("figures: %d jobs, %d distinct, %d drawn", len(jobs), len(set(figures.keys)), figures.drawn)
+    return pngs

@@ -17,6 +17,7 @@ import re
 import sys
 import tempfile
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import jinja2
@@ -26,7 +27,7 @@ from ..i18n import LANGS
 from ..store import atomic_write_bytes, atomic_write_text, load_run
 from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
-from .figures import data_uri, draw_all
+from .figures import FigureSet, data_uri, default_workers, worker_pool
 from .fonts import find_cjk_font, subset_font
 
 log = logging.getLogger(__name__)
@@ -123,21 +124,53 @@ def _visible_text(html: str) -> str:
     return html_lib.unescape(scrub_data_uris(html))
 
 
-def _write_pdf(html: str, target: Path, base_url: Path) -> None:
+FIGURE_SCHEME = "reportgen-figure:"  # image URLs of the PDF's HTML; the fetcher hands over the PNG
+
+
+def _fetcher(figures):
+    """A WeasyPrint URL fetcher that answers ``reportgen-figure:<key>`` with the figure's PNG.
+
+    ``figures`` is a :class:`FigureSet` (waits for a figure still being drawn) or a ``{key: png}``
+    dict. ``fail_on_errors``: a figure that cannot be drawn stops the PDF instead of leaving a hole.
+    """
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class FigureFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if url.startswith(FIGURE_SCHEME):
+                key = url[len(FIGURE_SCHEME):]
+                png = figures.get(key) if not isinstance(figures, dict) else figures[key]
+                return URLFetcherResponse(url, png, {"Content-Type": "image/png"})
+            return super().fetch(url, headers)
+
+    return FigureFetcher(fail_on_errors=True)
+
+
+def pdf_bytes(html: str, base_url: str, figures) -> bytes:
+    """The PDF of one HTML document whose figures are ``reportgen-figure:`` URLs."""
     import weasyprint
 
+    # full_fonts: the CJK font handed over is already subset to this document's characters;
+    # letting WeasyPrint subset it again with fontTools would cost seconds per PDF.
+    return weasyprint.HTML(string=html, base_url=base_url, url_fetcher=_fetcher(figures)).write_pdf(full_fonts=True)
+
+
+def _pdf_or_error(make, target: Path) -> bytes:
     try:
-        # full_fonts: the CJK font handed over is already subset to this document's characters;
-        # letting WeasyPrint subset it again with fontTools would cost seconds per PDF.
-        data = weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf(full_fonts=True)
-    except Exception as exc:
-        raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", file=target,
+        return make()
+    except (RenderError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # WeasyPrint's FatalURLFetchingError is a BaseException
+        cause = exc.__cause__ or exc  # it wraps the figure's own error
+        if isinstance(cause, RenderError):
+            raise cause from None
+        raise RenderError(f"PDF rendering failed: {type(cause).__name__}: {cause}", file=target,
                           fix="render without --pdf to check the HTML, or report this as a bug") from exc
-    atomic_write_bytes(target, data)
 
 
 def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool = False,
-                  template_dir: str | Path | None = None, out: str | Path | None = None) -> dict[str, Path]:
+                  template_dir: str | Path | None = None, out: str | Path | None = None,
+                  jobs: int | None = None) -> dict[str, Path]:
     """Render the report of one run.
 
     Args:
@@ -146,6 +179,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
         pdf: also write PDFs next to the HTML files.
         template_dir: a folder whose templates shadow the packaged ones.
         out: the HTML path (or folder) for the first language; default ``<run>/report.html``.
+        jobs: worker processes for figures and PDFs; None: one per CPU (1: everything in this process).
 
     Returns:
         ``{"html:<lang>": path, "pdf:<lang>": path, ...}`` plus ``comparisons`` / ``findings``.
@@ -153,6 +187,11 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     Raises:
         StoreError: no results store, or no finished cell.
         RenderError: template or font problems.
+
+    Where the time goes, and why the order below: figures (matplotlib) and PDF layout (WeasyPrint)
+    are nearly all of it. Figures are handed to worker processes first; the first language's PDF is
+    laid out here meanwhile, its image fetches waiting for each figure in turn; every other
+    language's PDF goes to a worker as soon as the figures are done.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
@@ -167,35 +206,67 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     paths = _html_paths(run_dir, out, langs)
 
     contexts = [build_context(run, analysis, lg) for lg in langs]
-    jobs = [fig for ctx in contexts for fig in ctx.figures]
-    pngs = draw_all([f.job for f in jobs], str(font.path), cache_dir=run_dir / FIGURES,
-                    prune=set(langs) == set(LANGS))
-    for fig, png in zip(jobs, pngs):
-        fig.uri = data_uri(png)
+    blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]
-
     written: dict[str, Path] = {"comparisons": analysis["paths"]["comparisons"],
                                 "findings": analysis["paths"]["findings"]}
-    pages = {ctx.lang: render_template(env, ctx) for ctx in contexts}
-    with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
-        text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—•→×"
-        ctx_font = subset_font(font, text, Path(tmp) / "cjk")
-        # The HTML carries the (subset) font as well: a browser on a machine without a CJK system
-        # font would otherwise draw the zh-TW text as tofu boxes.
-        embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
-        for ctx in contexts:
-            ctx.font_face_url = embedded
-            atomic_write_text(paths[ctx.lang], render_template(env, ctx))
-            written[f"html:{ctx.lang}"] = paths[ctx.lang]
-            log.info("wrote %s", paths[ctx.lang])
-        if pdf:
+    pool = worker_pool(jobs if jobs is not None else default_workers())
+    try:
+        figures = FigureSet([f.job for f in blocks], str(font.path), cache_dir=run_dir / FIGURES)
+        for fig, key in zip(blocks, figures.keys):
+            fig.uri = FIGURE_SCHEME + key
+        pages = {ctx.lang: render_template(env, ctx) for ctx in contexts}
+        with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
+            text = "".join(_visible_text(p) for p in pages.values()) + "0123456789 /.–—•→×"
+            if pool is not None:  # the font first (the PDF needs it first), then the figures
+                font_job = pool.submit(subset_font, font, text, Path(tmp) / "cjk")
+                figures.start(pool)
+                if pdf:
+                    import weasyprint  # noqa: F401  (a second of imports, while the workers start)
+                ctx_font = font_job.result()
+            else:
+                ctx_font = subset_font(font, text, Path(tmp) / "cjk")
+            pdfs: dict[str, Future | bytes] = {}
+            if pdf:
+                pdf_pages = {}
+                for ctx in contexts:
+                    ctx.font_face_url = ctx_font.as_uri()
+                    pdf_pages[ctx.lang] = render_template(env, ctx)
+                first, rest = langs[0], langs[1:]
+                if rest and pool is not None:  # each other language on a worker once the figures exist
+                    helper = ThreadPoolExecutor(max_workers=1)
+                    for lg in rest:
+                        pdfs[lg] = helper.submit(lambda lg=lg: pool.submit(pdf_bytes, pdf_pages[lg], str(run_dir),
+                                                                             figures.all()).result())
+                    helper.shutdown(wait=False)
+                for lg in [first] + ([] if pool is not None else rest):
+                    pdfs[lg] = _pdf_or_error(lambda lg=lg: pdf_bytes(pdf_pages[lg], str(run_dir), figures),
+                                             paths[lg].with_suffix(".pdf"))
+            # The HTML is self-contained: figures and the (subset) font inline as data URIs; a browser
+            # without a CJK system font would otherwise draw the zh-TW text as tofu boxes.
+            for fig, png in zip(blocks, figures.pngs()):
+                fig.uri = data_uri(png)
+            embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
             for ctx in contexts:
-                ctx.font_face_url = ctx_font.as_uri()
-                target = paths[ctx.lang].with_suffix(".pdf")
-                _write_pdf(render_template(env, ctx), target, run_dir)
-                written[f"pdf:{ctx.lang}"] = target
+                ctx.font_face_url = embedded
+                atomic_write_text(paths[ctx.lang], render_template(env, ctx))
+                written[f"html:{ctx.lang}"] = paths[ctx.lang]
+                log.info("wrote %s", paths[ctx.lang])
+            for lg in langs if pdf else []:
+                target = paths[lg].with_suffix(".pdf")
+                data = pdfs[lg]
+                if isinstance(data, Future):
+                    data = _pdf_or_error(data.result, target)
+                atomic_write_bytes(target, data)
+                written[f"pdf:{lg}"] = target
                 log.info("wrote %s", target)
+        if set(langs) == set(LANGS):
+            figures.prune()
+        log.debug("figures: %d, drawn %d", len(set(figures.keys)), figures.drawn)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if "torch" in sys.modules:  # render must stay torch-free (fast, and runs where torch is not installed)
         log.debug("torch was imported by someone else in this process")
     return written

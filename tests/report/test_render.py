@@ -209,3 +209,32 @@ def test_figure_cache_key_follows_inputs() -> None:
     changed = ("cost", {**job[1], "labels": {"a": "c"}})
     assert job_key(job, "font.otf") == job_key(job, "font.otf")
     assert job_key(job, "font.otf") != job_key(changed, "font.otf")
+
+
+
+def test_worker_processes_give_the_same_report_as_one_process(tmp_path) -> None:
+    """Figures drawn by forked workers are byte-identical to figures drawn in this process."""
+    from conftest import STORE
+
+    one = Path(shutil.copytree(STORE, tmp_path / "one"))
+    two = Path(shutil.copytree(STORE, tmp_path / "two"))
+    serial = render_report(one, lang="en", jobs=1)["html:en"].read_text(encoding="utf-8")
+    pooled = render_report(two, lang="en", jobs=2)["html:en"].read_text(encoding="utf-8")
+    assert serial == pooled
+    assert sorted(p.read_bytes() for p in (one / "figures").glob("*.png")) == \
+        sorted(p.read_bytes() for p in (two / "figures").glob("*.png"))
+
+
+@pytest.mark.pdf
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_figure_that_cannot_be_drawn_stops_the_pdf_with_a_clear_error(store_copy, monkeypatch, jobs) -> None:
+    """No PDF with a hole where a figure should be, and no traceback: a RenderError naming the figure."""
+    from reportgen.report import figures
+
+    def broken(**kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setitem(figures.KINDS, "curves", broken)  # forked workers inherit the patch
+    with pytest.raises(RenderError, match=r"the curves figure could not be drawn: ValueError: boom"):
+        render_report(store_copy, lang="en", pdf=True, jobs=jobs)
+    assert not (store_copy / "report.pdf").exists() and not (store_copy / "report.html").exists()
