@@ -172,14 +172,15 @@ def prepare_images(dest: Path, *, n_images: int | None, test_fraction: float = 0
 
 # --------------------------------------------------------------------------- (a) reportgen
 def _toml(*, images: Path, classes: list[str], runs: Path, backbone: str, weights: str, size: int, epochs: int,
-          frozen_epochs: int, batch_size: int, lr: float) -> str:
+          frozen_epochs: int, batch_size: int, lr: float, seeds: tuple[int, ...] = (0,),
+          strategies: tuple[str, ...] = ("frozen", "finetune"), name: str = "bench") -> str:
     cls = ", ".join(json.dumps(c) for c in classes)
     return f"""
 [experiment]
-name = "bench"
+name = "{name}"
 output_dir = {json.dumps(str(runs))}
-seeds = [0]
-strategies = ["frozen", "finetune"]
+seeds = {json.dumps(list(seeds))}
+strategies = {json.dumps(list(strategies))}
 
 [report]
 title = "reportgen bench"
@@ -206,10 +207,10 @@ epochs = {epochs}
 scheduler = "cosine"
 selection_metric = "val_acc"
 augment = "none"
-
+""" + (f"""
 [overrides.strategy.frozen]
 epochs = {frozen_epochs}
-"""
+""" if "frozen" in strategies else "")
 
 
 def _epochs_csv(path: Path) -> list[dict[str, str]]:
@@ -343,6 +344,58 @@ def run_baseline(images: Path, *, strategy: str, backbone: str, weights: str, si
                 "best_val_accuracy": best_acc,
                 "test_accuracy": test_acc, "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds)})
     return rec
+
+
+def finetune_seed_study(work: Path, data: dict[str, Any], cache: Path, *, seeds: tuple[int, ...], backbone: str,
+                        weights: str, size: int, epochs: int, batch_size: int, eval_batch_size: int, lr: float,
+                        workers: int, gray: bool, device: str, progress: Progress) -> dict[str, Any]:
+    """Fine-tune test accuracy of reportgen and of the baseline over more seeds (accuracy only, not timed).
+
+    A 3-epoch fine-tune on a few hundred images is a handful of optimizer steps: which seed (dropout
+    masks, batch order) it gets moves test accuracy by many points. One seed per side cannot say whether
+    the two loops learn the same thing; the spread over seeds can.
+    """
+    from .config import load_experiment
+    from .train.runner import run_experiment
+
+    work.mkdir(parents=True, exist_ok=True)
+    toml = work / "seeds.toml"
+    toml.write_text(_toml(images=Path(data["path"]), classes=data["classes"], runs=work / "runs", backbone=backbone,
+                          weights=weights, size=size, epochs=epochs, frozen_epochs=1, batch_size=batch_size, lr=lr,
+                          seeds=seeds, strategies=("finetune",), name="seeds"), encoding="utf-8")
+    progress(f"seed study: reportgen fine-tune, seeds {list(seeds)}")
+    with _env("REPORTGEN_CACHE_DIR", str(cache)):
+        summary = run_experiment(load_experiment(toml), device=device, save_checkpoints=False)
+    rg: dict[int, float] = {}
+    for cell_id in summary.trained:
+        cdir = summary.run_dir / "cells" / cell_id
+        seed = json.loads((cdir / "cell.json").read_text(encoding="utf-8"))["seed"]
+        rg[int(seed)] = json.loads((cdir / "result.json").read_text(encoding="utf-8"))["test"]["accuracy"]
+    bl: dict[int, float] = {}
+    for seed in seeds:
+        progress(f"seed study: baseline fine-tune, seed {seed}")
+        bl[seed] = run_baseline(Path(data["path"]), strategy="finetune", backbone=backbone, weights=weights,
+                                size=size, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                                lr=lr, workers=workers, gray=gray, seed=seed)["test_accuracy"]
+    return {"seeds": list(seeds), "reportgen": rg, "baseline": bl}
+
+
+def _seed_summary(study: dict[str, Any], first: tuple[float, float]) -> dict[str, Any]:
+    """Mean ± sd per side (seed 0 from the timed cells included) and Welch's 95 % CI of the difference."""
+    from scipy import stats
+
+    rg = np.array([first[0], *study["reportgen"].values()]) * 100
+    bl = np.array([first[1], *study["baseline"].values()]) * 100
+    diff = rg.mean() - bl.mean()
+    va, vb = rg.var(ddof=1) / len(rg), bl.var(ddof=1) / len(bl)
+    se = float(np.sqrt(va + vb))
+    dof = (va + vb) ** 2 / (va ** 2 / (len(rg) - 1) + vb ** 2 / (len(bl) - 1)) if se > 0 else float("inf")
+    half = float(stats.t.ppf(0.975, dof)) * se if se > 0 else 0.0
+    return {"n_seeds": len(rg), "reportgen_acc": rg.round(2).tolist(), "baseline_acc": bl.round(2).tolist(),
+            "reportgen_mean": float(rg.mean()), "reportgen_sd": float(rg.std(ddof=1)),
+            "baseline_mean": float(bl.mean()), "baseline_sd": float(bl.std(ddof=1)),
+            "diff_points": float(diff), "diff_ci95": [float(diff - half), float(diff + half)],
+            "within_noise": bool(diff - half <= 0 <= diff + half)}
 
 
 # --------------------------------------------------------------------------- warm-up
@@ -533,7 +586,8 @@ def time_matrix(toml: Path, work: Path, *, device: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the whole benchmark
 def run_bench(*, size: int, backbone: str, epochs: int, frozen_epochs: int, batch_size: int, lr: float,
               device: str, n_images: int | None, baseline_workers: int, demo: bool,
-              gpu_backbones: tuple[str, ...], hw4: bool, progress: Progress = lambda s: None) -> dict[str, Any]:
+              gpu_backbones: tuple[str, ...], hw4: bool, seeds: int = 1,
+              progress: Progress = lambda s: None) -> dict[str, Any]:
     """Run (a), (b), (c) (+ demo, + GPU on CUDA) and return every measurement with ratios and verdicts."""
     import torch
 
@@ -584,6 +638,11 @@ def run_bench(*, size: int, backbone: str, epochs: int, frozen_epochs: int, batc
                 work / "images", strategy=strategy, backbone=backbone, weights=weights, size=size, epochs=n_ep,
                 batch_size=batch_size, eval_batch_size=eval_bs, lr=lr, workers=baseline_workers, gray=gray)
 
+        if seeds > 1:
+            out["finetune_seeds"] = finetune_seed_study(
+                work / "seeds", data, dec["cache"], seeds=tuple(range(1, seeds)), backbone=backbone, weights=weights,
+                size=size, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_bs, lr=lr,
+                workers=baseline_workers, gray=gray, device=device, progress=progress)
         if demo:
             progress("demo matrix: experiments/demo.toml, empty cache")
             demo_toml = ROOT / "experiments" / "demo.toml"
@@ -633,6 +692,15 @@ def _ratios(out: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                  f"≤ {t['finetune_epoch_ratio_max']:g}",
                  r["finetune_epoch_over_ceiling"] <= t["finetune_epoch_ratio_max"], "{:.3f}"),
     ]
+    if "finetune_seeds" in out:
+        ss = _seed_summary(out["finetune_seeds"], (rg["finetune"]["test_accuracy"], bl["finetune"]["test_accuracy"]))
+        out["finetune_seeds"]["summary"] = ss
+        r["finetune_acc_diff_points_mean_over_seeds"] = ss["diff_points"]
+        verdicts.append({"what": f"fine-tune test accuracy, reportgen − baseline, mean of {ss['n_seeds']} seeds (points)",
+                         "value": ss["diff_points"],
+                         "shown": f"{ss['diff_points']:+.1f} (95% CI {ss['diff_ci95'][0]:+.1f} to {ss['diff_ci95'][1]:+.1f})",
+                         "target": "CI contains 0 (same learning, within seed noise)",
+                         "status": "PASS" if ss["within_noise"] else "MISS"})
     demo = out.get("demo")
     if demo and "wall_s" in demo:
         r["demo_wall_s"] = demo["wall_s"]
@@ -697,6 +765,12 @@ def format_table(out: dict[str, Any]) -> str:
         f"{rg['decode']['cache_mb']:.1f} MiB memory-mapped cache ({out['data']['file_bytes'] / 2**20:.1f} MiB of "
         "image files)."),
     ]
+    ss = (out.get("finetune_seeds") or {}).get("summary")
+    if ss:
+        lines.append(f"Fine-tune test accuracy over {ss['n_seeds']} seeds: reportgen {ss['reportgen_mean']:.1f} ± "
+                     f"{ss['reportgen_sd']:.1f} % ({', '.join(f'{a:.1f}' for a in ss['reportgen_acc'])}), baseline "
+                     f"{ss['baseline_mean']:.1f} ± {ss['baseline_sd']:.1f} % "
+                     f"({', '.join(f'{a:.1f}' for a in ss['baseline_acc'])}).")
     demo = out.get("demo")
     if demo:
         lines.append(f"Demo matrix: {demo['wall_s']:.0f} s wall, {demo['cpu_s']:.0f} s CPU, {demo['cells']} cells."
@@ -743,10 +817,13 @@ def write_outputs(out: dict[str, Any], dest: Path) -> tuple[Path, Path]:
 @click.option("--demo/--no-demo", default=True, show_default=True,
               help="Also time the whole demo matrix (experiments/demo.toml) from an empty cache.")
 @click.option("--hw4/--no-hw4", default=True, show_default=True, help="On CUDA, also time experiments/hw4.toml.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Also fine-tune both loops with seeds 1..N-1 and compare test accuracy over the N seeds "
+                   "(accuracy only; a few hundred images and 3 epochs leave seed-to-seed noise of many points).")
 @click.option("--quick", is_flag=True, help="Tiny and fast (for tests): 60 images, 32 px, 1 epoch, no demo.")
 def bench(size: int | None, backbone: str, epochs: int | None, frozen_epochs: int | None, batch_size: int | None,
           lr: float, n_images: int | None, baseline_workers: int | None, device: str, out_dir: Path, demo: bool,
-          hw4: bool, quick: bool) -> None:
+          hw4: bool, seeds: int, quick: bool) -> None:
     """Time reportgen vs a plain DataLoader loop vs the compute ceiling; write bench/out/bench.{json,md}."""
     from .models.backbones import check_backbone_name
     from .train.runner import pick_device
@@ -761,7 +838,7 @@ def bench(size: int | None, backbone: str, epochs: int | None, frozen_epochs: in
                     frozen_epochs=frozen_epochs or 30, batch_size=batch_size or 64, lr=lr, device=dev,
                     n_images=n_images, baseline_workers=baseline_workers if baseline_workers is not None
                     else (4 if cuda else 0), demo=demo,
-                    gpu_backbones=() if quick else ("resnet18", "resnet50"), hw4=hw4,
+                    gpu_backbones=() if quick else ("resnet18", "resnet50"), hw4=hw4, seeds=seeds,
                     progress=lambda s: click.echo(f"bench: {s}", err=True))
     out["quick"] = quick
     js, md = write_outputs(out, out_dir)

@@ -470,7 +470,9 @@ def _parse_overrides(table: Any, *, file: Path, strategies: list[str], backbones
             if target not in names:
                 raise ConfigError(f'override for unknown {kind} "{target}"', file=file,
                                   key=f"overrides.{kind}.{target}", expected="one of " + ", ".join(names),
-                                  fix=_did_you_mean(target, names) or f"add it to the experiment's {kind}s")
+                                  fix=_did_you_mean(target, names) or (
+                                      f'add "{target}" to [experiment] strategies' if kind == "strategy"
+                                      else f'add a [[backbones]] entry named "{target}"'))
             allowed = {k: v for k, v in TRAIN_KEYS.items()}
             checked = _check_table(values, allowed, file=file, where=f"overrides.{kind}.{target}")
             out[kind][target] = {k: checked[k] for k in values}  # only the keys the user set

@@ -54,3 +54,22 @@ def test_machine_and_gpu_note(quick_run: tuple[Path, str]) -> None:
     if not m["cuda"]:
         assert data["gpu"] == {"available": False, "note": "no CUDA device on this machine"}
     assert "demo" not in data
+
+
+def test_seed_summary_matches_a_hand_computed_welch_interval() -> None:
+    """reportgen 50/60/70 % vs baseline 60/70/80 %: means 60 and 70, sd 10 each; Welch SE = sqrt(200/3),
+    4 degrees of freedom, t(0.975, 4) = 2.776445, so the difference is −10 ± 22.67 points."""
+    from reportgen.bench import _seed_summary
+
+    study = {"seeds": [1, 2], "reportgen": {1: 0.6, 2: 0.7}, "baseline": {1: 0.7, 2: 0.8}}
+    s = _seed_summary(study, (0.5, 0.6))
+    assert s["n_seeds"] == 3
+    assert s["reportgen_mean"] == pytest.approx(60) and s["baseline_mean"] == pytest.approx(70)
+    assert s["reportgen_sd"] == pytest.approx(10) and s["baseline_sd"] == pytest.approx(10)
+    assert s["diff_points"] == pytest.approx(-10)
+    half = 2.776445 * (200 / 3) ** 0.5
+    assert s["diff_ci95"] == pytest.approx([-10 - half, -10 + half], abs=1e-3)
+    assert s["within_noise"] is True
+    far = _seed_summary({"seeds": [1, 2], "reportgen": {1: 0.30, 2: 0.31}, "baseline": {1: 0.80, 2: 0.81}},
+                        (0.305, 0.805))
+    assert far["within_noise"] is False and far["diff_points"] == pytest.approx(-50)
