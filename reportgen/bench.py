@@ -356,6 +356,7 @@ def finetune_seed_study(work: Path, data: dict[str, Any], cache: Path, *, seeds:
     the two loops learn the same thing; the spread over seeds can.
     """
     from .config import load_experiment
+    from .store import load_run
     from .train.runner import run_experiment
 
     work.mkdir(parents=True, exist_ok=True)
@@ -366,11 +367,7 @@ def finetune_seed_study(work: Path, data: dict[str, Any], cache: Path, *, seeds:
     progress(f"seed study: reportgen fine-tune, seeds {list(seeds)}")
     with _env("REPORTGEN_CACHE_DIR", str(cache)):
         summary = run_experiment(load_experiment(toml), device=device, save_checkpoints=False)
-    rg: dict[int, float] = {}
-    for cell_id in summary.trained:
-        cdir = summary.run_dir / "cells" / cell_id
-        seed = json.loads((cdir / "cell.json").read_text(encoding="utf-8"))["seed"]
-        rg[int(seed)] = json.loads((cdir / "result.json").read_text(encoding="utf-8"))["test"]["accuracy"]
+    rg = {int(c.cell["seed"]): c.result["test"]["accuracy"] for c in load_run(summary.run_dir).cells}
     bl: dict[int, float] = {}
     for seed in seeds:
         progress(f"seed study: baseline fine-tune, seed {seed}")
@@ -387,15 +384,12 @@ def _seed_summary(study: dict[str, Any], first: tuple[float, float]) -> dict[str
     rg = np.array([first[0], *study["reportgen"].values()]) * 100
     bl = np.array([first[1], *study["baseline"].values()]) * 100
     diff = rg.mean() - bl.mean()
-    va, vb = rg.var(ddof=1) / len(rg), bl.var(ddof=1) / len(bl)
-    se = float(np.sqrt(va + vb))
-    dof = (va + vb) ** 2 / (va ** 2 / (len(rg) - 1) + vb ** 2 / (len(bl) - 1)) if se > 0 else float("inf")
-    half = float(stats.t.ppf(0.975, dof)) * se if se > 0 else 0.0
+    low, high = stats.ttest_ind(rg, bl, equal_var=False).confidence_interval(0.95)
+    diff, low, high = float(diff), float(low), float(high)
     return {"n_seeds": len(rg), "reportgen_acc": rg.round(2).tolist(), "baseline_acc": bl.round(2).tolist(),
             "reportgen_mean": float(rg.mean()), "reportgen_sd": float(rg.std(ddof=1)),
             "baseline_mean": float(bl.mean()), "baseline_sd": float(bl.std(ddof=1)),
-            "diff_points": float(diff), "diff_ci95": [float(diff - half), float(diff + half)],
-            "within_noise": bool(diff - half <= 0 <= diff + half)}
+            "diff_points": diff, "diff_ci95": [low, high], "within_noise": bool(low <= 0 <= high)}
 
 
 # --------------------------------------------------------------------------- warm-up

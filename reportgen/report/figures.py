@@ -458,14 +458,3 @@ class FigureSet:
             for old in self.cache.glob("*.png"):
                 if old.stem not in self._jobs:
                     old.unlink(missing_ok=True)
-
-
-def draw_all(jobs: list[tuple[str, dict]], font_path: str, *, cache_dir: str | os.PathLike | None = None,
-             prune: bool = False, pool: ProcessPoolExecutor | None = None) -> list[bytes]:
-    """PNG bytes of every job, in order; identical jobs are drawn once, cached ones not at all."""
-    figures = FigureSet(jobs, font_path, cache_dir=cache_dir, pool=pool)
-    pngs = figures.pngs()
-    if prune:
-        figures.prune()
-    log.debug("figures: %d jobs, %d distinct, %d drawn", len(jobs), len(set(figures.keys)), figures.drawn)
-    return pngs

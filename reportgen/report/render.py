@@ -130,8 +130,8 @@ FIGURE_SCHEME = "reportgen-figure:"  # image URLs of the PDF's HTML; the fetcher
 def _fetcher(figures):
     """A WeasyPrint URL fetcher that answers ``reportgen-figure:<key>`` with the figure's PNG.
 
-    ``figures`` is a :class:`FigureSet` (waits for a figure still being drawn) or a ``{key: png}``
-    dict. ``fail_on_errors``: a figure that cannot be drawn stops the PDF instead of leaving a hole.
+    ``figures`` is anything with ``.get(key) -> png``: a :class:`FigureSet` (waits for a figure still
+    being drawn) or a ``{key: png}`` dict. ``fail_on_errors``: a figure that cannot be drawn stops the PDF instead of leaving a hole.
     """
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -139,8 +139,7 @@ def _fetcher(figures):
         def fetch(self, url, headers=None):
             if url.startswith(FIGURE_SCHEME):
                 key = url[len(FIGURE_SCHEME):]
-                png = figures.get(key) if not isinstance(figures, dict) else figures[key]
-                return URLFetcherResponse(url, png, {"Content-Type": "image/png"})
+                return URLFetcherResponse(url, figures.get(key), {"Content-Type": "image/png"})
             return super().fetch(url, headers)
 
     return FigureFetcher(fail_on_errors=True)
@@ -233,14 +232,14 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
                 for ctx in contexts:
                     ctx.font_face_url = ctx_font.as_uri()
                     pdf_pages[ctx.lang] = render_template(env, ctx)
-                first, rest = langs[0], langs[1:]
-                if rest and pool is not None:  # each other language on a worker once the figures exist
+                on_worker = langs[1:] if pool is not None else []  # the first language is laid out here
+                if on_worker:  # each other language goes to a worker once every figure exists
                     helper = ThreadPoolExecutor(max_workers=1)
-                    for lg in rest:
+                    for lg in on_worker:
                         pdfs[lg] = helper.submit(lambda lg=lg: pool.submit(pdf_bytes, pdf_pages[lg], str(run_dir),
                                                                              figures.all()).result())
                     helper.shutdown(wait=False)
-                for lg in [first] + ([] if pool is not None else rest):
+                for lg in (lg for lg in langs if lg not in on_worker):
                     pdfs[lg] = _pdf_or_error(lambda lg=lg: pdf_bytes(pdf_pages[lg], str(run_dir), figures),
                                              paths[lg].with_suffix(".pdf"))
             # The HTML is self-contained: figures and the (subset) font inline as data URIs; a browser
