@@ -1,8 +1,9 @@
 """Validity findings: the things that make a lab report's numbers mean less than they seem.
 
-Each finding is a plain dict (``id``, ``severity``, ``scope``, ``evidence`` and three catalog keys)
-computed from the results store alone — this module never imports torch, because ``render`` runs it.
-The text lives in ``reportgen/i18n/checks.<lang>.json``; ``evidence`` and ``scope`` fill its placeholders.
+Each finding is data — a :class:`reportgen.schema.Finding` (``id``, ``severity``, ``scope``, ``evidence``) —
+computed from the results store alone; this module never imports torch (``render`` runs it) nor the
+message catalogs: the report words a finding in each language (``reportgen.report.wording``) from
+``reportgen/i18n/checks.<lang>.json``, whose placeholders ``evidence`` and ``scope`` fill.
 
 Adding a check is one function appended to :data:`DATASET_CHECKS` (takes ``datasets/<name>.json`` facts)
 or :data:`CELL_CHECKS` (takes one finished cell and its dataset's facts).
@@ -17,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .i18n import t
-from .store import CellResult, RunResults, write_json
+from .schema import DatasetFacts, Finding, FindingsRecord
+from .store import CellResult, RunResults, write_record
 
 log = logging.getLogger(__name__)
 
@@ -35,54 +36,35 @@ TRAIN_TEST_GAP = 0.10
 MACS_META_RANGE = (0.9, 1.1)
 MACS_TOOLS_REL_DIFF = 0.20
 
-Finding = dict[str, Any]
+COLLAPSE_SCORE_RANGE = 1e-3  # test scores spanning less than this are a constant output
 
 
 def finding(check_id: str, severity: str, *, scope: dict[str, Any], evidence: dict[str, Any]) -> Finding:
-    """A finding dict with catalog keys derived from its id."""
     if severity not in _RANK:
         raise ValueError(f"expected severity in {SEVERITIES}, got {severity!r}")
-    return {
-        "id": check_id,
-        "severity": severity,
-        "scope": {k: v for k, v in scope.items() if v is not None},
-        "evidence": evidence,
-        "title_key": f"checks.{check_id}.title",
-        "detail_key": f"checks.{check_id}.detail",
-        "fix_key": f"checks.{check_id}.fix",
-    }
-
-
-def describe(f: Finding, lang: str) -> dict[str, str]:
-    """The finding's title, detail and fix as sentences in ``lang`` ("zh-TW" or "en")."""
-    values = {**f.get("scope", {}), **f.get("evidence", {})}
-    return {part: t(lang, f[f"{part}_key"], **values) for part in ("title", "detail", "fix")}
-
-
-def severity_label(severity: str, lang: str) -> str:
-    return t(lang, f"checks.severity.{severity}")
+    return Finding(id=check_id, severity=severity, scope={k: v for k, v in scope.items() if v is not None},
+                   evidence=evidence)
 
 
 # --------------------------------------------------------------------------- dataset facts
-def _split(facts: dict, name: str) -> tuple[int | None, list[int] | None]:
+def _split(facts: DatasetFacts, name: str) -> tuple[int | None, list[int] | None]:
     """``(n, counts)`` of one split in dataset facts, ``(None, None)`` when absent."""
-    split = (facts.get("splits") or {}).get(name) or {}
-    counts = split.get("counts")
-    n = split.get("n", sum(counts) if counts else None)
-    return n, counts
+    split = facts.splits.get(name)
+    return (split.n, split.counts) if split else (None, None)
 
 
-def _class_name(facts: dict, index: int) -> str:
-    classes = facts.get("classes") or []
-    return str(classes[index]) if index < len(classes) else str(index)
+def _class_name(facts: DatasetFacts, index: int) -> str:
+    return str(facts.classes[index]) if index < len(facts.classes) else str(index)
 
 
-def majority_baseline(facts: dict) -> dict[str, Any] | None:
+def majority_baseline(facts: DatasetFacts | None) -> dict[str, Any] | None:
     """What always predicting the training majority class scores on the test split.
 
     Returns ``{"majority_class", "share", "baseline_acc", "baseline_macro_f1", "n_classes"}``; ``share`` is
     the majority's share of the training split (the test split when there is no training split).
     """
+    if facts is None:
+        return None
     _, train = _split(facts, "train")
     _, test = _split(facts, "test")
     ref = train or test
@@ -101,22 +83,22 @@ def majority_baseline(facts: dict) -> dict[str, Any] | None:
     }
 
 
-def check_small_val(facts: dict) -> list[Finding]:
+def check_small_val(facts: DatasetFacts) -> list[Finding]:
     """A validation split so small that one image moves accuracy by a point or more."""
     n, _ = _split(facts, "val")
     if not n or n >= VAL_WARN_N:
         return []
     severity = "high" if n < VAL_HIGH_N else "warning"
-    return [finding("small_val", severity, scope={"dataset": facts.get("name")},
+    return [finding("small_val", severity, scope={"dataset": facts.name},
                     evidence={"n": n, "resolution": 1 / n})]
 
 
-def check_imbalance(facts: dict) -> list[Finding]:
+def check_imbalance(facts: DatasetFacts) -> list[Finding]:
     """A majority class of ≥ 60 %: accuracy must be read against always predicting it."""
     base = majority_baseline(facts)
     if base is None or base["share"] < IMBALANCE_SHARE:
         return []
-    return [finding("class_imbalance", "warning", scope={"dataset": facts.get("name")}, evidence=base)]
+    return [finding("class_imbalance", "warning", scope={"dataset": facts.name}, evidence=base)]
 
 
 def _dup_summary(pairs: list[dict]) -> tuple[str, str, bool]:
@@ -129,9 +111,9 @@ def _dup_summary(pairs: list[dict]) -> tuple[str, str, bool]:
     return split_text, example, touches_test
 
 
-def check_duplicates(facts: dict) -> list[Finding]:
+def check_duplicates(facts: DatasetFacts) -> list[Finding]:
     """Exact and near-duplicate images shared by different splits (found by reportgen.data.dedup)."""
-    dups = facts.get("duplicates") or {}
+    dups = facts.duplicates or {}
     counts = dups.get("counts") or {}
     out = []
     for kind in ("exact", "near"):
@@ -145,32 +127,49 @@ def check_duplicates(facts: dict) -> list[Finding]:
             severity = "high" if touches_test else "warning"
         else:
             severity = "warning" if touches_test else "info"
-        out.append(finding(f"duplicates_{kind}", severity, scope={"dataset": facts.get("name")},
+        out.append(finding(f"duplicates_{kind}", severity, scope={"dataset": facts.name},
                            evidence={"count": count, "pairs": split_text, "example": example,
                                      "method": dups.get("method", "")}))
     return out
 
 
-DATASET_CHECKS: list[Callable[[dict], list[Finding]]] = [check_small_val, check_imbalance, check_duplicates]
+DATASET_CHECKS: list[Callable[[DatasetFacts], list[Finding]]] = [check_small_val, check_imbalance, check_duplicates]
 
 
 # --------------------------------------------------------------------------- cell checks
 def _scope(cell: CellResult) -> dict[str, Any]:
     c = cell.cell
-    return {"dataset": c.get("dataset"), "cell_id": c.get("id"), "backbone": c.get("backbone"),
-            "strategy": c.get("strategy")}
+    return {"dataset": c.dataset, "cell_id": c.id, "backbone": c.backbone, "strategy": c.strategy}
 
 
 def _test_metric(cell: CellResult, name: str) -> float | None:
-    value = (cell.result.get("test") or {}).get(name)
-    if value is None:
-        value = (cell.metrics.get("test") or {}).get(name)
-    return value
+    return getattr(cell.metrics.test, name)
 
 
-def check_majority_baseline(cell: CellResult, facts: dict | None) -> list[Finding]:
+def check_collapsed(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
+    """Test predictions that are one class for every image, or scores that do not vary: the model
+    did not learn a decision, so "X beats Y by N points" against it says nothing about X."""
+    pred = cell.predictions("test")
+    called = pred.probs.argmax(axis=1)
+    spread = float((pred.probs.max(axis=0) - pred.probs.min(axis=0)).max()) if len(called) else 0.0
+    counts = [int((called == k).sum()) for k in range(pred.probs.shape[1])]
+    top = max(range(len(counts)), key=lambda k: counts[k])
+    if counts[top] < len(called) and spread >= COLLAPSE_SCORE_RANGE:
+        return []
+    m = cell.metrics.test
+    youden = (m.binary or {}).get("at_val_youden")
+    return [finding("collapsed", "high", scope=_scope(cell), evidence={
+        "predicted_class": cell.cell.classes[top] if top < len(cell.cell.classes) else str(top),
+        "score_range": spread, "constant_scores": spread < COLLAPSE_SCORE_RANGE, "accuracy": m.accuracy,
+        "majority_rate": m.majority_baseline_accuracy, "auc": m.auc,
+        "youden_sensitivity": youden.sensitivity if youden else None,
+        "youden_specificity": youden.specificity if youden else None,
+        "val_macro_f1_constant": len({round(r.val_macro_f1, 12) for r in cell.epochs}) == 1})]
+
+
+def check_majority_baseline(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
     """Test accuracy no better than (or within 2 points of) always predicting the majority class."""
-    base = majority_baseline(facts or {})
+    base = majority_baseline(facts)
     acc = _test_metric(cell, "accuracy")
     if base is None or acc is None or acc > base["baseline_acc"] + BASELINE_MARGIN:
         return []
@@ -181,25 +180,24 @@ def check_majority_baseline(cell: CellResult, facts: dict | None) -> list[Findin
                               "baseline_macro_f1": base["baseline_macro_f1"]})]
 
 
-def check_best_epoch(cell: CellResult, facts: dict | None) -> list[Finding]:
+def check_best_epoch(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
     """Best epoch at the very end (not converged) or at the very start (overfits at once / lr too high)."""
-    best, run = cell.result.get("best_epoch"), cell.result.get("epochs_run")
-    if best is None or run is None or run < MIN_EPOCHS_FOR_BEST_EPOCH:
+    best, run = cell.result.best_epoch, cell.result.epochs_run
+    if run < MIN_EPOCHS_FOR_BEST_EPOCH:
         return []
-    evidence = {"best_epoch": best, "epochs_run": run,
-                "selection_metric": cell.result.get("selection_metric") or "val"}
-    if best == run and not cell.result.get("stopped_early"):
+    evidence = {"best_epoch": best, "epochs_run": run, "selection_metric": cell.result.selection_metric}
+    if best == run and not cell.result.stopped_early:
         return [finding("best_epoch_last", "warning", scope=_scope(cell), evidence=evidence)]
     if best == 1:
         return [finding("best_epoch_first", "warning", scope=_scope(cell), evidence=evidence)]
     return []
 
 
-def check_train_test_gap(cell: CellResult, facts: dict | None) -> list[Finding]:
+def check_train_test_gap(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
     """Training accuracy at the best epoch more than 10 points above test accuracy."""
-    best = cell.result.get("best_epoch")
-    row = next((r for r in cell.epochs if r.get("epoch") == best), None)
-    train_acc = row.get("train_acc") if row else None
+    best = cell.result.best_epoch
+    row = next((r for r in cell.epochs if r.epoch == best), None)
+    train_acc = row.train_acc if row else None
     test_acc = _test_metric(cell, "accuracy")
     if train_acc is None or test_acc is None or train_acc - test_acc <= TRAIN_TEST_GAP:
         return []
@@ -208,41 +206,31 @@ def check_train_test_gap(cell: CellResult, facts: dict | None) -> list[Finding]:
                               "gap_pts": 100 * (train_acc - test_acc)})]
 
 
-def check_frozen_bn_drift(cell: CellResult, facts: dict | None) -> list[Finding]:
+def check_frozen_bn_drift(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
     """A frozen backbone whose BatchNorm running statistics changed during training."""
-    drift = cell.result.get("frozen_bn_drift")
+    drift = cell.result.frozen_bn_drift
     if drift is None or drift <= 0:
         return []
     return [finding("frozen_bn_drift", "high", scope=_scope(cell),
-                    evidence={"drift": drift, "frozen_mode": str(cell.result.get("frozen_mode") or "n/a")})]
+                    evidence={"drift": drift, "frozen_mode": str(cell.result.frozen_mode or "n/a")})]
 
 
-def check_macs(cell: CellResult, facts: dict | None) -> list[Finding]:
-    """MACs that disagree with the weights' published count, or fvcore and torchinfo that disagree."""
-    arch, backbone = cell.arch or {}, cell.cell.get("backbone")
-    out = []
-    ratio = arch.get("macs_at_224_vs_meta")
-    meta = arch.get("imagenet") or {}
+def check_macs(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
+    """MACs that disagree with the weights' published count (a tool that failed is an appendix note)."""
+    arch = cell.arch
+    ratio = arch.macs_at_224_vs_meta
+    meta = arch.imagenet or {}
     low, high = MACS_META_RANGE
-    if ratio is not None and meta.get("gflops") and not low <= ratio <= high:
-        unsupported = ", ".join(arch.get("macs_unsupported_ops") or {}) or "—"
-        out.append(finding("macs_vs_meta", "warning", scope={"backbone": backbone},
-                           evidence={"ratio": ratio, "published_g": meta["gflops"],
-                                     "counted_g": ratio * meta["gflops"], "weights": meta.get("name", ""),
-                                     "unsupported": unsupported}))
-    fv, ti = arch.get("macs"), arch.get("macs_torchinfo")
-    if fv and ti and abs(fv - ti) / max(fv, ti) > MACS_TOOLS_REL_DIFF:
-        size = arch.get("input_size") or [cell.cell.get("input_size")] * 2
-        out.append(finding("macs_tools_disagree", "info", scope={"backbone": backbone},
-                           evidence={"fvcore_g": fv / 1e9, "torchinfo_g": ti / 1e9,
-                                     "rel_diff": abs(fv - ti) / max(fv, ti),
-                                     "low_tool": "torchinfo" if ti < fv else "fvcore",
-                                     "input_size": "×".join(str(s) for s in size)}))
-    return out
+    if ratio is None or not meta.get("gflops") or low <= ratio <= high:
+        return []
+    unsupported = ", ".join(arch.macs_unsupported_ops) or "—"
+    return [finding("macs_vs_meta", "warning", scope={"backbone": cell.cell.backbone},
+                    evidence={"ratio": ratio, "published_g": meta["gflops"], "counted_g": ratio * meta["gflops"],
+                              "weights": meta.get("name", ""), "unsupported": unsupported})]
 
 
-CELL_CHECKS: list[Callable[[CellResult, dict | None], list[Finding]]] = [
-    check_majority_baseline, check_best_epoch, check_train_test_gap, check_frozen_bn_drift, check_macs,
+CELL_CHECKS: list[Callable[[CellResult, DatasetFacts | None], list[Finding]]] = [
+    check_collapsed, check_majority_baseline, check_best_epoch, check_train_test_gap, check_frozen_bn_drift, check_macs,
 ]
 
 
@@ -251,26 +239,24 @@ def _sorted_unique(findings: list[Finding]) -> list[Finding]:
     """Drop repeats (one backbone's MAC finding appears in every cell) and sort high → info."""
     seen, out = set(), []
     for f in findings:
-        key = json.dumps([f["id"], f["scope"], f["evidence"]], sort_keys=True, default=str)
+        key = json.dumps([f.id, f.scope, f.evidence], sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
             out.append(f)
-    return sorted(out, key=lambda f: _RANK[f["severity"]])
+    return sorted(out, key=lambda f: _RANK[f.severity])
 
 
-def dataset_findings_from_facts(facts: dict) -> list[Finding]:
+def dataset_findings_from_facts(facts: DatasetFacts) -> list[Finding]:
     """Findings about one dataset before any training (small val, imbalance, duplicates)."""
     return _sorted_unique([f for check in DATASET_CHECKS for f in check(facts)])
 
 
-def _facts_by_dataset(run: RunResults) -> dict[str, dict]:
+def _facts_by_dataset(run: RunResults) -> dict[str, DatasetFacts]:
     """``datasets/<name>.json`` facts, falling back to a cell's data.json for datasets without one."""
-    facts = {name: dict(f) for name, f in run.datasets.items()}
+    facts: dict[str, DatasetFacts] = dict(run.datasets)
     for cell in run.cells:
-        name = cell.cell.get("dataset")
-        if name and name not in facts and (cell.data or {}).get("splits"):
-            facts[name] = {"name": name, **cell.data}
-    return {name: {"name": name, **f} for name, f in facts.items()}
+        facts.setdefault(cell.cell.dataset, cell.data)
+    return facts
 
 
 def run_checks(run: RunResults) -> list[Finding]:
@@ -278,16 +264,15 @@ def run_checks(run: RunResults) -> list[Finding]:
     facts = _facts_by_dataset(run)
     found = [f for d in facts.values() for check in DATASET_CHECKS for f in check(d)]
     for cell in run.cells:
-        dataset_facts = facts.get(cell.cell.get("dataset"))
         for check in CELL_CHECKS:
-            found.extend(check(cell, dataset_facts))
+            found.extend(check(cell, facts.get(cell.cell.dataset)))
     found = _sorted_unique(found)
-    log.info("validity checks: %s", dict(Counter(f["severity"] for f in found)) or "none")
+    log.info("validity checks: %s", dict(Counter(f.severity for f in found)) or "none")
     return found
 
 
 def save_findings(run_dir: Path, findings: list[Finding]) -> Path:
     """Write findings to ``analysis/findings.json`` in the results store."""
     path = Path(run_dir) / "analysis" / "findings.json"
-    write_json(path, {"findings": findings})
+    write_record(path, FindingsRecord(source="reportgen.checks.run_checks", findings=findings))
     return path

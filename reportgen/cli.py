@@ -67,11 +67,11 @@ def _load(path: Path):
 def _print_warnings(warnings: list[dict]) -> None:
     if not warnings:
         return
-    from .checks import describe
+    from .report.wording import describe
 
     for f in warnings:
         d = describe(f, "en")
-        click.secho(f"  [{f['severity']}] {d['title']}: {d['detail']}", fg="yellow", err=True)
+        click.secho(f"  [{f.severity}] {d['title']}: {d['detail']}", fg="yellow", err=True)
 
 
 @cli.command()
@@ -176,6 +176,28 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
         raise ConfigError(f"{backbone} cannot take {size}×{size} inputs ({problem})", key="--size",
                           expected=f"--size ≥ {smallest_input_size(backbone)}")
     click.echo(format_inspect(inspect_table(backbone, size=size)))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def check(run_dir: Path) -> None:
+    """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
+    disagreement). `render` runs the same check before writing anything."""
+    from .consistency import check_run
+    from .errors import ConsistencyError
+    from .report.analysis import ensure_analysis
+    from .store import load_run
+
+    run = load_run(run_dir)
+    bad = check_run(run, ensure_analysis(run)["comparisons"])
+    if bad:
+        for m in bad:
+            click.secho(f"  {m}", fg="red", err=True)
+        raise ConsistencyError(f"{len(bad)} stored number(s) disagree with the stored predictions",
+                               file=run_dir / "cells" / bad[0].cell_id,
+                               fix="delete that cell folder and rerun `reportgen run` (finished cells are kept)")
+    click.echo(f"ok: {len(run.cells)} cell(s) in {run_dir}: every stored metric equals its recomputation "
+               f"from the stored predictions")
 
 
 def _register_optional() -> None:

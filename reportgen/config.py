@@ -176,6 +176,8 @@ DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
     "split_seed": (0, _nonneg_int),
     "description": ("", _str),
     "credit": ("", _str),
+    "modality": ("", _str),  # e.g. "chest X-ray": the report names it only when declared
+    "label": (None, _optional(_str)),  # the name used in prose (default: MedMNIST spelling or `name`)
 }
 
 BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -237,6 +239,8 @@ class DatasetSpec:
     split_seed: int
     description: str
     credit: str
+    modality: str
+    label: str | None
     key: str  # "datasets[0]": where it was declared, for error messages
 
 

@@ -68,3 +68,7 @@ class StoreError(ReportgenError):
 
 class RenderError(ReportgenError):
     """The report cannot be rendered (template error, no CJK font, ...)."""
+
+
+class ConsistencyError(ReportgenError):
+    """A number in the store disagrees with the number recomputed from the stored predictions."""

@@ -77,9 +77,10 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
     warnings: list[dict] = []
     try:
         from .checks import dataset_findings_from_facts
+        from .schema import DatasetFacts
 
         for ds in datasets.values():
-            warnings += dataset_findings_from_facts(ds.facts())
+            warnings += dataset_findings_from_facts(DatasetFacts(**ds.facts()))
     except ImportError:  # checks are advisory; validation must not depend on them
         pass
     return Preflight(cells=cells, skipped=skipped, datasets=datasets, weights=weights, weights_status=status,

@@ -13,13 +13,27 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from .errors import StoreError
+from .schema import (
+    SCHEMA,
+    ArchRecord,
+    CellRecord,
+    DataRecord,
+    DatasetFacts,
+    EnvRecord,
+    EpochRow,
+    MetricsRecord,
+    Record,
+    ResultRecord,
+    RunRecord,
+    SplitMetrics,
+)
 
-SCHEMA = 1
 RESULT_FILE = "result.json"  # written last: its presence marks a finished cell
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -103,82 +117,152 @@ def read_csv(path: Path) -> list[dict[str, str]]:
                          fix="rerun `reportgen run` for this experiment") from None
 
 
-def write_predictions(path: Path, labels: np.ndarray, probs: np.ndarray) -> None:
-    """Per-sample test/val probabilities, so every metric can be recomputed later."""
+PREDICTION_COLUMNS = ("index", "sample_id", "label")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-sample probabilities of one split, in split order, with each sample's identity in its source."""
+
+    index: np.ndarray  # int (N,): position in the split
+    sample_id: list[str]  # file path relative to the dataset root, or "<split>[i]" for array datasets
+    labels: np.ndarray  # int (N,)
+    probs: np.ndarray  # float64 (N, K)
+
+
+def write_predictions(path: Path, labels: np.ndarray, probs: np.ndarray, sample_ids: list[str]) -> None:
+    """Per-sample val/test probabilities, so every metric can be recomputed later.
+
+    CSV, because a student opens it in a spreadsheet or with ``pandas.read_csv``; each probability is
+    written with ``repr`` (the shortest text that parses back to the identical float64), so a metric
+    recomputed from this file equals the one computed in memory. (Six significant digits once reversed
+    the ranking of a model whose outputs differed only in the seventh.)
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if not np.all(np.isfinite(probs)):
+        raise StoreError("refusing to store non-finite probabilities", file=path,
+                         fix="the model diverged: lower the learning rate and rerun")
     k = probs.shape[1]
-    header = ["index", "label"] + [f"prob_{i}" for i in range(k)]
-    rows = [[i, int(y)] + [f"{p:.6g}" for p in row] for i, (y, row) in enumerate(zip(labels, probs))]
+    header = [*PREDICTION_COLUMNS] + [f"prob_{i}" for i in range(k)]
+    rows = [[i, sid, int(y)] + [repr(float(p)) for p in row]
+            for i, (sid, y, row) in enumerate(zip(sample_ids, labels, probs, strict=True))]
     write_csv(path, header, rows)
 
 
-def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(labels, probs)`` from a predictions CSV."""
+def read_predictions(path: Path) -> Predictions:
+    """Load a predictions CSV; a ragged or non-numeric file is a StoreError naming the file and row."""
     rows = read_csv(path)
     if not rows:
-        return np.zeros(0, dtype=int), np.zeros((0, 0))
-    cols = sorted((c for c in rows[0] if c.startswith("prob_")), key=lambda c: int(c[5:]))
-    labels = np.array([int(r["label"]) for r in rows], dtype=int)
-    probs = np.array([[float(r[c]) for c in cols] for r in rows], dtype=float)
-    return labels, probs
+        raise StoreError("predictions file has no rows", file=path, fix="delete the cell folder and rerun")
+    cols = [c for c in rows[0] if c.startswith("prob_")]
+    missing = [c for c in PREDICTION_COLUMNS if c not in rows[0]]
+    if missing or not cols:
+        raise StoreError(f"predictions file lacks column(s) {missing or ['prob_0']}", file=path,
+                         expected=",".join([*PREDICTION_COLUMNS, "prob_0", "..."]),
+                         fix="delete the cell folder and rerun `reportgen run` (older stores: rerun)")
+    cols.sort(key=lambda c: int(c[5:]))
+    try:
+        index = np.array([int(r["index"]) for r in rows], dtype=int)
+        labels = np.array([int(r["label"]) for r in rows], dtype=int)
+        probs = np.array([[float(r[c]) for c in cols] for r in rows], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"predictions file has a malformed row ({exc})", file=path,
+                         fix="delete the cell folder and rerun `reportgen run`") from None
+    return Predictions(index=index, sample_id=[r["sample_id"] for r in rows], labels=labels, probs=probs)
+
+
+# --------------------------------------------------------------------------- typed records
+R = TypeVar("R", bound=Record)
+
+
+def write_record(path: Path, record: Record) -> None:
+    write_json(path, record.model_dump(mode="json"))
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(x) for x in loc) or "(top level)"
+
+
+def parse_record(cls: type[R], data: Any, *, file: Path) -> R:
+    """Validate ``data`` as ``cls``; a StoreError names the file and the first offending key."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise StoreError(f"{err['msg'].lower()} (store schema {SCHEMA}, {len(exc.errors())} problem(s))",
+                         file=file, key=_where(err["loc"]),
+                         fix="this file was edited or written by another reportgen version: delete the "
+                             "cell folder and rerun `reportgen run`") from None
+
+
+def read_record(cls: type[R], path: Path) -> R:
+    return parse_record(cls, read_json(path), file=path)
+
+
+def read_epochs(path: Path) -> list[EpochRow]:
+    rows = []
+    for i, row in enumerate(read_csv(path), start=2):
+        conv = {k: (None if v in ("", None) else v) for k, v in row.items()}
+        if None in row:  # more cells than header columns
+            raise StoreError("row has more values than the header", file=path, key=f"line {i}",
+                             fix="delete the cell folder and rerun `reportgen run`")
+        rows.append(parse_record(EpochRow, conv, file=Path(f"{path}, line {i}")))
+    return rows
 
 
 # --------------------------------------------------------------------------- loading
 @dataclass
 class CellResult:
-    """Everything the store holds for one finished cell (plain data, no torch)."""
+    """Everything the store holds for one finished cell, as typed records (no torch)."""
 
     path: Path
-    cell: dict
-    env: dict
-    data: dict
-    arch: dict
-    epochs: list[dict]
-    metrics: dict
-    result: dict
+    cell: CellRecord
+    env: EnvRecord
+    data: DataRecord
+    arch: ArchRecord
+    epochs: list[EpochRow]
+    metrics: MetricsRecord
+    result: ResultRecord
+    _predictions: dict[str, Predictions] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
-        return self.cell["id"]
+        return self.cell.id
 
-    def predictions(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-        return read_predictions(self.path / f"predictions_{split}.csv")
+    @property
+    def test(self) -> SplitMetrics:
+        return self.metrics.test
+
+    def predictions(self, split: str = "test") -> Predictions:
+        if split not in self._predictions:
+            self._predictions[split] = read_predictions(self.path / f"predictions_{split}.csv")
+        return self._predictions[split]
 
 
 @dataclass
 class RunResults:
     path: Path
-    run: dict
+    run: RunRecord
     cells: list[CellResult]
     missing: list[str] = field(default_factory=list)  # planned but not finished
-    datasets: dict[str, dict] = field(default_factory=dict)
+    datasets: dict[str, DatasetFacts] = field(default_factory=dict)
 
-
-def _epochs(path: Path) -> list[dict]:
-    out = []
-    for row in read_csv(path):
-        conv: dict[str, Any] = {}
-        for k, v in row.items():
-            if k == "stage":
-                conv[k] = v
-            elif v in ("", None):
-                conv[k] = None
-            else:
-                conv[k] = int(v) if k == "epoch" else float(v)
-        out.append(conv)
-    return out
+    @property
+    def experiment(self) -> dict[str, Any]:
+        return self.run.experiment
 
 
 def load_cell(path: Path) -> CellResult:
     path = Path(path)
     return CellResult(
         path=path,
-        cell=read_json(path / "cell.json"),
-        env=read_json(path / "env.json"),
-        data=read_json(path / "data.json"),
-        arch=read_json(path / "arch.json"),
-        epochs=_epochs(path / "epochs.csv"),
-        metrics=read_json(path / "metrics.json"),
-        result=read_json(path / RESULT_FILE),
+        cell=read_record(CellRecord, path / "cell.json"),
+        env=read_record(EnvRecord, path / "env.json"),
+        data=read_record(DataRecord, path / "data.json"),
+        arch=read_record(ArchRecord, path / "arch.json"),
+        epochs=read_epochs(path / "epochs.csv"),
+        metrics=read_record(MetricsRecord, path / "metrics.json"),
+        result=read_record(ResultRecord, path / RESULT_FILE),
     )
 
 
@@ -192,13 +276,13 @@ def load_run(run_dir: Path) -> RunResults:
     if not (run_dir / "run.json").is_file():
         raise StoreError("no results store here (run.json is missing)", file=run_dir,
                          fix="run `reportgen run EXPERIMENT.toml` first, or pass the run folder")
-    run = read_json(run_dir / "run.json")
+    run = read_record(RunRecord, run_dir / "run.json")
     cells, missing = [], []
-    for cid in run.get("cells", []):
+    for cid in run.cells:
         cdir = run_dir / "cells" / cid
         if is_finished(cdir):
             cells.append(load_cell(cdir))
         else:
             missing.append(cid)
-    datasets = {p.stem: read_json(p) for p in sorted((run_dir / "datasets").glob("*.json"))}
+    datasets = {p.stem: read_record(DatasetFacts, p) for p in sorted((run_dir / "datasets").glob("*.json"))}
     return RunResults(path=run_dir, run=run, cells=cells, missing=missing, datasets=datasets)

@@ -40,13 +40,17 @@ class Dataset:
             }
         return self._decoded[size]
 
+    def sample_ids(self, split: str) -> list[str]:
+        ids = self.source.splits[split].ids
+        return ids if ids is not None else [f"{split}[{i}]" for i in range(len(self.source.splits[split]))]
+
     def facts(self) -> dict:
         """Per-dataset facts for the results store (datasets/<name>.json) and the data section."""
         k = len(self.classes)
         splits = {s: {"n": len(src), "counts": np.bincount(src.labels, minlength=k).tolist()}
                   for s, src in self.source.splits.items()}
         return {"name": self.spec.name, "kind": self.spec.kind, "classes": self.classes, "task": self.task,
-                "color": self.color, "splits": splits, **self.split_record,
+                "color": self.color, "splits": splits, "val_split": None, **self.split_record,
                 "description": self.spec.description, "credit": self.spec.credit}
 
 

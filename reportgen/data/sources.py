@@ -30,6 +30,9 @@ class SplitSource:
     labels: np.ndarray  # int64, (N,)
     arrays: np.ndarray | None = None  # uint8 (N,H,W) or (N,H,W,C) for npz
     files: list[Path] | None = None
+    # Each sample's identity in its source ("train[12]", "test/NORMAL/x.jpeg"), carried through carving and
+    # subsampling so stored predictions can name the image they belong to.
+    ids: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -39,6 +42,7 @@ class SplitSource:
             labels=self.labels[idx],
             arrays=None if self.arrays is None else self.arrays[idx],
             files=None if self.files is None else [self.files[i] for i in idx],
+            ids=None if self.ids is None else [self.ids[i] for i in idx],
         )
 
 
@@ -56,6 +60,7 @@ def load_source(spec: DatasetSpec) -> SourceDataset:
     loader = {"npz": _load_npz, "folder": _load_folder, "csv": _load_csv}[spec.kind]
     ds = loader(spec)
     for split, src in ds.splits.items():
+        src.ids = _sample_ids(split, src, ds.origin)
         if len(src) == 0:
             raise DataError(f"the {split} split is empty", file=ds.origin, key=f"{spec.key}",
                             fix=f"add images to the {split} split")
@@ -67,6 +72,19 @@ def load_source(spec: DatasetSpec) -> SourceDataset:
                             expected=f"labels 0..{len(ds.classes) - 1} for classes {ds.classes}",
                             fix="fix the labels, or list every class in the dataset's `classes`")
     return ds
+
+
+def _sample_ids(split: str, src: SplitSource, origin: Path) -> list[str]:
+    if src.files is None:
+        return [f"{split}[{i}]" for i in range(len(src))]
+    root = origin if origin.is_dir() else origin.parent
+    out = []
+    for f in src.files:
+        try:
+            out.append(str(Path(f).relative_to(root)))
+        except ValueError:
+            out.append(str(f))
+    return out
 
 
 # --------------------------------------------------------------------------- npz
@@ -245,7 +263,8 @@ def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
         if val is not None:
             train = SplitSource(labels=np.concatenate([train.labels, val.labels]),
                                 arrays=None if train.arrays is None else np.concatenate([train.arrays, val.arrays]),
-                                files=None if train.files is None else train.files + val.files)
+                                files=None if train.files is None else train.files + val.files,
+                                ids=(train.ids or []) + (val.ids or []))
         vidx = stratified_indices(train.labels, spec.val_fraction, seed=spec.split_seed)
         tidx = np.setdiff1d(np.arange(len(train)), vidx)
         ds.splits["val"] = train.subset(vidx)

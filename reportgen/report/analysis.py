@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..store import RESULT_FILE, RunResults, read_json, write_json
+from ..schema import FindingsRecord
+from ..store import RESULT_FILE, RunResults, read_json, read_record, write_json, write_record
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +30,13 @@ def _fresh(path: Path, run: RunResults) -> bool:
 
 def compute_comparisons(run: RunResults) -> dict[str, Any]:
     """Paired comparisons between cells, as reportgen.compare produces them."""
-    try:
-        from ..compare import compare_cells
-    except ImportError:
-        log.warning("reportgen.compare is not available; the report shows no paired tests")
-        return {"source": None, "rows": []}
+    from ..compare import compare_cells
+
     cells = []
     for c in run.cells:
-        labels, probs = c.predictions("test")
-        cells.append({"id": c.id, "dataset": c.cell.get("dataset"), "backbone": c.cell.get("backbone"),
-                      "strategy": c.cell.get("strategy"), "seed": c.cell.get("seed"),
-                      "labels": labels, "probs": probs})
+        pred = c.predictions("test")
+        cells.append({"id": c.id, "dataset": c.cell.dataset, "backbone": c.cell.backbone,
+                      "strategy": c.cell.strategy, "seed": c.cell.seed, "labels": pred.labels, "probs": pred.probs})
     rows = compare_cells(cells) if len(cells) > 1 else []
     return {"source": "reportgen.compare.compare_cells", "split": "test", "rows": rows}
 
@@ -54,24 +51,19 @@ def compute_seed_summary(run: RunResults) -> dict[str, Any]:
 
     groups: dict[tuple[str, str, str], list] = {}
     for c in run.cells:
-        key = (c.cell.get("dataset"), c.cell.get("backbone"), c.cell.get("strategy"))
-        groups.setdefault(key, []).append(c)
+        groups.setdefault((c.cell.dataset, c.cell.backbone, c.cell.strategy), []).append(c)
     rows = []
     for (ds, bb, s), cells in groups.items():
-        test = [(c.metrics or {}).get("test", {}) for c in cells]
-        rows.append({"dataset": ds, "backbone": bb, "strategy": s, "seeds": [c.cell.get("seed") for c in cells],
-                     **{m: mean_sd([t.get(m) for t in test]) for m in SEED_METRICS}})
+        rows.append({"dataset": ds, "backbone": bb, "strategy": s, "seeds": [c.cell.seed for c in cells],
+                     **{m: mean_sd([getattr(c.test, m) for c in cells]) for m in SEED_METRICS}})
     return {"source": "reportgen.metrics.mean_sd over cells/*/metrics.json (test)", "rows": rows}
 
 
-def compute_findings(run: RunResults) -> dict[str, Any]:
+def compute_findings(run: RunResults) -> FindingsRecord:
     """Validity findings (reportgen.checks.run_checks), most severe first."""
-    try:
-        from ..checks import run_checks
-    except ImportError:
-        log.warning("reportgen.checks is not available; the report shows no validity findings")
-        return {"source": None, "findings": []}
-    return {"source": "reportgen.checks.run_checks", "findings": run_checks(run)}
+    from ..checks import run_checks
+
+    return FindingsRecord(source="reportgen.checks.run_checks", findings=run_checks(run))
 
 
 def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
@@ -81,15 +73,14 @@ def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
     if force or not _fresh(comp_path, run):
         write_json(comp_path, compute_comparisons(run))
     if force or not _fresh(find_path, run):
-        write_json(find_path, compute_findings(run))
+        write_record(find_path, compute_findings(run))
     seeds_path = out_dir / SEEDS
     if force or not _fresh(seeds_path, run):
         write_json(seeds_path, compute_seed_summary(run))
     comparisons = read_json(comp_path)
-    findings = read_json(find_path)
     return {
-        "comparisons": comparisons.get("rows", []) if isinstance(comparisons, dict) else comparisons,
-        "findings": findings.get("findings", []) if isinstance(findings, dict) else findings,
+        "comparisons": comparisons.get("rows", []),
+        "findings": read_record(FindingsRecord, find_path).findings,
         "seeds": read_json(seeds_path).get("rows", []),
         "paths": {"comparisons": comp_path, "findings": find_path, "seeds": seeds_path},
     }

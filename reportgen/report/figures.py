@@ -223,9 +223,9 @@ def roc(panels: list[dict], labels: dict) -> bytes:
     for ax, panel in zip(axes[0], panels):
         ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label=labels["chance"])
         for c in panel["cells"]:
-            y, probs = read_predictions(Path(c["path"]) / "predictions_test.csv")
+            pred = read_predictions(Path(c["path"]) / "predictions_test.csv")
             try:
-                fpr, tpr, _ = roc_curve_points(y, probs[:, 1])
+                fpr, tpr, _ = roc_curve_points(pred.labels, pred.probs[:, 1])
             except (ValueError, IndexError):
                 continue
             st = _style(c["strategy"])

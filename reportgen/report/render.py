@@ -22,8 +22,10 @@ from pathlib import Path
 
 import jinja2
 
+from ..consistency import gate
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
+from ..schema import RunRecord
 from ..store import atomic_write_bytes, atomic_write_text, load_run
 from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
@@ -90,12 +92,12 @@ def _guard(action):
         if filename is None:
             raise
         raise RenderError(f"template error: {type(exc).__name__}: {exc}", file=f"{filename}:{lineno}",
-                          fix="check the names used at that line against reportgen/report/context.py") from None
+                          fix="check the names used at that line against reportgen/report/model.py") from None
 
 
 # --------------------------------------------------------------------------- outputs
-def _languages(lang: str | None, run: dict) -> list[str]:
-    lang = lang or ((run.get("experiment") or {}).get("report") or {}).get("language") or "both"
+def _languages(lang: str | None, run: RunRecord) -> list[str]:
+    lang = lang or (run.experiment.get("report") or {}).get("language") or "both"
     if lang == "both":
         return list(LANGS)
     if lang not in LANGS:
@@ -199,6 +201,8 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
                          fix="run `reportgen run` until at least one cell finishes")
     langs = _languages(lang, run.run)
     analysis = ensure_analysis(run)
+    # Nothing is written (report, figures) unless every stored number agrees with its predictions.
+    gate(run, analysis["comparisons"])
     font = find_cjk_font()
     env = make_environment(template_dir)
     precompile(env)

@@ -123,10 +123,12 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: dict) -> Any:
 
 
 def to_probs(logits: torch.Tensor, *, bce: bool) -> torch.Tensor:
+    # float64: a weak model's outputs can differ only in the 7th digit, and float32 (or rounding)
+    # there ties scores whose ranking decides its AUC.
     if bce:
-        p = torch.sigmoid(logits.float().view(-1))
+        p = torch.sigmoid(logits.double().view(-1))
         return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(logits.float(), dim=1)
+    return torch.softmax(logits.double(), dim=1)
 
 
 def peak_memory_mb(device: torch.device) -> float:

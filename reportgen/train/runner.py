@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__, metrics, store
+from .. import __version__, store
 from ..config import Experiment
+from ..consistency import score_cell
 from ..data import Dataset
 from ..data.batches import batch_indices
+from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
 from ..errors import StoreError
 from ..matrix import Cell
@@ -36,6 +38,19 @@ from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
 from ..models.strategies import bn_state, max_drift, set_stage
 from ..preflight import Preflight, preflight
+from ..schema import (
+    HEADLINE,
+    SCHEMA,
+    ArchRecord,
+    CellRecord,
+    DataRecord,
+    DatasetFacts,
+    EnvRecord,
+    EpochRow,
+    ResultRecord,
+    RunRecord,
+    SkippedCell,
+)
 from .loop import Forward, LoopConfig, Split, amp_dtype, fit, predict
 
 log = logging.getLogger(__name__)
@@ -126,15 +141,14 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
 
 def _write_run_files(exp: Experiment, plan: Preflight) -> None:
     run_dir = exp.run_dir
-    store.write_json(run_dir / "run.json", {
-        "schema": store.SCHEMA, "name": exp.name, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "source": str(exp.source), "experiment": exp.to_dict(), "cells": [c.id for c in plan.cells],
-        "skipped": [s.__dict__ for s in plan.skipped]})
+    store.write_record(run_dir / "run.json", RunRecord(
+        schema_version=SCHEMA, name=exp.name, created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+        source=str(exp.source), experiment=exp.to_dict(), cells=[c.id for c in plan.cells],
+        skipped=[SkippedCell(**s.__dict__) for s in plan.skipped]))
     store.atomic_write_text(run_dir / "experiment.toml", exp.raw_text)
     for name, ds in plan.datasets.items():
-        facts = ds.facts()
-        facts["duplicates"] = _duplicates(ds)
-        store.write_json(run_dir / "datasets" / f"{name}.json", facts)
+        store.write_record(run_dir / "datasets" / f"{name}.json",
+                           DatasetFacts(**ds.facts(), duplicates=_duplicates(ds)))
 
 
 def _duplicates(ds: Dataset) -> dict:
@@ -178,13 +192,10 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
     k = len(ds.classes)
     decoded = ds.decoded(cell.backbone.input_size)
     splits = {s: Split(images=d.images, labels=d.labels) for s, d in decoded.items()}
-    store.write_json(cdir / "cell.json", {"id": cell.id, **cell.resolved(), "num_classes": k,
-                                          "classes": ds.classes, "task": ds.task,
-                                          "backbone_label": cell.backbone.label or cell.backbone.name})
-    store.write_json(cdir / "env.json", env)
-    store.write_json(cdir / "data.json", {**ds.facts(), "input_size": cell.backbone.input_size,
-                                          "cache_keys": {s: d.key for s, d in decoded.items()},
-                                          "augment": cfg["augment"]})
+    store.write_record(cdir / "cell.json", CellRecord(
+        id=cell.id, **cell.resolved(), num_classes=k, classes=ds.classes, task=ds.task,
+        backbone_label=cell.backbone.label or cell.backbone.name))
+    store.write_record(cdir / "env.json", EnvRecord(**env))
 
     if cfg["deterministic"]:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -199,11 +210,18 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
     set_stage(model, built.head_path, frozen=cell.strategy in ("frozen", "warmup"))
     arch = arch_stats_mod.arch_stats(model, input_size=cell.backbone.input_size,
                                      weights=choice.enum if choice.kind == "torchvision" else None)
-    arch.update({"head": built.head_path, "weights": built.weights_label, "backbone": cell.backbone.name,
+    head = model.get_submodule(built.head_path)
+    arch.update({"head": built.head_path, "head_in_features": getattr(head, "in_features", None),
+                 "head_out_features": getattr(head, "out_features", None),
+                 "weights": built.weights_label, "backbone": cell.backbone.name,
                  "normalization": {"mean": list(built.normalization.mean), "std": list(built.normalization.std)}})
     if choice.kind == "offline":
         arch["imagenet"] = arch_stats_mod.weights_meta_for(cell.backbone.name, "offline")
-    store.write_json(cdir / "arch.json", arch)
+    store.write_record(cdir / "arch.json", ArchRecord(**arch))
+    store.write_record(cdir / "data.json", DataRecord(
+        **{"duplicates": None, **ds.facts()}, input_size=cell.backbone.input_size,
+        cache_keys={s: d.key for s, d in decoded.items()},
+        preprocessing=_preprocessing(ds, cell.backbone.input_size, built), augment=cfg["augment"]))
 
     channels_last = device.type == "cuda" and cfg["channels_last"]
     model.to(device)
@@ -240,14 +258,15 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
     probs = {s: predict(full if frozen_mode != "cached_features" else fwd, loop_splits[s], cfg=lcfg,
                         batch_size=eval_bs, dtype=dtype)[0] for s in ("val", "test")}
     for s in ("val", "test"):
-        store.write_predictions(cdir / f"predictions_{s}.csv", splits[s].labels, probs[s])
-    store.write_csv(cdir / "epochs.csv", list(res.epochs[0].keys()),
-                    [[("" if v is None else v) for v in row.values()] for row in res.epochs])
-    threshold = metrics.youden_threshold(splits["val"].labels, probs["val"][:, 1]) if k == 2 else None
-    summ = {"val": metrics.summarize(splits["val"].labels, probs["val"], class_names=ds.classes, seed=cell.seed),
-            "test": metrics.summarize(splits["test"].labels, probs["test"], class_names=ds.classes,
-                                      threshold=threshold, seed=cell.seed)}
-    store.write_json(cdir / "metrics.json", summ)
+        store.write_predictions(cdir / f"predictions_{s}.csv", splits[s].labels, probs[s], ds.sample_ids(s))
+    store.write_csv(cdir / "epochs.csv", list(EpochRow.model_fields),
+                    [[("" if v is None else v) for v in EpochRow(**row).model_dump().values()] for row in res.epochs])
+    # The metrics are computed from the predictions *as stored* (read back), through the same function
+    # `reportgen check` uses, so the report's numbers and a recomputation cannot disagree.
+    summ = score_cell(store.read_predictions(cdir / "predictions_val.csv"),
+                      store.read_predictions(cdir / "predictions_test.csv"), classes=ds.classes, seed=cell.seed)
+    store.write_record(cdir / "metrics.json", summ)
+    threshold = summ.test.binary["at_val_youden"].threshold if summ.test.binary else None
     if save_checkpoint:
         tmp = cdir / ".best.pt.tmp"
         torch.save(res.best_state, tmp)
@@ -263,8 +282,16 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
         "frozen_bn_drift": bn_drift, "frozen_mode": frozen_mode, "batch_size_used": res.batch_size_used,
         "oom_retries": res.oom_retries, "amp_dtype": res.amp_dtype, "channels_last": channels_last,
         "youden_threshold_val": threshold,
-        "test": {m: summ["test"][m] for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc")},
+        "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg["compile"] and device.type == "cuda"),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
-    store.write_json(cdir / store.RESULT_FILE, result)  # last: marks the cell finished
+    store.write_record(cdir / store.RESULT_FILE, ResultRecord(**result))  # last: marks the cell finished
     return result
+
+
+def _preprocessing(ds: Dataset, size: int, built: BuiltModel) -> str:
+    """The deterministic pipeline every split goes through, as one line a report can print."""
+    colour = "RGB" if ds.color == "rgb" else "grayscale, replicated to 3 channels"
+    mean = ", ".join(f"{m:.3f}" for m in built.normalization.mean)
+    std = ", ".join(f"{x:.3f}" for x in built.normalization.std)
+    return f"resize to {size}×{size} px ({RESIZE_FILTER}); {colour}; normalize mean ({mean}), std ({std})"

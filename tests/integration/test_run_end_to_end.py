@@ -37,16 +37,16 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_one_folder_per_cell_with_every_file(tiny_run: Path) -> None:
     run = store.load_run(tiny_run)
     assert len(run.cells) == 3 and not run.missing
-    assert {c.cell["strategy"] for c in run.cells} == {"finetune", "frozen", "scratch"}
+    assert {c.cell.strategy for c in run.cells} == {"finetune", "frozen", "scratch"}
     for c in run.cells:
         for f in CELL_FILES:
             assert (c.path / f).is_file(), f
         assert len(c.epochs) == 2
-        assert c.env["torch"] and c.env["device"] == "cpu"
-        assert c.arch["params_total"] > 3_000_000 and c.arch["macs"] > 0 and c.arch["macs_tool"] == "fvcore"
-    frozen = next(c for c in run.cells if c.cell["strategy"] == "frozen")
-    assert frozen.arch["params_trainable"] == 1280 * 2 + 2
-    assert frozen.result["frozen_bn_drift"] == 0.0 and frozen.result["frozen_mode"] == "cached_features"
+        assert c.env.torch and c.env.device == "cpu"
+        assert c.arch.params_total > 3_000_000 and c.arch.macs > 0 and c.arch.macs_tool == "fvcore"
+    frozen = next(c for c in run.cells if c.cell.strategy == "frozen")
+    assert frozen.arch.params_trainable == 1280 * 2 + 2
+    assert frozen.result.frozen_bn_drift == 0.0 and frozen.result.frozen_mode == "cached_features"
     facts = json.loads((tiny_run / "datasets" / "pnm.json").read_text())
     assert facts["splits"]["test"]["counts"] == [234, 390]
     assert "exact" in facts["duplicates"]
@@ -55,20 +55,20 @@ def test_one_folder_per_cell_with_every_file(tiny_run: Path) -> None:
 def test_metrics_recomputed_from_saved_predictions_match(tiny_run: Path) -> None:
     """Issue 3: every metric can be recomputed from the saved per-sample probabilities."""
     for c in store.load_run(tiny_run).cells:
-        labels, probs = c.predictions("test")
-        assert probs.shape == (624, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
-        vl, vp = c.predictions("val")
+        test, val = c.predictions("test"), c.predictions("val")
+        labels, probs, vl, vp = test.labels, test.probs, val.labels, val.probs
+        assert probs.shape == (624, 2) and np.allclose(probs.sum(1), 1, atol=1e-12)
         thr = metrics.youden_threshold(vl, vp[:, 1])
         again = metrics.summarize(labels, probs, class_names=["normal", "pneumonia"], threshold=thr,
-                                  seed=c.cell["seed"])
-        logged = c.metrics["test"]
+                                  seed=c.cell.seed)
+        logged = c.metrics.test.model_dump()
         for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece"):
-            assert again[key] == pytest.approx(logged[key], abs=1e-6), key
+            assert again[key] == pytest.approx(logged[key], abs=1e-12), key
         assert again["confusion_matrix"] == logged["confusion_matrix"]
-        assert c.result["test"]["accuracy"] == pytest.approx(logged["accuracy"])
+        assert c.result.test["accuracy"] == logged["accuracy"]
         # the last epoch's val log and the saved val predictions agree when the best epoch is the last
-        if c.result["best_epoch"] == c.result["epochs_run"]:
-            assert c.epochs[-1]["val_acc"] == pytest.approx(float((vp.argmax(1) == vl).mean()), abs=1e-9)
+        if c.result.best_epoch == c.result.epochs_run:
+            assert c.epochs[-1].val_acc == pytest.approx(float((vp.argmax(1) == vl).mean()), abs=1e-9)
 
 
 def test_rerun_keeps_finished_cells(tiny_run: Path) -> None:
@@ -130,11 +130,15 @@ def test_image_folder_path_on_real_kermany_jpegs(tmp_path: Path, kermany_tar: Pa
     result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress"])
     assert result.exit_code == 0, result.output
     cell = store.load_run(tmp_path / "runs" / "k").cells[0]
-    assert cell.data["classes"] == ["NORMAL", "PNEUMONIA"] and cell.data["color"] == "gray"
-    assert cell.data["val_carved"]["original_val_n"] == 16
-    assert cell.data["splits"]["test"]["counts"] == [59, 98]
-    assert sum(s["n"] for s in cell.data["splits"].values()) == 624
-    assert cell.metrics["test"]["auc"] > 0.8  # real ImageNet features separate real X-rays
+    assert cell.data.classes == ["NORMAL", "PNEUMONIA"] and cell.data.color == "gray"
+    assert cell.data.val_carved["original_val_n"] == 16
+    assert cell.data.splits["test"].counts == [59, 98]
+    assert sum(s.n for s in cell.data.splits.values()) == 624
+    assert cell.metrics.test.auc > 0.8
+    # Each stored prediction names its image, relative to the dataset root.
+    ids = cell.predictions("test").sample_id
+    assert all(i.startswith(("test/NORMAL/", "test/PNEUMONIA/")) for i in ids) and (root / ids[0]).is_file()
+    assert all(i.startswith(("train/", "val/")) for i in cell.predictions("val").sample_id)  # real ImageNet features separate real X-rays
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL semantics")

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from reportgen.report import context as c
+from reportgen.report import builder, context
+from reportgen.report import format as c
+from reportgen.report.model import Figure, Paragraph, Table
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -21,9 +23,9 @@ def test_decimals_and_p_values() -> None:
     assert c.dec(1.0) == "1.000"
     assert c.dec_ci([0.81, 0.93]) == "0.810–0.930"
     assert c.pct_ci([None, 0.5]) == "n/a"
-    assert c.pvalue(0.0002) == "< 0.001"
-    assert c.pvalue(0.0234) == "0.023"
-    assert c.pvalue(0.5) == "0.50"
+    assert c.pvalue(0.0002) == "p < 0.001"
+    assert c.pvalue(0.0234) == "p = 0.023"
+    assert c.pvalue(0.5) == "p = 0.50"
     assert c.points(0.071) == "+7.1"
     assert c.points(-0.02) == "-2.0"
 
@@ -47,7 +49,7 @@ def test_markdown_escapes_html_and_renders_bold_and_lists() -> None:
 
 
 def test_parse_cell_id() -> None:
-    assert c._parse_cell_id("pneumoniamnist-efficientnet_lite0-frozen-s3-1a2b3c4d") == {
+    assert builder.parse_cell_id("pneumoniamnist-efficientnet_lite0-frozen-s3-1a2b3c4d") == {
         "dataset": "pneumoniamnist", "backbone": "efficientnet_lite0", "strategy": "frozen", "seed": 3}
 
 
@@ -56,13 +58,13 @@ def test_tables_and_figures_numbered_in_reading_order(store_copy) -> None:
     from reportgen.store import load_run
 
     run = load_run(store_copy)
-    ctx = c.build_context(run, ensure_analysis(run), "en")
-    tables = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, c.Table)]
-    figures = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, c.Figure)]
+    ctx = context.build_context(run, ensure_analysis(run), "en")
+    tables = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, Table)]
+    figures = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, Figure)]
     assert tables == list(range(1, len(tables) + 1))
     assert figures == list(range(1, len(figures) + 1))
     # The discussion cites tables that exist.
-    text = " ".join(b.text for s in ctx.sections for b in s.blocks if isinstance(b, c.Paragraph))
+    text = " ".join(b.text for s in ctx.sections for b in s.blocks if isinstance(b, Paragraph))
     cited = {int(n) for n in re.findall(r"Table (\d+)", text)}
     assert cited and cited <= set(tables)
 
@@ -72,8 +74,8 @@ def test_metric_in_table_matches_metrics_json(store_copy) -> None:
     from reportgen.store import load_run
 
     run = load_run(store_copy)
-    ctx = c.build_context(run, ensure_analysis(run), "en")
+    ctx = context.build_context(run, ensure_analysis(run), "en")
     cell = run.cells[0]
-    expected = c.pct(cell.metrics["test"]["macro_f1"])
-    texts = [x.text for s in ctx.sections for b in s.blocks if isinstance(b, c.Table) for r in b.rows for x in r]
+    expected = c.pct(cell.metrics.test.macro_f1)
+    texts = [x.text for s in ctx.sections for b in s.blocks if isinstance(b, Table) for r in b.rows for x in r]
     assert expected in texts

@@ -48,22 +48,27 @@ def test_report_contains_what_a_grader_checks(rendered) -> None:
         assert text in en, text
 
 
-def test_missing_cells_are_shown_as_not_run(tmp_path, make_store) -> None:
-    run = make_store(tmp_path, name="partial", missing=("resnet18-scratch",), n_boot=50)
+def test_missing_cells_are_shown_as_not_run(store_copy) -> None:
+    # An unfinished cell is one without result.json (killed mid-way): exactly what the runner leaves.
+    unfinished = next(p for p in (store_copy / "cells").iterdir() if "-scratch-s1-" in p.name)
+    (unfinished / "result.json").unlink()
+    run = store_copy
     written = render_report(run, lang="en")
     html = written["html:en"].read_text(encoding="utf-8")
     assert "not run" in html
     assert "1 planned run(s) have not finished" in html
 
 
-def test_single_cell_run_renders(tmp_path, make_store) -> None:
-    run = make_store(tmp_path, name="one", backbones=("resnet18",), strategies=("finetune",), n_boot=50)
+def test_single_cell_run_renders(tmp_path) -> None:
+    from conftest import build_store
+
+    run = build_store(tmp_path, name="one", strategies='["frozen"]', seeds="[0]", epochs=1)
     written = render_report(run, lang="zh-TW")
     assert "微調" in written["html:zh-TW"].read_text(encoding="utf-8")
 
 
-def test_no_finished_cell_is_a_store_error(tmp_path, make_store) -> None:
-    run = make_store(tmp_path, name="none", backbones=("resnet18",), strategies=("finetune",), n_boot=10)
+def test_no_finished_cell_is_a_store_error(store_copy) -> None:
+    run = store_copy
     shutil.rmtree(run / "cells")
     with pytest.raises(StoreError):
         render_report(run, lang="en")
@@ -127,12 +132,12 @@ def test_cli_renders_and_reports_bad_input_with_exit_2(store_copy, tmp_path) -> 
     assert "run.json" in bad.output
 
 
-def test_default_run_dir_needs_exactly_one_run(tmp_path, make_store) -> None:
+def test_default_run_dir_needs_exactly_one_run(tmp_path, real_store) -> None:
     with pytest.raises(StoreError):
         default_run_dir(tmp_path / "runs")
-    make_store(tmp_path / "runs", name="a", backbones=("resnet18",), strategies=("finetune",), n_boot=10)
+    shutil.copytree(real_store, tmp_path / "runs" / "a")
     assert default_run_dir(tmp_path / "runs").name == "a"
-    make_store(tmp_path / "runs", name="b", backbones=("resnet18",), strategies=("finetune",), n_boot=10)
+    shutil.copytree(real_store, tmp_path / "runs" / "b")
     with pytest.raises(StoreError) as err:
         default_run_dir(tmp_path / "runs")
     assert "runs/a" in str(err.value) and "runs/b" in str(err.value)
@@ -142,7 +147,7 @@ def test_default_run_dir_needs_exactly_one_run(tmp_path, make_store) -> None:
 def test_pdf_has_headings_metric_and_embedded_cjk_font(store_copy) -> None:
     import pypdf
 
-    from reportgen.report.context import pct
+    from reportgen.report.format import pct
     from reportgen.store import load_run
 
     written = render_report(store_copy, lang="both", pdf=True)
@@ -153,7 +158,8 @@ def test_pdf_has_headings_metric_and_embedded_cjk_font(store_copy) -> None:
     assert "模型選擇" in zh_text and "混淆矩陣" in zh_text
     assert "Model selection" in en_text
     cell = load_run(store_copy).cells[0]
-    assert pct(cell.metrics["test"]["macro_f1"]) in en_text
+    assert pct(cell.metrics.test.macro_f1) in en_text
+    assert "p = <" not in en_text and "p = <" not in zh_text
     fonts = set()
     for page in zh.pages:
         for ref in (page["/Resources"].get("/Font") or {}).values():
@@ -212,12 +218,10 @@ def test_figure_cache_key_follows_inputs() -> None:
 
 
 
-def test_worker_processes_give_the_same_report_as_one_process(tmp_path) -> None:
+def test_worker_processes_give_the_same_report_as_one_process(tmp_path, real_store) -> None:
     """Figures drawn by forked workers are byte-identical to figures drawn in this process."""
-    from conftest import STORE
-
-    one = Path(shutil.copytree(STORE, tmp_path / "one"))
-    two = Path(shutil.copytree(STORE, tmp_path / "two"))
+    one = Path(shutil.copytree(real_store, tmp_path / "one"))
+    two = Path(shutil.copytree(real_store, tmp_path / "two"))
     serial = render_report(one, lang="en", jobs=1)["html:en"].read_text(encoding="utf-8")
     pooled = render_report(two, lang="en", jobs=2)["html:en"].read_text(encoding="utf-8")
     assert serial == pooled

@@ -1,0 +1,136 @@
+"""One truth: every headline number in the store, recomputed from the stored predictions.
+
+The runner scores a cell with :func:`score_cell` on the predictions *as read back from disk*, and
+``reportgen check`` / ``render`` call the same function again and compare. Any disagreement (a
+hand-edited probability, a metrics file from another version, a truncated predictions file) stops
+with exit 2 naming the cell, the metric and both values — a report never ships two different
+numbers for the same thing. Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import metrics
+from .errors import ConsistencyError
+from .schema import HEADLINE, MetricsRecord, SplitMetrics
+from .store import CellResult, Predictions, RunResults
+
+# Same kernel, same inputs: anything above float noise is a real disagreement.
+TOLERANCE = 1e-9
+CHECKED = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece", "kappa_quadratic", "n",
+           "majority_baseline_accuracy")
+
+
+def score_split(pred: Predictions, *, classes: list[str], seed: int, threshold: float | None = None,
+                n_boot: int = 1000) -> SplitMetrics:
+    return SplitMetrics.model_validate(metrics.summarize(pred.labels, pred.probs, class_names=classes,
+                                                         threshold=threshold, seed=seed, n_boot=n_boot))
+
+
+def val_threshold(val: Predictions, k: int) -> float | None:
+    """The binary decision threshold chosen on validation (Youden's J), applied to test as a second rule."""
+    return metrics.youden_threshold(val.labels, val.probs[:, 1]) if k == 2 else None
+
+
+def score_cell(val: Predictions, test: Predictions, *, classes: list[str], seed: int,
+               n_boot: int = 1000) -> MetricsRecord:
+    """metrics.json for one cell: validation and test scored from their stored predictions."""
+    return MetricsRecord(val=score_split(val, classes=classes, seed=seed, n_boot=n_boot),
+                         test=score_split(test, classes=classes, seed=seed, n_boot=n_boot,
+                                          threshold=val_threshold(val, len(classes))))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    cell_id: str
+    where: str  # "metrics.json test.auc", "result.json test.accuracy", ...
+    stored: Any
+    recomputed: Any
+
+    def __str__(self) -> str:
+        return f"{self.cell_id}: {self.where} is {self.stored!r} in the store but {self.recomputed!r} " \
+               f"recomputed from its predictions"
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return abs(float(a) - float(b)) > TOLERANCE
+
+
+def check_cell(cell: CellResult) -> list[Mismatch]:
+    """Recompute the cell's val/test point metrics (no bootstrap) and compare with metrics.json and result.json."""
+    out: list[Mismatch] = []
+    val, test = cell.predictions("val"), cell.predictions("test")
+    classes = cell.cell.classes
+    thr = val_threshold(val, len(classes))
+    for split, pred, stored in (("val", val, cell.metrics.val), ("test", test, cell.metrics.test)):
+        fresh = score_split(pred, classes=classes, seed=cell.cell.seed, n_boot=0,
+                            threshold=thr if split == "test" else None)
+        for name in CHECKED:
+            if _differs(getattr(stored, name), getattr(fresh, name)):
+                out.append(Mismatch(cell.id, f"metrics.json {split}.{name}", getattr(stored, name),
+                                    getattr(fresh, name)))
+        if stored.confusion_matrix != fresh.confusion_matrix:
+            out.append(Mismatch(cell.id, f"metrics.json {split}.confusion_matrix", stored.confusion_matrix,
+                                fresh.confusion_matrix))
+        for a, b in zip(stored.per_class, fresh.per_class, strict=False):
+            for name in ("precision", "recall", "f1", "support"):
+                if _differs(getattr(a, name), getattr(b, name)):
+                    out.append(Mismatch(cell.id, f"metrics.json {split}.per_class[{a.name}].{name}",
+                                        getattr(a, name), getattr(b, name)))
+        for rule in ("at_0.5", "at_val_youden"):
+            sa = (stored.binary or {}).get(rule)
+            fb = (fresh.binary or {}).get(rule)
+            if (sa is None) != (fb is None):
+                out.append(Mismatch(cell.id, f"metrics.json {split}.binary.{rule}", sa, fb))
+            elif sa is not None and fb is not None:
+                for name in ("threshold", "sensitivity", "specificity", "tp", "fp", "tn", "fn"):
+                    if _differs(getattr(sa, name), getattr(fb, name)):
+                        out.append(Mismatch(cell.id, f"metrics.json {split}.binary.{rule}.{name}",
+                                            getattr(sa, name), getattr(fb, name)))
+    for name in HEADLINE:
+        if _differs(cell.result.test.get(name), getattr(cell.metrics.test, name)):
+            out.append(Mismatch(cell.id, f"result.json test.{name}", cell.result.test.get(name),
+                                getattr(cell.metrics.test, name)))
+    if len(test.labels) != cell.metrics.test.n:
+        out.append(Mismatch(cell.id, "predictions_test.csv rows", len(test.labels), cell.metrics.test.n))
+    return out
+
+
+def check_comparisons(run: RunResults, rows: list[dict]) -> list[Mismatch]:
+    """Every paired comparison's per-cell values must be the cells' own metrics."""
+    by_id = {c.id: c for c in run.cells}
+    out = []
+    for row in rows:
+        for side in ("a", "b"):
+            cell = by_id.get(row.get(side))
+            if cell is None:
+                continue
+            for metric in ("accuracy", "macro_f1", "auc"):
+                part = row.get(metric) or {}
+                if f"value_{side}" in part and _differs(part[f"value_{side}"], getattr(cell.test, metric)):
+                    out.append(Mismatch(cell.id, f"analysis/comparisons.json {metric} value_{side}",
+                                        part[f"value_{side}"], getattr(cell.test, metric)))
+    return out
+
+
+def check_run(run: RunResults, comparisons: list[dict] | None = None) -> list[Mismatch]:
+    out = [m for c in run.cells for m in check_cell(c)]
+    if comparisons:
+        out += check_comparisons(run, comparisons)
+    return out
+
+
+def gate(run: RunResults, comparisons: list[dict] | None = None) -> None:
+    """Raise ConsistencyError (exit 2) naming the first disagreements; return silently when all agree."""
+    bad = check_run(run, comparisons)
+    if bad:
+        shown = "\n  ".join(str(m) for m in bad[:5])
+        more = f"\n  … and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ConsistencyError(f"{len(bad)} stored number(s) disagree with the stored predictions:\n  {shown}{more}",
+                               file=bad[0].cell_id and run.path / "cells" / bad[0].cell_id,
+                               fix="a file in the store was edited or is from another reportgen version: delete "
+                                   "that cell folder and rerun `reportgen run` (finished cells are kept)")

@@ -1,0 +1,147 @@
+"""Number and text formatting for the report: every number is formatted here, never in a template.
+
+Percentages never round up to 100.0 (or down to 0.0) when the value is not exactly that, p-values read
+"p < 0.001" / "p = 0.012", and a missing value is "n/a" — so a number shown is never more certain than
+the number stored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from markupsafe import Markup, escape
+
+NA = "n/a"
+
+
+# --------------------------------------------------------------------------- number formatting
+def _guard(text: str, value: float, digits: int, top: float) -> str:
+    """Never show the top (100.0 / 1.000) or zero for a value that is not exactly that."""
+    step = 10.0 ** -digits
+    if text == f"{top:.{digits}f}" and value < top:
+        return f"{top - step:.{digits}f}"
+    if float(text) == 0.0 and value > 0:
+        return f"{step:.{digits}f}"
+    return text
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """0.8734 → "87.3" (percent points, no sign); None → "n/a"; 0.9996 → "99.9", never "100.0"."""
+    if x is None:
+        return NA
+    return _guard(f"{x * 100:.{digits}f}", x * 100, digits, 100.0)
+
+
+def dec(x: float | None, digits: int = 3) -> str:
+    """A score in [0, 1] as a decimal (AUC, ECE); 0.99996 → "0.999", never "1.000"."""
+    if x is None:
+        return NA
+    return _guard(f"{x:.{digits}f}", x, digits, 1.0)
+
+
+def pct_ci(ci: Any, digits: int = 1) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return NA
+    return f"{pct(ci[0], digits)}–{pct(ci[1], digits)}"
+
+
+def dec_ci(ci: Any, digits: int = 3) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return NA
+    return f"{dec(ci[0], digits)}–{dec(ci[1], digits)}"
+
+
+def points(diff: float | None, digits: int = 1) -> str:
+    """A difference of two proportions in percentage points, signed: +7.1."""
+    return NA if diff is None else f"{diff * 100:+.{digits}f}"
+
+
+def signed(diff: float | None, digits: int = 3) -> str:
+    return NA if diff is None else f"{diff:+.{digits}f}"
+
+
+def pvalue(p: float | None) -> str:
+    """A p-value as a phrase: "p < 0.001", "p = 0.012", "p = 0.43" (a bare "= < 0.001" never appears)."""
+    if p is None:
+        return f"p = {NA}"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def count(n: float | None) -> str:
+    return NA if n is None else f"{int(n):,}"
+
+
+def params(n: float | None) -> str:
+    """Parameter counts: 11.18 M, 2.6 k."""
+    if n is None:
+        return NA
+    if n >= 1e6:
+        return f"{n / 1e6:.2f} M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f} k"
+    return str(int(n))
+
+
+def macs(n: float | None) -> str:
+    """Multiply–accumulate operations in G (10⁹), three significant digits."""
+    return NA if n is None else f"{n / 1e9:.3g} G"
+
+
+def megabytes(x: float | None) -> str:
+    return NA if x is None else f"{x:,.1f} MB"
+
+
+def seconds(s: float | None) -> str:
+    if s is None:
+        return NA
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        minutes, secs = divmod(round(s), 60)
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(round(s / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def plain(v: Any) -> str:
+    """A config value as text: None → n/a, bools lower-case like TOML, floats short."""
+    if v is None:
+        return NA
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={plain(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(plain(x) for x in v)
+    return str(v)
+
+
+# --------------------------------------------------------------------------- minimal Markdown
+_BULLET = re.compile(r"^\s*[-*+]\s+")
+
+
+def markdown(text: str) -> Markup:
+    """User notes → safe HTML: paragraphs, ``**bold**``, ``*italic*``, ``- `` lists. HTML is escaped."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [ln.rstrip() for ln in block.splitlines() if ln.strip()]
+        if not lines:
+            continue
+
+        def inline(s: str) -> str:
+            s = str(escape(s))
+            s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+            return re.sub(r"(?<!\*)\*(?!\s)(.+?)(?<!\s)\*", r"<em>\1</em>", s)
+
+        if all(_BULLET.match(ln) for ln in lines):
+            items = "".join(f"<li>{inline(_BULLET.sub('', ln))}</li>" for ln in lines)
+            out.append(f"<ul>{items}</ul>")
+        else:
+            out.append(f"<p>{inline(' '.join(ln.strip() for ln in lines))}</p>")
+    return Markup("".join(out))
+

@@ -1,0 +1,67 @@
+"""Validity findings (worded here, per language, from the data checks.py stored) and the provenance appendix."""
+
+from __future__ import annotations
+
+from ..builder import Builder
+from ..format import NA, plain
+from ..model import Cell, Code, FindingItem, Findings, Paragraph
+from ..wording import describe, severity_label
+
+
+def findings(b: Builder) -> None:
+    sec = b.section("findings")
+    found = b.analysis.get("findings") or []
+    if not found:
+        sec.blocks.append(Paragraph(b.tr("findings.none")))
+        return
+    sec.blocks.append(Paragraph(b.tr("findings.intro", n=len(found))))
+    items = []
+    for f in found:
+        text = describe(f, b.lang, b.exp)
+        scope = ", ".join(_scope_label(b, k, v) for k, v in f.scope.items() if k != "cell_id")
+        items.append(FindingItem(severity=f.severity, severity_label=severity_label(f.severity, b.lang),
+                                 title=text["title"], detail=text["detail"], fix=text["fix"], scope=scope))
+    sec.blocks.append(Findings(items))
+
+
+def _scope_label(b: Builder, key: str, value: object) -> str:
+    label = {"dataset": b.ds_label, "backbone": b.bb_label, "strategy": b.strategy_name}.get(key)
+    return label(str(value)) if label else str(value)
+
+
+def appendix(b: Builder) -> None:
+    sec = b.section("appendix")
+    env = b.run.cells[0].env if b.run.cells else None
+    commits = sorted({c.env.git_commit for c in b.run.cells if c.env.git_commit})
+    run = b.run.run
+    rows = [[b.tr("prov.run"), run.name], [b.tr("prov.created"), run.created_at], [b.tr("prov.source"), run.source],
+            [b.tr("prov.cells"), f"{len(b.run.cells)} / {len(run.cells)}"],
+            [b.tr("prov.seeds"), plain(b.seeds())], [b.tr("prov.git"), ", ".join(commits) or NA],
+            [b.tr("prov.reportgen"), plain(env.reportgen if env else None)]]
+    rows += [[b.tr(f"env.{k}"), plain(getattr(env, k) if env else None)]
+             for k in ("python", "torch", "torchvision", "cuda", "device")]
+    b.table(sec, "provenance", b.tr("cap.provenance"), [b.tr("col.setting"), b.tr("col.value")], rows,
+            source="run.json, cells/*/env.json", numeric_from=99)
+    tool_notes = _tool_notes(b)
+    if tool_notes:
+        sec.blocks.append(Paragraph(" ".join(tool_notes)))
+    status = [[c.id, b.tr("ui.done"), c.result.finished_at] for c in b.run.cells]
+    status += [[cid, Cell(b.tr("ui.not_run"), cls="na"), NA] for cid in b.run.missing]
+    b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],
+            status, source="run.json cells, cells/*/result.json", numeric_from=99)
+    toml_path = b.run.path / "experiment.toml"
+    toml = toml_path.read_text(encoding="utf-8", errors="replace") if toml_path.is_file() else b.tr("ui.no_toml")
+    sec.blocks.append(Code(toml, b.tr("cap.toml")))
+
+
+def _tool_notes(b: Builder) -> list[str]:
+    """A counting tool that failed or disagrees is a note about the tool, not a finding about the model."""
+    out, seen = [], set()
+    for c in b.run.cells:
+        a = c.arch
+        if a.backbone in seen:
+            continue
+        seen.add(a.backbone)
+        for tool, err in a.macs_errors.items():
+            out.append(b.tr("appendix.tool_failed", tool=tool, backbone=b.bb_label(a.backbone), error=err))
+    return out

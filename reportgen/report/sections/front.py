@@ -1,0 +1,186 @@
+"""Introduction, model selection, data, and methods: what was run, on what, and how."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...store import CellResult
+from ..builder import SPLITS, Builder, slug
+from ..format import NA, count, macs, megabytes, params, pct, plain
+from ..model import BulletList, Cell, Heading, Paragraph
+
+
+def introduction(b: Builder) -> None:
+    sec = b.section("introduction")
+    planned = len(b.run.run.cells)
+    sec.blocks.append(Paragraph(b.tr(
+        "intro.matrix", datasets=b.join(b.ds_label(d) for d in b.datasets()),
+        backbones=b.join(b.bb_label(x) for x in b.backbones()),
+        strategies=b.join(b.strategy_name(s) for s in b.strategies()), seeds=len(b.seeds()),
+        planned=planned, finished=len(b.run.cells))))
+    sec.blocks.append(Paragraph(b.tr("intro.strategies")))
+    if b.run.missing:
+        sec.blocks.append(Paragraph(b.tr("intro.missing", n=len(b.run.missing))))
+    b.note(sec, "introduction")
+
+
+def first_cell(b: Builder, backbone: str) -> CellResult | None:
+    cells = b.cells(backbone=backbone)
+    pretrained = [c for c in cells if c.cell.strategy != "scratch"]
+    return (pretrained or cells or [None])[0]
+
+
+def model_selection(b: Builder) -> None:
+    sec = b.section("model_selection")
+    header = [b.tr(f"col.{k}") for k in ("backbone", "weights", "input_size", "params_total", "macs",
+                                         "imagenet_acc1", "imagenet_acc5", "file_size")]
+    rows = []
+    tools = set()
+    for bb in b.backbones():
+        c = first_cell(b, bb)
+        if c is None:
+            rows.append([b.bb_label(bb)] + [Cell(b.tr("ui.not_run"), cls="na")] * 7)
+            continue
+        arch, inet = c.arch, c.arch.imagenet or {}
+        tools.add(arch.macs_tool)
+        acc1, acc5 = inet.get("acc1"), inet.get("acc5")
+        rows.append([b.bb_label(bb), plain(inet.get("name") or c.cell.weights), plain(c.cell.input_size),
+                     params(arch.params_total), macs(arch.macs),
+                     NA if acc1 is None else f"{acc1:.1f}", NA if acc5 is None else f"{acc5:.1f}",
+                     megabytes(inet.get("file_size_mb"))])
+    b.table(sec, "arch", b.tr("cap.arch", tool=", ".join(sorted(tools)) or "fvcore"), header, rows,
+            source="cells/*/arch.json")
+    heads = []
+    for bb in b.backbones():
+        c = first_cell(b, bb)
+        if c is not None and c.arch.head_in_features and c.arch.head_out_features:
+            heads.append(b.tr("model.head", backbone=b.bb_label(bb), head=c.arch.head,
+                              n_in=c.arch.head_in_features, n_out=c.arch.head_out_features))
+    if heads:
+        sec.blocks.append(Paragraph(" ".join(heads)))
+    reasons = {x["name"]: x.get("reason") or "" for x in b.exp.get("backbones", [])}
+    sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))
+    sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or b.tr('ui.no_reason')}"
+                                  for bb in b.backbones()]))
+    b.note(sec, "model_selection")
+
+
+def data(b: Builder) -> None:
+    sec = b.section("data")
+    for ds in b.datasets():
+        facts = b.facts(ds)
+        if facts is None:
+            continue
+        cell = next(iter(b.cells(dataset=ds)), None)
+        if len(b.datasets()) > 1:
+            sec.blocks.append(Heading(b.ds_label(ds), f"sec-data-{slug(ds)}"))
+        header = [b.tr("col.split"), b.tr("col.n")] + list(facts.classes)
+        rows = []
+        for sp in SPLITS:
+            info = facts.splits.get(sp)
+            n, counts = (info.n, info.counts) if info else (None, [])
+            row: list[Any] = [b.tr(f"split.{sp}"), count(n)]
+            for i in range(len(facts.classes)):
+                k = counts[i] if i < len(counts) else None
+                share = (k / n) if (k is not None and n) else None
+                row.append(Cell(count(k), sub=f"{pct(share)}%" if share is not None else ""))
+            rows.append(row)
+        b.table(sec, f"splits:{ds}", b.tr("cap.splits", dataset=b.ds_label(ds)), header, rows,
+                source=f"datasets/{ds}.json")
+        sec.blocks.append(Paragraph(_split_sentence(b, facts)))
+        if facts.train_subsampled:
+            sub = facts.train_subsampled
+            sec.blocks.append(Paragraph(b.tr("data.subsampled", to_n=count(sub.to_n), from_n=count(sub.from_n),
+                                             seed=sub.seed)))
+        if cell is not None:
+            aug = cell.data.augment
+            sec.blocks.append(Paragraph(b.tr("data.preprocessing", preprocessing=cell.data.preprocessing,
+                                             augmentation=b.tr("data.no_augmentation") if aug == "none" else aug)))
+        dups = facts.duplicates or {}
+        n_exact, n_near = len(dups.get("exact") or []), len(dups.get("near") or [])
+        sec.blocks.append(Paragraph(b.tr("data.duplicates", exact=n_exact, near=n_near,
+                                         method=plain(dups.get("method")))))
+    b.note(sec, "data")
+
+
+def _split_sentence(b: Builder, facts: Any) -> str:
+    """How validation was made, as recorded by the loader: official kept, or carved (and why)."""
+    vs, carved = facts.val_split, facts.val_carved
+    if vs is not None and vs.source == "carved" or vs is None and carved:
+        fraction = vs.fraction if vs is not None else carved.get("fraction")
+        seed = vs.seed if vs is not None else carved.get("seed")
+        official = vs.official_n if vs is not None else carved.get("original_val_n")
+        key = "data.carved_from_small" if official else "data.carved"
+        return b.tr(key, fraction=pct(fraction, 0), seed=plain(seed), official=count(official),
+                    min_val=count(vs.min_val_size if vs is not None else carved.get("min_val_size")))
+    if vs is not None and vs.small:
+        return b.tr("data.official_small", n=count(vs.n), min_val=count(vs.min_val_size))
+    return b.tr("data.not_carved")
+
+
+SEMANTIC_KEYS = ("init", "backbone_trainable", "backbone_mode", "frozen_epochs")
+
+# Hyperparameters that only mean something for one optimizer, scheduler or strategy.
+_ONLY_IF = {
+    "momentum": lambda t, s: t.get("optimizer") == "sgd",
+    "step_size": lambda t, s: t.get("scheduler") == "step",
+    "gamma": lambda t, s: t.get("scheduler") in ("step", "plateau"),
+    "patience": lambda t, s: True,
+    "warmup_frozen_epochs": lambda t, s: s == "warmup",
+    "frozen_feature_cache": lambda t, s: s == "frozen",
+    "eval_batch_size": lambda t, s: t.get("eval_batch_size") is not None,
+    "label_smoothing": lambda t, s: t.get("loss") == "ce",
+}
+
+
+def used_hyperparameters(c: CellResult) -> dict[str, Any]:
+    """The cell's hyperparameters as they were used: inapplicable keys dropped, configured values
+    replaced by what the run recorded (batch size after OOM back-off, AMP dtype, channels_last, compile)."""
+    t, s, res = dict(c.cell.train), c.cell.strategy, c.result
+    out = {k: v for k, v in t.items() if _ONLY_IF.get(k, lambda t, s: True)(t, s)}
+    out["batch_size"] = res.batch_size_used
+    out["amp"] = res.amp_dtype or "off"
+    out["channels_last"] = res.channels_last
+    out["compile"] = res.compiled
+    return out
+
+
+def methods(b: Builder) -> None:
+    sec = b.section("methods")
+    header = [b.tr("col.strategy")] + [b.tr(f"col.sem_{k}") for k in SEMANTIC_KEYS] + [b.tr("col.description")]
+    rows = []
+    for s in b.strategies():
+        cell = next(iter(b.cells(strategy=s)), None)
+        if cell is None:
+            continue
+        sem = cell.cell.strategy_semantics
+        values = [sem.init, sem.backbone_trainable, sem.backbone_mode, sem.frozen_epochs]
+        rows.append([b.strategy_name(s)] + [plain(v) for v in values] + [b.tr(f"strategy.{s}.desc")])
+    b.table(sec, "strategies", b.tr("cap.strategies"), header, rows, source="cells/*/cell.json strategy_semantics",
+            numeric_from=99)
+    # One row per key; values that differ between cells are listed with the strategies that used them.
+    used = [(c, used_hyperparameters(c)) for c in b.run.cells]
+    keys: list[str] = []
+    for _, h in used:
+        keys += [k for k in h if k not in keys]
+    hrows = []
+    for k in keys:
+        by_value: dict[str, list[str]] = {}
+        for c, h in used:
+            if k not in h:
+                continue
+            label = b.strategy_name(c.cell.strategy)
+            who = by_value.setdefault(plain(h[k]), [])
+            if label not in who:
+                who.append(label)
+        text = (next(iter(by_value)) if len(by_value) == 1
+                else "; ".join(f"{v} ({b.join(who)})" for v, who in by_value.items()))
+        hrows.append([k, text])
+    b.table(sec, "hyper", b.tr("cap.hyper"), [b.tr("col.setting"), b.tr("col.value")], hrows,
+            source="cells/*/cell.json train, cells/*/result.json (values used)", numeric_from=99)
+    env = b.run.cells[0].env if b.run.cells else None
+    hw = [[b.tr(f"env.{k}"), plain(getattr(env, k) if env else None)]
+          for k in ("device", "device_name", "cuda", "python", "torch", "torchvision", "platform")]
+    b.table(sec, "hardware", b.tr("cap.hardware"), [b.tr("col.setting"), b.tr("col.value")], hw,
+            source="cells/*/env.json", numeric_from=99)
+    b.note(sec, "methods")

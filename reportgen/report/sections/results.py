@@ -1,0 +1,133 @@
+"""Results per strategy: test metrics with CIs, training curves, classification reports, confusion matrices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...schema import SplitMetrics
+from ...store import CellResult
+from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
+from ..format import NA, count, dec, dec_ci, pct, pct_ci, plain
+from ..model import Cell, Heading, Paragraph, Section
+
+METRIC_COLS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "ece")
+
+
+def sens_spec(m: SplitMetrics, rule: str) -> str:
+    block = (m.binary or {}).get(rule)
+    return f"{pct(block.sensitivity)} / {pct(block.specificity)}" if block else NA
+
+
+def metric_row(b: Builder, c: CellResult) -> list[Any]:
+    m, res = c.test, c.result
+    row: list[Any] = []
+    for name in METRIC_COLS:
+        v = getattr(m, name)
+        if name in ("auc", "ece"):
+            row.append(Cell(dec(v), sub=dec_ci(m.ci_of(name)) if name == "auc" else ""))
+        else:
+            row.append(Cell(pct(v), sub=pct_ci(m.ci_of(name))))
+    row.append(Cell(sens_spec(m, "at_0.5"), sub=b.tr("results.youden_sub", value=sens_spec(m, "at_val_youden"))
+                    if (m.binary or {}).get("at_val_youden") else ""))
+    row.append(f"{res.best_epoch} / {res.epochs_run}")
+    return row
+
+
+def fig_labels(b: Builder) -> dict[str, str]:
+    keys = ("epoch", "loss", "train", "val", "best_epoch", "true", "predicted", "fpr", "tpr", "chance",
+            "macro_f1", "auc", "wall_time", "trainable_params", "val_metric")
+    labels = {k: b.tr(f"fig.{k}") for k in keys}
+    labels.update({f"strategy.{s}": b.strategy_name(s) for s in STRATEGY_ORDER})
+    return labels
+
+
+def epoch_series(c: CellResult) -> dict[str, Any]:
+    ep = c.epochs
+    sel = c.result.selection_metric
+    metric = {"val_acc": "acc", "val_loss": "loss"}.get(sel, sel.removeprefix("val_"))
+    train_metric = [getattr(r, f"train_{metric}", None) for r in ep]
+    return {"epoch": [r.epoch for r in ep], "train_loss": [r.train_loss for r in ep],
+            "val_loss": [r.val_loss for r in ep], "train_metric": train_metric,
+            "val_metric": [getattr(r, f"val_{metric}", None) for r in ep],
+            "metric": sel, "best_epoch": c.result.best_epoch, "strategy": c.cell.strategy}
+
+
+def results(b: Builder) -> None:
+    sec = b.section("results")
+    sec.blocks.append(Paragraph(b.tr("results.intro")))
+    header = [b.tr("col.backbone")] + [b.tr(f"col.{k}") for k in METRIC_COLS] + [b.tr("col.sens_spec"),
+                                                                               b.tr("col.best_epoch")]
+    multi_seed = len(b.seeds()) > 1
+    for s in b.strategies():
+        sec.blocks.append(Heading(b.strategy_name(s), f"sec-results-{slug(s)}"))
+        sec.blocks.append(Paragraph(b.tr(f"strategy.{s}.desc")))
+        for ds in b.datasets():
+            rows = []
+            for bb in b.backbones():
+                for seed in b.seeds():
+                    label = f"{b.bb_label(bb)} (seed {seed})" if multi_seed else b.bb_label(bb)
+                    found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
+                    if found:
+                        if b.is_collapsed(found[0]):
+                            label = Cell(label, sub=b.tr("results.collapsed_tag"), cls="warn")
+                        rows.append([label] + metric_row(b, found[0]))
+                    else:
+                        rows.append([label, Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * 6)
+            b.table(sec, f"metrics:{ds}:{s}", b.tr("cap.test_metrics", dataset=b.ds_label(ds),
+                                                   strategy=b.strategy_name(s)),
+                    header, rows, source="cells/*/metrics.json (test), result.json")
+            done = b.cells(dataset=ds, strategy=s)
+            if not done:
+                continue
+            for part in chunks(done):
+                series = [epoch_series(c) for c in part]
+                b.figure(sec, f"curves:{ds}:{s}:{part[0].id}",
+                         b.tr("cap.curves", cell=b.join(cell_label(b, c, multi_seed) for c in part),
+                              strategy=b.strategy_name(s), dataset=b.ds_label(ds),
+                              metric=b.join(dict.fromkeys(x["metric"] for x in series))),
+                         ("curves", {"series": series, "titles": [cell_label(b, c, multi_seed) for c in part],
+                                     "labels": fig_labels(b)}),
+                         source=", ".join(f"cells/{c.id}/epochs.csv" for c in part), wide=len(part) > 1)
+            class_report(b, sec, done, multi_seed)
+            b.figure(sec, f"cm:{ds}:{s}", b.tr("cap.confusion", dataset=b.ds_label(ds), strategy=b.strategy_name(s)),
+                     ("confusion", {"panels": [{"title": cell_label(b, c, multi_seed),
+                                                "cm": c.test.confusion_matrix,
+                                                "cmn": c.test.confusion_matrix_normalized} for c in done],
+                                    "classes": done[0].test.class_names, "labels": fig_labels(b)}),
+                     source="cells/*/metrics.json confusion_matrix", wide=len(done) > 2)
+    b.note(sec, "results")
+
+
+def _mean(m: SplitMetrics, key: str) -> float | None:
+    vals = [getattr(pc, key) for pc in m.per_class if getattr(pc, key) is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _wmean(m: SplitMetrics, key: str) -> float | None:
+    pcs = [pc for pc in m.per_class if getattr(pc, key) is not None and pc.support]
+    total = sum(pc.support for pc in pcs)
+    return sum(getattr(pc, key) * pc.support for pc in pcs) / total if total else None
+
+
+def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: bool) -> None:
+    """The classification reports of one (dataset, strategy) as one table, a group of rows per run."""
+    ds, s = cells[0].cell.dataset, cells[0].cell.strategy
+    rows: list[list[Any]] = []
+    for c in cells:
+        who = cell_label(b, c, multi_seed)
+        m = c.test
+        group: list[list[Any]] = [[pc.name, pct(pc.precision), pct(pc.recall), pct(pc.f1), count(pc.support)]
+                                  for pc in m.per_class]
+        group.append([Cell(b.tr("col.macro_avg"), cls="sum"), pct(_mean(m, "precision")), pct(_mean(m, "recall")),
+                      pct(m.macro_f1), count(m.n)])
+        group.append([Cell(b.tr("col.weighted_avg"), cls="sum"), pct(_wmean(m, "precision")),
+                      pct(_wmean(m, "recall")), pct(m.weighted_f1), count(m.n)])
+        rows += [[Cell(who, cls="group") if i == 0 else Cell("", cls="cont")] + r for i, r in enumerate(group)]
+    b.table(sec, f"report:{ds}:{s}", b.tr("cap.class_report", cell=b.join(cell_label(b, c, multi_seed) for c in cells),
+                                           strategy=b.strategy_name(s), dataset=b.ds_label(ds)),
+            [b.tr("col.backbone"), b.tr("col.class"), b.tr("col.precision"), b.tr("col.recall"), b.tr("col.f1"),
+             b.tr("col.support")],
+            rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
+
+
+__all__ = ["epoch_series", "fig_labels", "metric_row", "plain", "results"]

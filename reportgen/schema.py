@@ -1,0 +1,302 @@
+"""The results store's records: one typed class per file, used by the writer (runner) and every reader.
+
+The runner builds these objects and :func:`reportgen.store.write_record` serialises them; the report,
+``reportgen check`` and the exporters load the same classes. A record rejects unknown keys and
+missing keys, so a reader can never read a key the writer does not write, and a hand-edited or
+truncated file is a :class:`~reportgen.errors.StoreError` naming the file and the key — never a
+silently empty "n/a". ``docs/results-store.md`` lists these fields; a test keeps the two in step.
+
+Torch-free: ``render`` imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA = 2
+
+
+class Record(BaseModel):
+    """Base: strict about keys, tolerant of int-for-float, immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    FILE: ClassVar[str] = ""
+
+
+# --------------------------------------------------------------------------- datasets/<name>.json, data.json
+class SplitCount(Record):
+    n: int
+    counts: list[int]
+
+
+class ValSplit(Record):
+    """How the validation split was decided (official kept, or carved from train)."""
+
+    source: str  # "official" | "carved"
+    official_n: int | None
+    n: int
+    min_val_size: int
+    carved_from: str | None
+    fraction: float | None
+    seed: int | None
+    small: bool
+    reason: str
+
+
+class Subsample(Record):
+    from_n: int
+    to_n: int
+    seed: int
+
+
+class DatasetFacts(Record):
+    """What loading a dataset found: splits, class counts, how val was made, duplicates across splits."""
+
+    FILE: ClassVar[str] = "datasets/{name}.json"
+    name: str
+    kind: str
+    classes: list[str]
+    task: str
+    color: str
+    splits: dict[str, SplitCount]
+    val_carved: dict[str, Any] | None
+    val_split: ValSplit | None
+    train_subsampled: Subsample | None
+    description: str
+    credit: str
+    duplicates: dict[str, Any] | None = None  # only in datasets/<name>.json (computed once per run)
+
+
+class DataRecord(DatasetFacts):
+    """data.json: the dataset facts as this cell saw them, plus its input size and pipeline."""
+
+    FILE: ClassVar[str] = "data.json"
+    input_size: int
+    cache_keys: dict[str, str]
+    preprocessing: str
+    augment: str
+
+
+# --------------------------------------------------------------------------- cell.json, env.json, arch.json
+class StrategySemantics(Record):
+    init: str
+    backbone_trainable: bool
+    backbone_mode: str
+    head: str
+    frozen_epochs: int
+    description_key: str
+
+
+class CellRecord(Record):
+    """cell.json: the resolved configuration of one cell (written before training)."""
+
+    FILE: ClassVar[str] = "cell.json"
+    id: str
+    dataset: str
+    dataset_source: dict[str, Any]
+    backbone: str
+    backbone_label: str
+    weights: str
+    strategy: str
+    seed: int
+    input_size: int
+    strategy_semantics: StrategySemantics
+    train: dict[str, Any]
+    num_classes: int
+    classes: list[str]
+    task: str
+
+
+class EnvRecord(Record):
+    FILE: ClassVar[str] = "env.json"
+    reportgen: str
+    python: str
+    torch: str
+    torchvision: str
+    numpy: str
+    cuda: str | None
+    cudnn: int | None
+    device: str
+    device_name: str
+    cpu_count: int | None
+    torch_threads: int
+    platform: str
+    git_commit: str | None
+    git_dirty: bool | None
+
+
+class ArchRecord(Record):
+    """arch.json: parameter and MAC counts of the model as built for this cell."""
+
+    FILE: ClassVar[str] = "arch.json"
+    params_total: int
+    params_trainable: int
+    params_frozen: int
+    param_bytes: int
+    macs: float | None
+    macs_tool: str
+    macs_torchinfo: float | None
+    macs_unsupported_ops: dict[str, int]
+    macs_errors: dict[str, str]
+    input_size: list[int]
+    imagenet: dict[str, Any] | None
+    macs_at_224_vs_meta: float | None
+    head: str
+    head_in_features: int | None
+    head_out_features: int | None
+    weights: str
+    backbone: str
+    normalization: dict[str, list[float]]
+
+
+# --------------------------------------------------------------------------- epochs.csv
+class EpochRow(Record):
+    """One row of epochs.csv (``val_auc`` is empty when undefined)."""
+
+    FILE: ClassVar[str] = "epochs.csv"
+    epoch: int
+    stage: str
+    train_loss: float
+    train_acc: float
+    train_macro_f1: float
+    val_loss: float
+    val_acc: float
+    val_macro_f1: float
+    val_auc: float | None
+    lr: float
+    seconds: float
+    peak_mem_mb: float
+
+
+# --------------------------------------------------------------------------- metrics.json
+class PerClass(Record):
+    name: str
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    support: int
+
+
+class ThresholdBlock(Record):
+    threshold: float
+    sensitivity: float | None
+    specificity: float | None
+    ppv: float | None
+    npv: float | None
+    accuracy: float | None
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+
+class Bootstrap(Record):
+    method: str
+    n_boot: int
+    seed: int
+    level: float
+
+
+class SplitMetrics(Record):
+    """``reportgen.metrics.summarize`` of one split: the one object every table, figure and sentence reads."""
+
+    n: int
+    class_names: list[str]
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    weighted_f1: float
+    auc: float | None
+    ece: float
+    kappa_quadratic: float | None
+    per_class: list[PerClass]
+    confusion_matrix: list[list[int]]
+    confusion_matrix_normalized: list[list[float | None]]
+    prevalence: list[float]
+    majority_baseline_accuracy: float
+    ci: dict[str, tuple[float | None, float | None]]
+    bootstrap: Bootstrap
+    binary: dict[str, ThresholdBlock | None] | None  # at_0.5 and at_val_youden, binary tasks only
+
+    def ci_of(self, name: str) -> tuple[float | None, float | None] | None:
+        return self.ci.get(name)
+
+
+class MetricsRecord(Record):
+    FILE: ClassVar[str] = "metrics.json"
+    val: SplitMetrics
+    test: SplitMetrics
+
+
+# --------------------------------------------------------------------------- result.json
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
+
+
+class ResultRecord(Record):
+    """result.json, written last: its presence marks a finished cell."""
+
+    FILE: ClassVar[str] = "result.json"
+    status: str
+    cell_id: str
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    selection_metric: str
+    best_val: float | None
+    best_train_acc: float | None
+    wall_time_s: float
+    train_time_s: float
+    peak_mem_mb: float
+    peak_mem_kind: str
+    frozen_bn_drift: float | None
+    frozen_mode: str | None
+    batch_size_used: int
+    oom_retries: int
+    amp_dtype: str | None
+    channels_last: bool
+    compiled: bool
+    youden_threshold_val: float | None
+    test: dict[str, float | None]
+    finished_at: str
+
+
+# --------------------------------------------------------------------------- run.json
+class SkippedCell(Record):
+    dataset: str
+    backbone: str
+    strategy: str
+    seed: int
+    reason: str
+
+
+class RunRecord(Record):
+    FILE: ClassVar[str] = "run.json"
+    schema_version: int
+    name: str
+    created_at: str
+    source: str
+    experiment: dict[str, Any]
+    cells: list[str]
+    skipped: list[SkippedCell]
+
+
+# --------------------------------------------------------------------------- analysis/*.json
+class Finding(Record):
+    """A validity finding as data: the report words it in each language from ``id`` and ``evidence``."""
+
+    id: str
+    severity: str  # "high" | "warning" | "info"
+    scope: dict[str, Any]
+    evidence: dict[str, Any]
+
+
+class FindingsRecord(Record):
+    FILE: ClassVar[str] = "analysis/findings.json"
+    source: str
+    findings: list[Finding]
+
+
+RECORDS: tuple[type[Record], ...] = (DatasetFacts, DataRecord, CellRecord, EnvRecord, ArchRecord, EpochRow,
+                                     MetricsRecord, ResultRecord, RunRecord, FindingsRecord)
