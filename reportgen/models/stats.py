@@ -254,7 +254,7 @@ def _published(model: nn.Module, counted: dict[str, Any], meta: dict[str, Any] |
         return out
     size = meta.get("crop_size") or META_SIZE
     at_meta = counted if counted["input_size"] == [size, size] else count_macs(model, size, in_chans=in_chans)
-    out["macs_published"] = int(round(meta["gflops"] * 1e9))
+    out["macs_published"] = round(meta["gflops"] * 1e9)
     out["published_size"] = size
     out["macs_at_published_size"] = at_meta["macs"]
     if at_meta["macs"] is not None:
