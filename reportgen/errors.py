@@ -68,3 +68,7 @@ class StoreError(ReportgenError):
 
 class RenderError(ReportgenError):
     """The report cannot be rendered (template error, no CJK font, ...)."""
+
+
+class TrainingDiverged(ReportgenError):
+    """Training produced a non-finite loss or non-finite probabilities (lr too high, exploding gradients)."""
