@@ -222,3 +222,31 @@ def test_offline_lite_weights_are_real_imagenet_weights() -> None:
     assert not torch.equal(pretrained._conv_stem.weight, random._conv_stem.weight)
     # ImageNet BN statistics, not the (0, 1) of a fresh network
     assert float(pretrained._bn0.running_var.mean()) != pytest.approx(1.0, abs=1e-3)
+
+
+def test_lite_batchnorm_statistics_follow_the_data() -> None:
+    """A from-scratch Lite0's eval-mode outputs must not collapse to one value (the demo's scratch cell did).
+
+    The package's BatchNorm momentum (0.01) left a third of the running statistics at their init after
+    the demo's ~120 steps; in eval mode every image then gave the same logits.
+    """
+    import numpy as np
+
+    from reportgen.models import lite
+    from tests.conftest import DEMO_NPZ
+
+    images = np.load(DEMO_NPZ)["train_images"][:640]
+    x = torch.nn.functional.interpolate(torch.from_numpy(images).float()[:, None] / 255, size=32, mode="bilinear")
+    x = ((x - 0.498) / 0.502).repeat(1, 3, 1, 1)
+    torch.manual_seed(0)
+    model = lite.build("efficientnet_lite0", pretrained=False)
+    assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {lite.BN_MOMENTUM}
+    model.train()
+    with torch.no_grad():
+        for step in range(100):  # training-mode passes update the running statistics, as training does
+            start = step * 16 % 640
+            model(x[start:start + 16])
+        train_spread = model(x[:256]).std(0).mean()
+        model.eval()
+        eval_spread = model(x[:256]).std(0).mean()
+    assert eval_spread > 0.5 * train_spread  # 5e-9 vs 0.40 with the package's momentum
