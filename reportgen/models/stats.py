@@ -325,17 +325,17 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
     return out
 
 
-def build_for_inspect(backbone_name: str) -> nn.Module:
+def build_for_inspect(backbone_name: str, *, size: int = 224) -> nn.Module:
     """The backbone as reportgen builds it (random init, original 1000-class head, no auxiliary heads)."""
     from .backbones import WeightsChoice, build_base, check_backbone_name
 
     check_backbone_name(backbone_name, key="BACKBONE")
-    return build_base(backbone_name, WeightsChoice("none"))
+    return build_base(backbone_name, WeightsChoice("none"), input_size=size)
 
 
 def inspect_table(backbone_name: str, *, size: int = 224) -> dict[str, Any]:
     """Architecture statistics of a backbone with randomly initialised weights and its DEFAULT metadata."""
-    model = build_for_inspect(backbone_name)
+    model = build_for_inspect(backbone_name, size=size)
     meta = weights_meta_for(backbone_name, "DEFAULT")
     return {"backbone": backbone_name, **arch_stats(model, input_size=size, weights=meta)}
 
