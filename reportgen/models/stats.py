@@ -263,12 +263,21 @@ def _published(model: nn.Module, counted: dict[str, Any], meta: dict[str, Any] |
     return out
 
 
-def _params_note(model: nn.Module, total: int, published: int | None, *, aux_dropped: bool) -> str | None:
+def _params_note(model: nn.Module, total: int, published: int | None, *, aux_dropped: bool,
+                 aux_params: int | None = None) -> str | None:
     """Why the counted parameters differ from the published count (None when they agree)."""
     notes = []
     if aux_dropped:
-        notes.append("counted as the model runs at inference and is trained here: the auxiliary classifiers "
-                     "(used only for the training loss) are dropped, as in the published count")
+        # torchvision is not consistent here: GoogLeNet's published count leaves its aux heads out,
+        # Inception v3's includes its AuxLogits.
+        shown = "counted as the model runs at inference and is trained here: auxiliary classifiers (used only " \
+                "for a training loss) are dropped"
+        if published is not None and aux_params and total + aux_params == published:
+            shown += f"; the published count includes them ({aux_params:,} parameters)"
+        elif published is not None and total == published:
+            shown += ", as in the published count"
+        notes.append(shown)
+        total += aux_params if aux_params and published is not None and total + aux_params == published else 0
     if published is not None and total != published:
         out_features = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)][-1:]
         if out_features and out_features[0] != 1000:
@@ -279,8 +288,24 @@ def _params_note(model: nn.Module, total: int, published: int | None, *, aux_dro
     return "; ".join(notes) or None
 
 
+def aux_head_params(backbone_name: str) -> int:
+    """Parameters in the auxiliary classifiers torchvision builds for a backbone (0 for most).
+
+    Built on the meta device: shapes only, no memory and no (slow) weight initialisation.
+    """
+    import torchvision
+
+    if backbone_name not in torchvision.models.list_models(module=torchvision.models):
+        return 0
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GoogLeNet's FutureWarning about its init
+        model = torchvision.models.get_model(backbone_name, weights=None)
+    return sum(p.numel() for a in ("aux1", "aux2", "AuxLogits") if isinstance(getattr(model, a, None), nn.Module)
+               for p in getattr(model, a).parameters())
+
+
 def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans: int = 3,
-               weights: Any = None, aux_dropped: bool | None = None) -> dict[str, Any]:
+               weights: Any = None, aux_dropped: bool | None = None, aux_params: int | None = None) -> dict[str, Any]:
     """Everything ``arch.json`` records about a model: parameters, MACs and the weights' metadata.
 
     Args:
@@ -289,6 +314,7 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
         in_chans: input channels of the model's first layer.
         weights: a torchvision ``WeightsEnum`` member, or a metadata dict from :func:`weights_meta_for`.
         aux_dropped: the model's auxiliary heads were removed (GoogLeNet, Inception v3); None: detect.
+        aux_params: how many parameters those heads held (explains a published count that includes them).
 
     Returns:
         params (counted and published, with a note on any difference), MACs (headline ``macs`` and
@@ -307,7 +333,9 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
         "params_trainable": params["trainable"],
         "params_frozen": params["frozen"],
         "params_published": published_params,
-        "params_note": _params_note(model, params["total"], published_params, aux_dropped=bool(aux_dropped)),
+        "params_note": _params_note(model, params["total"], published_params, aux_dropped=bool(aux_dropped),
+                                    aux_params=aux_params),
+        "params_aux_dropped": aux_params if aux_dropped else None,
         "param_bytes": param_bytes(model),
         "macs": counted["macs"],
         "macs_tool": counted["tool"],
@@ -337,7 +365,8 @@ def inspect_table(backbone_name: str, *, size: int = 224) -> dict[str, Any]:
     """Architecture statistics of a backbone with randomly initialised weights and its DEFAULT metadata."""
     model = build_for_inspect(backbone_name, size=size)
     meta = weights_meta_for(backbone_name, "DEFAULT")
-    return {"backbone": backbone_name, **arch_stats(model, input_size=size, weights=meta)}
+    return {"backbone": backbone_name, **arch_stats(model, input_size=size, weights=meta,
+                                                     aux_params=aux_head_params(backbone_name))}
 
 
 def _fmt_int(n: int | None) -> str:

@@ -133,8 +133,15 @@ def test_frozen_attention_still_counted():
 def test_googlenet_counted_as_built_without_aux_heads():
     d = inspect_table("googlenet", size=224)
     assert d["params_total"] == d["params_published"] == 6_624_904  # 13.0 M with the aux heads
-    assert "auxiliary" in d["params_note"]
+    assert d["params_aux_dropped"] == 13_004_888 - 6_624_904
+    assert "auxiliary" in d["params_note"] and "as in the published count" in d["params_note"]
     assert "auxiliary" in format_inspect(d)
+
+
+def test_inception_published_count_includes_its_aux_head():
+    d = inspect_table("inception_v3", size=299)
+    assert d["params_total"] + d["params_aux_dropped"] == d["params_published"] == 27_161_264
+    assert "the published count includes them (3,326,696 parameters)" in d["params_note"]
 
 
 def test_torchinfo_failure_is_a_note_not_a_zero(monkeypatch):
@@ -174,6 +181,8 @@ def test_counts_match_published(name):
     """Every torchvision classifier of ≤ 6 GFLOPS, at its weights' crop size, against its own metadata."""
     meta = weights_meta_for(name, "DEFAULT")
     d = inspect_table(name, size=meta["crop_size"])
-    assert d["params_total"] == meta["num_params"], d["params_note"]
+    # Inception v3's published count includes its training-only AuxLogits, which reportgen drops.
+    assert d["params_total"] + (d["params_aux_dropped"] or 0) == meta["num_params"], d["params_note"]
+    assert d["params_total"] == meta["num_params"] or "published count includes them" in d["params_note"]
     assert d["macs"] == pytest.approx(meta["gflops"] * 1e9, rel=0.07), (d["macs_tool"], d["macs_fvcore"],
                                                                         d["macs_counter"])
