@@ -72,3 +72,7 @@ class RenderError(ReportgenError):
 
 class ConsistencyError(ReportgenError):
     """A number in the store disagrees with the number recomputed from the stored predictions."""
+
+
+class TrainingDiverged(ReportgenError):
+    """Training produced a non-finite loss or non-finite probabilities (lr too high, exploding gradients)."""

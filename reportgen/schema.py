@@ -134,14 +134,23 @@ class ArchRecord(Record):
     params_total: int
     params_trainable: int
     params_frozen: int
+    params_published: int | None
+    params_note: str | None
+    params_aux_dropped: int | None
     param_bytes: int
     macs: float | None
-    macs_tool: str
+    macs_tool: str | None
+    macs_fvcore: float | None
+    macs_counter: float | None
     macs_torchinfo: float | None
     macs_unsupported_ops: dict[str, int]
     macs_errors: dict[str, str]
+    torchinfo_error: str | None
     input_size: list[int]
     imagenet: dict[str, Any] | None
+    macs_published: float | None
+    published_size: int | None
+    macs_at_published_size: float | None
     macs_at_224_vs_meta: float | None
     head: str
     head_in_features: int | None

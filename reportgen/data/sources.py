@@ -248,29 +248,56 @@ def stratified_indices(labels: np.ndarray, fraction: float, *, seed: int) -> np.
     return np.sort(np.concatenate(picked))
 
 
-def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
-    """Carve a validation split and subsample train as the spec asks. Returns the record to save.
+def _merged(a: SplitSource, b: SplitSource) -> SplitSource:
+    return SplitSource(labels=np.concatenate([a.labels, b.labels]),
+                       arrays=None if a.arrays is None else np.concatenate([a.arrays, b.arrays]),
+                       files=None if a.files is None else a.files + b.files)
 
-    A validation set smaller than ``min_val_size`` cannot select a model (Kermany ships 16 images:
+
+def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
+    """Decide the validation split, subsample train as the spec asks. Returns the record to save.
+
+    A validation set smaller than ``min_val_size`` cannot select a model well (Kermany ships 16 images:
     one image is 6 accuracy points), so it is folded back into train and a stratified, seeded
-    ``val_fraction`` of train becomes the validation set. The test split is never touched.
+    ``val_fraction`` of train becomes the validation set — but only when that carved set is larger than
+    the official one: an official split is never replaced by a smaller one (BreastMNIST's 78 would
+    become 62). A kept official split below ``min_val_size`` is flagged ``small``. The test split is
+    never touched.
+
+    Returns:
+        ``{"val_split": {"source": "official" | "carved", "official_n", "n", "min_val_size",
+        "carved_from", "fraction", "seed", "small", "reason"}, "val_carved": {...} | None,
+        "train_subsampled": {...} | None}``.
     """
     record: dict = {"val_carved": None, "train_subsampled": None}
     val = ds.splits.get("val")
+    official_n = None if val is None else len(val)
+    decision = {"source": "official", "official_n": official_n, "n": official_n, "min_val_size": spec.min_val_size,
+                "carved_from": None, "fraction": None, "seed": None, "small": False,
+                "reason": f"the official validation split has {official_n} ≥ min_val_size = {spec.min_val_size} "
+                          "images"}
     if val is None or len(val) < spec.min_val_size:
-        train = ds.splits["train"]
-        original_val_n = 0 if val is None else len(val)
-        if val is not None:
-            train = SplitSource(labels=np.concatenate([train.labels, val.labels]),
-                                arrays=None if train.arrays is None else np.concatenate([train.arrays, val.arrays]),
-                                files=None if train.files is None else train.files + val.files,
-                                ids=(train.ids or []) + (val.ids or []))
-        vidx = stratified_indices(train.labels, spec.val_fraction, seed=spec.split_seed)
-        tidx = np.setdiff1d(np.arange(len(train)), vidx)
-        ds.splits["val"] = train.subset(vidx)
-        ds.splits["train"] = train.subset(tidx)
-        record["val_carved"] = {"from": "train", "fraction": spec.val_fraction, "seed": spec.split_seed,
-                                "original_val_n": original_val_n, "min_val_size": spec.min_val_size}
+        pool = ds.splits["train"] if val is None else _merged(ds.splits["train"], val)
+        vidx = stratified_indices(pool.labels, spec.val_fraction, seed=spec.split_seed)
+        if val is None or len(vidx) > len(val):
+            tidx = np.setdiff1d(np.arange(len(pool)), vidx)
+            ds.splits["val"] = pool.subset(vidx)
+            ds.splits["train"] = pool.subset(tidx)
+            small = len(vidx) < spec.min_val_size
+            decision.update(source="carved", n=len(vidx), carved_from="train", fraction=spec.val_fraction,
+                            seed=spec.split_seed, small=small,
+                            reason=("no official validation split" if val is None else
+                                    f"the official validation split ({official_n}) is below min_val_size = "
+                                    f"{spec.min_val_size}; a stratified {spec.val_fraction:g} of train + val "
+                                    f"gives {len(vidx)}"))
+            record["val_carved"] = {"from": "train", "fraction": spec.val_fraction, "seed": spec.split_seed,
+                                    "original_val_n": official_n or 0, "min_val_size": spec.min_val_size}
+        else:
+            decision.update(small=True, reason=(
+                f"the official validation split ({official_n}) is below min_val_size = {spec.min_val_size}, "
+                f"but a carved {spec.val_fraction:g} of train + val would hold only {len(vidx)}: kept the "
+                "official one (raise val_fraction to carve a larger one)"))
+    record["val_split"] = decision
     if spec.max_train_samples and len(ds.splits["train"]) > spec.max_train_samples:
         train = ds.splits["train"]
         frac = spec.max_train_samples / len(train)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import pickle
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,28 +151,54 @@ def normalization(name: str, choice: WeightsChoice) -> Normalization:
     return IMAGENET
 
 
-def _load_state_dict(model: nn.Module, path: Path) -> None:
+def _load_state_dict(model: nn.Module, path: Path) -> dict[str, int]:
+    """Load a user's checkpoint; every backbone tensor must load, only the classification head may differ.
+
+    A checkpoint from which nothing (or only part of the backbone) loads would otherwise train as a
+    random network labelled "pretrained". Returns ``{"loaded", "expected", "not_loaded"}`` tensor counts.
+    """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise WeightsError(f"cannot load state dict ({type(exc).__name__}: {exc})", file=path,
+    except Exception as exc:  # noqa: BLE001 - a text or corrupt file fails deep in the unpickler (IndexError, ...)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise WeightsError(f"cannot load state dict ({type(exc).__name__}: {first})",
+                           file=path, expected="a file written by torch.save(model.state_dict(), path)",
                            fix="save it with torch.save(model.state_dict(), path)") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"holds a {type(state).__name__}, not a state dict of tensors", file=path,
+                           expected="a dict of parameter name → tensor (model.state_dict())",
+                           fix="save it with torch.save(model.state_dict(), path)")
+    state = {str(k).removeprefix("module."): v for k, v in state.items()}
     own = model.state_dict()
+    head_path, _ = find_head(model)
+    in_head = [k for k in own if k.startswith(head_path + ".")]
     # A checkpoint fine-tuned for another class count has a differently shaped head; the head is
-    # replaced anyway, so skip exactly those tensors and insist on everything else.
+    # replaced anyway, so exactly those tensors may be skipped. Anything else must fit.
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    for k in mismatched:
-        state.pop(k)
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if k not in mismatched]
-    if missing or result.unexpected_keys:
+    bad_shapes = [k for k in mismatched if k not in in_head]
+    unexpected = [k for k in state if k not in own]
+    # Auxiliary heads (GoogLeNet, Inception v3) are dropped after loading: a checkpoint may lack them.
+    optional = tuple(f"{a}." for a in _AUX_HEADS)
+    missing = [k for k in own if k not in state and k not in in_head and not k.startswith(optional)]
+    matching = [k for k in state if k in own and k not in mismatched]
+    what = f"{len(matching)} of {len(own)} tensors match {type(model).__name__}"
+    if not matching or bad_shapes or missing or unexpected:
+        examples = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in bad_shapes[:2]]
+        examples += [f"missing {k}" for k in missing[:2]] + [f"unexpected {k}" for k in unexpected[:2]]
         raise WeightsError(
-            f"state dict does not fit this architecture ({len(missing)} missing, "
-            f"{len(result.unexpected_keys)} unexpected keys, e.g. {(missing + result.unexpected_keys)[:3]})",
-            file=path, fix="check that the backbone name matches the checkpoint's architecture")
+            f"state dict does not fit this architecture: {what} ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected, {len(bad_shapes)} of another shape outside the head {head_path!r}; e.g. "
+            f"{'; '.join(examples) or 'no tensor names in common'})",
+            file=path, expected=f"a state dict of this backbone (only the head {head_path!r} may differ)",
+            fix="check that the backbone name matches the checkpoint's architecture")
+    model.load_state_dict({k: state[k] for k in matching}, strict=False)
+    report = {"loaded": len(matching), "expected": len(own),
+              "not_loaded": len(own) - len(matching)}  # the head's, and absent auxiliary heads'
+    log.info("%s: loaded %d of %d tensors (the rest: head / auxiliary heads, replaced or dropped)", path,
+             report["loaded"], report["expected"])
+    return report
 
 
 def build_base(name: str, choice: WeightsChoice, *, input_size: int = 224) -> nn.Module:
@@ -197,11 +222,14 @@ def build_base(name: str, choice: WeightsChoice, *, input_size: int = 224) -> nn
     return model
 
 
+_AUX_HEADS = ("AuxLogits", "aux1", "aux2")
+
+
 def _drop_aux_heads(model: nn.Module) -> None:
     """GoogLeNet / Inception v3 return (logits, aux) tuples in train mode; reportgen trains the main head only."""
     if getattr(model, "aux_logits", False):
         model.aux_logits = False
-        for attr in ("AuxLogits", "aux1", "aux2"):
+        for attr in _AUX_HEADS:
             if hasattr(model, attr):
                 setattr(model, attr, None)
 

@@ -1,10 +1,15 @@
 """Architecture statistics: parameter counts, MACs and the ImageNet weights' published metadata.
 
-MACs are counted with fvcore's ``FlopCountAnalysis``, whose "flops" are in fact multiply–accumulates
-(fvcore#69), so everything here is labelled MACs. torchinfo's ``total_mult_adds`` is kept as a cross-check:
-it agrees on plain CNNs but misses ops that are not ``nn.Module`` calls (ConvNeXt's functional layers,
-attention), so a large disagreement is a finding, not an error. The ImageNet numbers come from
-``weights.meta`` of torchvision's weights enums, which is available offline.
+MACs are counted twice. ``torch.utils.flop_counter.FlopCounterMode`` sees every matmul, convolution
+and scaled-dot-product attention that actually runs, functional calls included (its FLOPs are 2×MACs);
+it is how torchvision's published ``_ops`` are matched (resnet18 1.814 G, vit_b_32 4.409 G at 224).
+fvcore's ``FlopCountAnalysis`` (whose "flops" are in fact MACs, fvcore#69) also counts BatchNorm,
+pooling and upsampling, but misses ops it has no handler for — attention above all (vit_b_32: 2.95 G
+of 4.41 G). The headline ``macs`` is fvcore's count unless the counter saw more (fvcore missed ops) or
+fvcore failed; then it is the counter's, and ``macs_tool`` says which. torchinfo's ``total_mult_adds``
+is a third, module-hook based cross-check; when it fails or returns nothing, that is recorded as a
+note (``torchinfo_error``), never as a 0 that would read like a finding. The ImageNet numbers come
+from ``weights.meta`` of torchvision's weights enums, which is available offline.
 """
 
 from __future__ import annotations
@@ -95,6 +100,25 @@ def _fvcore_macs(model: nn.Module, x: torch.Tensor) -> tuple[int, dict[str, int]
     return total, top
 
 
+def _counter_macs(model: nn.Module, x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    # nn.MultiheadAttention's inference fast path is one fused op the counter has no formula for;
+    # the regular path runs the same projections and attention through ops it does count.
+    # Likewise the fused CPU attention kernels: the math backend computes attention as counted matmuls.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]), counter:
+            model(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return int(counter.get_total_flops()) // 2  # FLOPs = 2 × MACs
+
+
 def _torchinfo_macs(model: nn.Module, x: torch.Tensor) -> int:
     import torchinfo
 
@@ -109,32 +133,47 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+# The counter beating fvcore by more than this means fvcore skipped ops that do run (attention);
+# below it, the two differ only by what fvcore adds on top (BatchNorm, pooling, upsampling).
+COUNTER_OVER_FVCORE = 1.01
+
+
 def count_macs(model: nn.Module, input_size: int | tuple[int, int], *, in_chans: int = 3) -> dict[str, Any]:
-    """MACs of one forward pass on a (1, in_chans, H, W) input, by fvcore, with torchinfo's count beside it.
+    """MACs of one forward pass on a (1, in_chans, H, W) input, by fvcore and FlopCounterMode, + torchinfo.
 
     Never raises for a model that cannot be traced: the failing tool's number is ``None`` and its
     reason is in ``errors``. The model's per-module training flags are left as they were.
 
     Returns:
-        ``{"macs", "tool": "fvcore", "macs_torchinfo", "unsupported_ops": {op: calls}, "errors": {tool: reason}}``.
+        ``{"macs", "tool": "fvcore" | "flop_counter", "macs_fvcore", "macs_counter", "macs_torchinfo",
+        "unsupported_ops": {op: calls}, "errors": {tool: reason}, "input_size": [H, W]}``.
     """
     h, w = _hw(input_size)
-    out: dict[str, Any] = {"macs": None, "tool": "fvcore", "macs_torchinfo": None,
-                           "unsupported_ops": {}, "errors": {}, "input_size": [h, w]}
+    out: dict[str, Any] = {"macs": None, "tool": None, "macs_fvcore": None, "macs_counter": None,
+                           "macs_torchinfo": None, "unsupported_ops": {}, "errors": {}, "input_size": [h, w]}
     x = torch.zeros(1, in_chans, h, w, device=_device(model))
+    tools = (("fvcore", "macs_fvcore", _fvcore_macs), ("flop_counter", "macs_counter", _counter_macs),
+             ("torchinfo", "macs_torchinfo", _torchinfo_macs))
     with _eval_mode(model), torch.no_grad(), warnings.catch_warnings():
         # jit tracing warns about every data-dependent branch; none of it is actionable here.
         warnings.simplefilter("ignore")
-        try:
-            out["macs"], out["unsupported_ops"] = _fvcore_macs(model, x)
-        except Exception as exc:  # noqa: BLE001 - any model may fail to trace; report, don't crash
-            out["errors"]["fvcore"] = _reason(exc)
-            log.warning("fvcore could not count MACs at %dx%d: %s", h, w, out["errors"]["fvcore"])
-        try:
-            out["macs_torchinfo"] = _torchinfo_macs(model, x)
-        except Exception as exc:  # noqa: BLE001
-            out["errors"]["torchinfo"] = _reason(exc)
-            log.warning("torchinfo could not count MACs at %dx%d: %s", h, w, out["errors"]["torchinfo"])
+        for tool, key, fn in tools:
+            try:
+                value = fn(model, x)
+                if tool == "fvcore":
+                    value, out["unsupported_ops"] = value
+                if not value:
+                    # A tool that ran but saw no multiply-adds missed the model, it did not measure 0.
+                    raise RuntimeError(f"{tool} counted 0 multiply-adds")
+                out[key] = int(value)
+            except Exception as exc:  # noqa: BLE001 - any model may fail to trace; report, don't crash
+                out["errors"][tool] = _reason(exc)
+                log.warning("%s could not count MACs at %dx%d: %s", tool, h, w, out["errors"][tool])
+    fv, fc = out["macs_fvcore"], out["macs_counter"]
+    if fv is not None and (fc is None or fc <= fv * COUNTER_OVER_FVCORE):
+        out["macs"], out["tool"] = fv, "fvcore"
+    elif fc is not None:
+        out["macs"], out["tool"] = fc, "flop_counter"
     return out
 
 
@@ -206,23 +245,67 @@ def weights_meta_for(backbone_name: str, weights_spec: str | None) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- combined
-def _macs_vs_meta(model: nn.Module, counted: dict[str, Any], meta: dict[str, Any] | None,
-                  in_chans: int) -> float | None:
-    """Ratio of fvcore's MACs to the weights' published GFLOPS (really GMACs), both at the weights' crop size.
-
-    The key in arch.json is ``macs_at_224_vs_meta`` because that size covers most torchvision weights.
-    """
+def _published(model: nn.Module, counted: dict[str, Any], meta: dict[str, Any] | None,
+               in_chans: int) -> dict[str, Any]:
+    """The counted MACs at the weights' own crop size beside the published figure (GFLOPS, really GMACs)."""
+    out: dict[str, Any] = {"macs_published": None, "macs_at_published_size": None, "published_size": None,
+                           "macs_at_224_vs_meta": None}
     if not meta or not meta.get("gflops"):
-        return None
+        return out
     size = meta.get("crop_size") or META_SIZE
     at_meta = counted if counted["input_size"] == [size, size] else count_macs(model, size, in_chans=in_chans)
-    if at_meta["macs"] is None:
-        return None
-    return round(at_meta["macs"] / (meta["gflops"] * 1e9), 4)
+    out["macs_published"] = round(meta["gflops"] * 1e9)
+    out["published_size"] = size
+    out["macs_at_published_size"] = at_meta["macs"]
+    if at_meta["macs"] is not None:
+        # Named for the size that covers most torchvision weights; it is at the weights' crop size.
+        out["macs_at_224_vs_meta"] = round(at_meta["macs"] / out["macs_published"], 4)
+    return out
+
+
+def _params_note(model: nn.Module, total: int, published: int | None, *, aux_dropped: bool,
+                 aux_params: int | None = None) -> str | None:
+    """Why the counted parameters differ from the published count (None when they agree)."""
+    notes = []
+    if aux_dropped:
+        # torchvision is not consistent here: GoogLeNet's published count leaves its aux heads out,
+        # Inception v3's includes its AuxLogits.
+        shown = "counted as the model runs at inference and is trained here: auxiliary classifiers (used only " \
+                "for a training loss) are dropped"
+        if published is not None and aux_params and total + aux_params == published:
+            shown += f"; the published count includes them ({aux_params:,} parameters)"
+        elif published is not None and total == published:
+            shown += ", as in the published count"
+        notes.append(shown)
+        total += aux_params if aux_params and published is not None and total + aux_params == published else 0
+    if published is not None and total != published:
+        out_features = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)][-1:]
+        if out_features and out_features[0] != 1000:
+            notes.append(f"the published count includes the 1000-class ImageNet head; this head has "
+                         f"{out_features[0]} output(s)")
+        else:
+            notes.append(f"differs from the published count by {total - published:+,}")
+    return "; ".join(notes) or None
+
+
+def aux_head_params(backbone_name: str) -> int:
+    """Parameters in the auxiliary classifiers torchvision builds for a backbone (0 for most).
+
+    Built on the meta device: shapes only, no memory and no (slow) weight initialisation.
+    """
+    import torchvision
+
+    if backbone_name not in torchvision.models.list_models(module=torchvision.models):
+        return 0
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GoogLeNet's FutureWarning about its init
+        model = torchvision.models.get_model(backbone_name, weights=None)
+    return sum(p.numel() for a in ("aux1", "aux2", "AuxLogits") if isinstance(getattr(model, a, None), nn.Module)
+               for p in getattr(model, a).parameters())
 
 
 def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans: int = 3,
-               weights: Any = None) -> dict[str, Any]:
+               weights: Any = None, aux_dropped: bool | None = None, aux_params: int | None = None) -> dict[str, Any]:
     """Everything ``arch.json`` records about a model: parameters, MACs and the weights' metadata.
 
     Args:
@@ -230,52 +313,59 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
         input_size: the training input size (int or (H, W)).
         in_chans: input channels of the model's first layer.
         weights: a torchvision ``WeightsEnum`` member, or a metadata dict from :func:`weights_meta_for`.
+        aux_dropped: the model's auxiliary heads were removed (GoogLeNet, Inception v3); None: detect.
+        aux_params: how many parameters those heads held (explains a published count that includes them).
+
+    Returns:
+        params (counted and published, with a note on any difference), MACs (headline ``macs`` and
+        ``macs_tool``, each tool's count, the published figure beside the count at its crop size),
+        and a ``torchinfo_error`` note where torchinfo could not count.
     """
     params = count_params(model)
     counted = count_macs(model, input_size, in_chans=in_chans)
     meta = weights if isinstance(weights, dict) or weights is None else weights_meta(weights)
-    return {
+    if aux_dropped is None:  # backbones.build_base turns aux_logits off and removes the aux modules
+        aux_dropped = getattr(model, "aux_logits", None) is False and any(
+            hasattr(model, a) for a in ("aux1", "AuxLogits"))
+    published_params = (meta or {}).get("num_params")
+    out = {
         "params_total": params["total"],
         "params_trainable": params["trainable"],
         "params_frozen": params["frozen"],
+        "params_published": published_params,
+        "params_note": _params_note(model, params["total"], published_params, aux_dropped=bool(aux_dropped),
+                                    aux_params=aux_params),
+        "params_aux_dropped": aux_params if aux_dropped else None,
         "param_bytes": param_bytes(model),
         "macs": counted["macs"],
         "macs_tool": counted["tool"],
+        "macs_fvcore": counted["macs_fvcore"],
+        "macs_counter": counted["macs_counter"],
         "macs_torchinfo": counted["macs_torchinfo"],
         "macs_unsupported_ops": counted["unsupported_ops"],
         "macs_errors": counted["errors"],
         "input_size": counted["input_size"],
         "imagenet": meta,
-        "macs_at_224_vs_meta": _macs_vs_meta(model, counted, meta, in_chans),
+        **_published(model, counted, meta, in_chans),
     }
+    out["torchinfo_error"] = counted["errors"].get("torchinfo")  # always present: the store schema is strict
+    return out
 
 
-def _build(backbone_name: str) -> nn.Module:
-    key = backbone_name.replace("-", "_").lower()
-    if key in _LITE_WEIGHTS:
-        from efficientnet_lite_pytorch import EfficientNet
+def build_for_inspect(backbone_name: str, *, size: int = 224) -> nn.Module:
+    """The backbone as reportgen builds it (random init, original 1000-class head, no auxiliary heads)."""
+    from .backbones import WeightsChoice, build_base, check_backbone_name
 
-        return EfficientNet.from_name(key.replace("_", "-"))
-    import torchvision
-
-    try:
-        return torchvision.models.get_model(backbone_name, weights=None)
-    except ValueError:
-        from difflib import get_close_matches
-
-        known = torchvision.models.list_models(module=torchvision.models)
-        near = get_close_matches(backbone_name, known, n=3)
-        raise WeightsError(f"unknown backbone {backbone_name!r}",
-                           expected="a torchvision classification model name or efficientnet_lite0/1/2",
-                           fix=f"did you mean {', '.join(near)}?" if near else
-                           "see torchvision.models.list_models()") from None
+    check_backbone_name(backbone_name, key="BACKBONE")
+    return build_base(backbone_name, WeightsChoice("none"), input_size=size)
 
 
 def inspect_table(backbone_name: str, *, size: int = 224) -> dict[str, Any]:
     """Architecture statistics of a backbone with randomly initialised weights and its DEFAULT metadata."""
-    model = _build(backbone_name)
+    model = build_for_inspect(backbone_name, size=size)
     meta = weights_meta_for(backbone_name, "DEFAULT")
-    return {"backbone": backbone_name, **arch_stats(model, input_size=size, weights=meta)}
+    return {"backbone": backbone_name, **arch_stats(model, input_size=size, weights=meta,
+                                                     aux_params=aux_head_params(backbone_name))}
 
 
 def _fmt_int(n: int | None) -> str:
@@ -290,37 +380,53 @@ def _fmt_opt(v: object) -> str:
     return "n/a" if v is None else str(v)
 
 
+def _diff(counted: float | None, published: float | None) -> str:
+    if counted is None or not published:
+        return "n/a"
+    return f"{(counted - published) / published:+.1%}"
+
+
 def _rows(d: dict[str, Any]) -> list[tuple[str, str]]:
     h, w = d["input_size"]
     meta = d.get("imagenet") or {}
+    tool = {"fvcore": "fvcore", "flop_counter": "FlopCounterMode"}.get(d.get("macs_tool") or "", "none")
     rows = [
         ("backbone", str(d.get("backbone", "?"))),
         ("input size", f"{h}×{w}"),
-        ("params total", _fmt_int(d["params_total"])),
+        ("params total (counted)", _fmt_int(d["params_total"])),
+    ]
+    if d.get("params_published") is not None:
+        rows += [("params published", _fmt_int(d["params_published"])),
+                 ("params difference", f"{d['params_total'] - d['params_published']:+,}")]
+    if d.get("params_note"):
+        rows.append(("params note", d["params_note"]))
+    rows += [
         ("params trainable", _fmt_int(d["params_trainable"])),
         ("params frozen", _fmt_int(d["params_frozen"])),
         ("param memory", f"{d['param_bytes'] / 2**20:.1f} MiB"),
-        (f"MACs @{h}px (fvcore)", _fmt_g(d["macs"], "GMACs")),
+        (f"MACs @{h}px (shown: {tool})", _fmt_g(d["macs"], "GMACs")),
+        (f"MACs @{h}px (fvcore)", _fmt_g(d.get("macs_fvcore"), "GMACs")),
+        (f"MACs @{h}px (FlopCounterMode / 2)", _fmt_g(d.get("macs_counter"), "GMACs")),
         (f"MACs @{h}px (torchinfo)", _fmt_g(d["macs_torchinfo"], "GMACs")),
     ]
     if d.get("macs_unsupported_ops"):
         ops = ", ".join(f"{k}×{v}" for k, v in d["macs_unsupported_ops"].items())
         rows.append(("not counted by fvcore", ops))
-    for tool, reason in (d.get("macs_errors") or {}).items():
-        rows.append((f"{tool} failed", reason))
+    for tool_name, reason in (d.get("macs_errors") or {}).items():
+        rows.append((f"{tool_name} failed (note, not a count)", reason))
+    if d.get("macs_published") is not None:
+        size = d["published_size"]
+        rows += [(f"MACs @{size}px counted", _fmt_g(d.get("macs_at_published_size"), "GMACs")),
+                 (f"MACs @{size}px published", _fmt_g(d["macs_published"], "GMACs")),
+                 ("MACs difference", _diff(d.get("macs_at_published_size"), d["macs_published"]))]
     if meta:
         rows += [
             ("ImageNet weights", str(meta.get("name"))),
             ("ImageNet acc@1 / acc@5", f"{_fmt_opt(meta.get('acc1'))} / {_fmt_opt(meta.get('acc5'))}"),
-            (f"published GMACs @{meta.get('crop_size') or META_SIZE}",
-             "n/a" if meta.get("gflops") is None else f"{meta['gflops']:.3f}"),
             ("weights file", "n/a" if meta.get("file_size_mb") is None else f"{meta['file_size_mb']:.1f} MB"),
-            ("published params", _fmt_int(meta.get("num_params"))),
         ]
         if meta.get("min_size"):
             rows.append(("min input size", "×".join(str(v) for v in meta["min_size"])))
-    if d.get("macs_at_224_vs_meta") is not None:
-        rows.append(("fvcore / published", f"{d['macs_at_224_vs_meta']:.3f}"))
     return rows
 
 

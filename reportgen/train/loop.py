@@ -22,6 +22,7 @@ from torch import nn
 
 from .. import metrics
 from ..data.batches import Normalization, batch_indices, load_batch, to_model_input
+from ..errors import TrainingDiverged
 from ..models.strategies import is_frozen_stage, set_stage, train_mode
 
 log = logging.getLogger(__name__)
@@ -156,11 +157,22 @@ class Forward:
 
 
 def _summary(labels: np.ndarray, probs: np.ndarray, loss: float, k: int) -> dict[str, float | None]:
-    pred = probs.argmax(1)
-    cm = metrics.confusion_matrix(labels, pred, k)
-    f1 = [c["f1"] for c in metrics.per_class(cm, [str(i) for i in range(k)])]
-    return {"loss": loss, "acc": float((pred == labels).mean()), "macro_f1": float(np.mean(f1)),
-            "auc": metrics.roc_auc(labels, probs)}
+    """Loss, accuracy, macro-F1 and AUC by the same kernels as the reported metrics (``metrics.summarize``),
+    so the epoch that model selection picks is the epoch the report's numbers describe."""
+    m = metrics.summarize(labels, probs, class_names=[str(i) for i in range(k)], n_boot=0)
+    return {"loss": loss, "acc": m["accuracy"], "macro_f1": m["macro_f1"], "auc": m["auc"]}
+
+
+_DIVERGED_FIX = ("lower [train].lr (or the strategy's / backbone's override), e.g. by 10×; "
+                 "with AMP in fp16, try amp = \"off\"")
+
+
+def _check_loss(loss: float | None, *, split: str, epoch: int, cfg: LoopConfig) -> None:
+    """A NaN/inf loss means the weights are already ruined: stop the cell rather than report noise."""
+    if loss is not None and not np.isfinite(loss):
+        raise TrainingDiverged(f"{cfg.desc or cfg.strategy}: the {split} loss is {loss} in epoch {epoch} "
+                               f"(lr {cfg.train['lr']}): training diverged", key="train.lr",
+                               expected="a finite loss every epoch", fix=_DIVERGED_FIX)
 
 
 def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Callable, opt: torch.optim.Optimizer,
@@ -198,8 +210,11 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
         all_labels.append(split.labels[idx])
         if cfg.progress:
             bar.set_postfix(loss=f"{float(total) / seen:.4f}")
+    mean_loss = float(total) / max(seen, 1)
+    # Checked once per epoch, not per batch: a per-batch check would sync the CPU with the GPU every step.
+    _check_loss(mean_loss, split="training", epoch=epoch, cfg=cfg)
     probs = torch.cat(all_probs).cpu().double().numpy()
-    return _summary(np.concatenate(all_labels), probs, float(total) / max(seen, 1), cfg.num_classes)
+    return _summary(np.concatenate(all_labels), probs, mean_loss, cfg.num_classes)
 
 
 @torch.inference_mode()
@@ -218,6 +233,12 @@ def predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dty
             total += float(loss_fn(logits, y)) * len(idx)
         out.append(to_probs(logits, bce=bce).cpu())
     probs = torch.cat(out).double().numpy()
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():
+        # softmax of an inf/NaN logit: any AUC or accuracy computed from these would be meaningless.
+        raise TrainingDiverged(f"{cfg.desc or cfg.strategy}: {int(bad.sum())} of {len(probs)} predicted "
+                               f"probabilities are not finite (first at sample {int(np.flatnonzero(bad)[0])})",
+                               key="train.lr", expected="finite class probabilities", fix=_DIVERGED_FIX)
     return probs, (total / len(split.labels) if loss_fn is not None else None)
 
 
@@ -292,6 +313,7 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
                 torch.cuda.empty_cache()
                 log.warning("CUDA out of memory: retrying epoch %d with batch size %d", epoch, batch_size)
         val_probs, val_loss = predict(fwd, val, cfg=cfg, batch_size=eval_bs, dtype=dtype, loss_fn=loss_fn)
+        _check_loss(val_loss, split="validation", epoch=epoch, cfg=cfg)
         va = _summary(val.labels, val_probs, val_loss or 0.0, cfg.num_classes)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)

@@ -132,13 +132,14 @@ def test_image_folder_path_on_real_kermany_jpegs(tmp_path: Path, kermany_tar: Pa
     cell = store.load_run(tmp_path / "runs" / "k").cells[0]
     assert cell.data.classes == ["NORMAL", "PNEUMONIA"] and cell.data.color == "gray"
     assert cell.data.val_carved["original_val_n"] == 16
+    assert cell.data.val_split.source == "carved" and cell.data.val_split.n > 16
     assert cell.data.splits["test"].counts == [59, 98]
     assert sum(s.n for s in cell.data.splits.values()) == 624
     assert cell.metrics.test.auc > 0.8
     # Each stored prediction names its image, relative to the dataset root.
     ids = cell.predictions("test").sample_id
     assert all(i.startswith(("test/NORMAL/", "test/PNEUMONIA/")) for i in ids) and (root / ids[0]).is_file()
-    assert all(i.startswith(("train/", "val/")) for i in cell.predictions("val").sample_id)  # real ImageNet features separate real X-rays
+    assert all(i.startswith(("train/", "val/")) for i in cell.predictions("val").sample_id)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL semantics")

@@ -178,6 +178,43 @@ def test_state_dict_path_loads_with_weights_only(tmp_path) -> None:
         bb.build_base("resnet18", bb.resolve_weights("resnet18", str(bad)))
 
 
+def _load_error(tmp_path, payload, *, name: str = "resnet18", text: bool = False) -> str:
+    path = tmp_path / "w.pth"
+    if text:
+        path.write_text(payload)
+    else:
+        torch.save(payload, path)
+    with pytest.raises(WeightsError) as info:
+        bb.build_base(name, bb.resolve_weights(name, str(path)))
+    assert str(path) in str(info.value)
+    return str(info.value)
+
+
+def test_weights_file_that_loads_nothing_is_an_error(tmp_path) -> None:
+    assert "cannot load state dict" in _load_error(tmp_path, "these are not weights\n", text=True)
+    assert "not a state dict" in _load_error(tmp_path, [torch.zeros(3)])
+    src = bb.build_base("resnet18", bb.WeightsChoice("none")).state_dict()
+    msg = _load_error(tmp_path, {f"encoder.{k}": v for k, v in src.items()})
+    assert f"0 of {len(src)} tensors match" in msg
+    # Every name matches but every shape is wrong (another width): nothing would load.
+    wrong = {k: torch.zeros(*(d + 1 for d in v.shape)) if v.ndim else v for k, v in src.items()}
+    assert "of another shape outside the head" in _load_error(tmp_path, wrong)
+    # A partial backbone (the last block absent) would train a half-random network called pretrained.
+    partial = {k: v for k, v in src.items() if not k.startswith("layer4.")}
+    assert "missing layer4." in _load_error(tmp_path, partial)
+
+
+def test_checkpoint_with_another_head_loads_everything_else(tmp_path, caplog) -> None:
+    src = bb.build_model("resnet18", bb.WeightsChoice("none"), num_outputs=3).model
+    path = tmp_path / "three_classes.pth"
+    torch.save(src.state_dict(), path)
+    with caplog.at_level("INFO"):
+        model = bb.build_base("resnet18", bb.resolve_weights("resnet18", str(path)))
+    assert torch.equal(model.layer4[1].conv2.weight, src.layer4[1].conv2.weight)
+    n = len(src.state_dict())
+    assert f"loaded {n - 2} of {n} tensors" in caplog.text  # all but fc.weight and fc.bias
+
+
 def test_offline_lite_weights_are_real_imagenet_weights() -> None:
     pretrained = bb.build_base("efficientnet_lite0", bb.WeightsChoice("offline"))
     random = bb.build_base("efficientnet_lite0", bb.WeightsChoice("none"))
@@ -185,3 +222,31 @@ def test_offline_lite_weights_are_real_imagenet_weights() -> None:
     assert not torch.equal(pretrained._conv_stem.weight, random._conv_stem.weight)
     # ImageNet BN statistics, not the (0, 1) of a fresh network
     assert float(pretrained._bn0.running_var.mean()) != pytest.approx(1.0, abs=1e-3)
+
+
+def test_lite_batchnorm_statistics_follow_the_data() -> None:
+    """A from-scratch Lite0's eval-mode outputs must not collapse to one value (the demo's scratch cell did).
+
+    The package's BatchNorm momentum (0.01) left a third of the running statistics at their init after
+    the demo's ~120 steps; in eval mode every image then gave the same logits.
+    """
+    import numpy as np
+
+    from reportgen.models import lite
+    from tests.conftest import DEMO_NPZ
+
+    images = np.load(DEMO_NPZ)["train_images"][:640]
+    x = torch.nn.functional.interpolate(torch.from_numpy(images).float()[:, None] / 255, size=32, mode="bilinear")
+    x = ((x - 0.498) / 0.502).repeat(1, 3, 1, 1)
+    torch.manual_seed(0)
+    model = lite.build("efficientnet_lite0", pretrained=False)
+    assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {lite.BN_MOMENTUM}
+    model.train()
+    with torch.no_grad():
+        for step in range(100):  # training-mode passes update the running statistics, as training does
+            start = step * 16 % 640
+            model(x[start:start + 16])
+        train_spread = model(x[:256]).std(0).mean()
+        model.eval()
+        eval_spread = model(x[:256]).std(0).mean()
+    assert eval_spread > 0.5 * train_spread  # 5e-9 vs 0.40 with the package's momentum

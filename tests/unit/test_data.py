@@ -65,10 +65,62 @@ def test_tiny_val_is_folded_into_train_and_carved(tmp_path: Path) -> None:
     ds = open_dataset(load_experiment(folder_toml(tmp_path, root)).datasets[0])
     rec = ds.split_record["val_carved"]
     assert rec["original_val_n"] == 2 and rec["fraction"] == 0.25
+    assert ds.facts()["val_split"]["source"] == "carved" and ds.facts()["val_split"]["n"] == 5
     n_train, n_val = len(ds.source.splits["train"]), len(ds.source.splits["val"])
     assert n_train + n_val == 22
     assert np.bincount(ds.source.splits["val"].labels).tolist() == [3, 2]  # round(0.25·13), round(0.25·9)
     assert len(ds.source.splits["test"]) == 6  # test is never touched
+
+
+def _npz_with_val(tmp_path: Path, n_train: int, n_val: int, extra: str = "") -> Path:
+    """A copy of PneumoniaMNIST cut to ``n_train`` / ``n_val`` / 156 images (val from the official val)."""
+    d = np.load(DEMO_NPZ)
+    arrays = {"train_images": d["train_images"][:n_train], "train_labels": d["train_labels"][:n_train],
+              "val_images": d["val_images"][:n_val], "val_labels": d["val_labels"][:n_val],
+              "test_images": d["test_images"][:156], "test_labels": d["test_labels"][:156]}
+    np.savez(tmp_path / "cut.npz", **arrays)
+    return write_toml(tmp_path / "cut.toml", f"""
+        [[datasets]]
+        name = "cut"
+        kind = "npz"
+        path = "{tmp_path / 'cut.npz'}"
+        {extra}
+        [[backbones]]
+        name = "resnet18"
+        """)
+
+
+def test_official_val_is_never_replaced_by_a_smaller_carved_one(tmp_path: Path) -> None:
+    # BreastMNIST's sizes: train 546, val 78. Default min_val_size 100, val_fraction 0.1: carving would
+    # give 62 images, fewer than the official 78, so the official split stays (and is flagged small).
+    ds = open_dataset(load_experiment(_npz_with_val(tmp_path, 546, 78)).datasets[0])
+    official = np.load(tmp_path / "cut.npz")["val_labels"][:, 0]
+    assert np.array_equal(ds.source.splits["val"].labels, official)
+    assert len(ds.source.splits["train"]) == 546
+    facts = ds.facts()
+    vs = facts["val_split"]
+    assert vs["source"] == "official" and vs["official_n"] == 78 and vs["n"] == 78 and vs["small"] is True
+    assert vs["min_val_size"] == 100 and vs["carved_from"] is None and vs["fraction"] is None
+    assert "62" in vs["reason"]
+    assert facts["val_carved"] is None and facts["splits"]["val"]["n"] == 78
+
+
+def test_tiny_official_val_is_carved_larger(tmp_path: Path) -> None:
+    # Kermany's case: 16 official validation images; 10 % of train + val is larger, so it is carved.
+    ds = open_dataset(load_experiment(_npz_with_val(tmp_path, 1000, 16)).datasets[0])
+    vs = ds.facts()["val_split"]
+    n_val = len(ds.source.splits["val"])
+    assert vs["source"] == "carved" and vs["official_n"] == 16 and vs["n"] == n_val
+    assert n_val == pytest.approx(0.1 * 1016, abs=1)  # stratified: rounded per class
+    assert vs["carved_from"] == "train" and vs["fraction"] == 0.1 and vs["seed"] == 0 and vs["small"] is False
+    assert len(ds.source.splits["train"]) + n_val == 1016
+    assert ds.facts()["val_carved"]["original_val_n"] == 16
+
+
+def test_large_official_val_is_kept_as_is(tmp_path: Path) -> None:
+    ds = open_dataset(load_experiment(_npz_with_val(tmp_path, 300, 150)).datasets[0])
+    vs = ds.facts()["val_split"]
+    assert vs["source"] == "official" and vs["n"] == 150 and vs["small"] is False
 
 
 def test_stratified_indices_are_seeded() -> None:

@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from reportgen import metrics
 from reportgen.config import TRAIN_KEYS
-from reportgen.train.loop import Forward, LoopConfig, Split, class_weights, fit, to_probs
+from reportgen.errors import ReportgenError, TrainingDiverged
+from reportgen.train.loop import Forward, LoopConfig, Split, class_weights, fit, predict, to_probs
 
 
 def cfg(**over) -> dict:
@@ -90,3 +92,46 @@ def test_class_weights_hand_computed() -> None:
 def test_bce_probabilities_have_two_columns() -> None:
     p = to_probs(torch.tensor([[0.0], [100.0]]), bce=True)
     assert torch.allclose(p, torch.tensor([[0.5, 0.5], [0.0, 1.0]]))
+
+
+def test_non_finite_training_loss_stops_the_cell() -> None:
+    with pytest.raises(TrainingDiverged) as info:
+        run(cfg(optimizer="sgd", lr=float("inf"), momentum=0.0, weight_decay=0.0, epochs=3))
+    assert isinstance(info.value, ReportgenError)
+    text = str(info.value)
+    assert "training loss is nan in epoch 1" in text
+    assert "lower [train].lr" in text
+
+
+class _NanHead(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(x.shape[0], 2)
+        out[3, 1] = float("nan")
+        return out
+
+
+def test_non_finite_probabilities_raise_instead_of_becoming_an_auc() -> None:
+    _, va = data()
+    lc = LoopConfig(strategy="finetune", train=cfg(), num_classes=2, device=torch.device("cpu"), seed=0)
+    with pytest.raises(TrainingDiverged, match="1 of 100 predicted probabilities are not finite"):
+        predict(Forward(module=_NanHead(), norm=None), va, cfg=lc, batch_size=100, dtype=None)
+
+
+def test_logged_val_metrics_are_the_reported_kernels() -> None:
+    # Three classes, of which the data only ever use two: a loop formula that averages F1 over every
+    # class index (counting the absent one as 0) would log a different macro-F1 than the report's.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 3))
+    tr, va = data()
+    lc = LoopConfig(strategy="finetune", train=cfg(lr=0.05, epochs=1), num_classes=3, device=torch.device("cpu"),
+                    seed=0)
+    res = fit(Forward(module=model, norm=None), head_path="0", train=tr, val=va, cfg=lc, full_model=model)
+    probs, loss = predict(Forward(module=model, norm=None), va, cfg=lc, batch_size=64, dtype=None,
+                          loss_fn=lambda logits, y: torch.nn.functional.cross_entropy(logits, y))
+    reported = metrics.summarize(va.labels, probs, class_names=["a", "b", "c"], n_boot=0)
+    row = res.epochs[0]
+    assert 0.5 < reported["macro_f1"] < 1.0
+    assert row["val_macro_f1"] == reported["macro_f1"]
+    assert row["val_acc"] == reported["accuracy"]
+    assert row["val_auc"] == reported["auc"]
+    assert row["val_loss"] == pytest.approx(loss)
