@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -79,3 +80,21 @@ def tiny_npz_experiment(tmp_path: Path, *, strategies: str = '["finetune", "froz
         weights = "{weights}"
         input_size = {size}
         """ + TINY_TRAIN + extra)
+
+
+# --------------------------------------------------------------------------- stores written by the real runner
+from realstore import build_store  # noqa: E402  (tests/ is on sys.path: pytest's rootdir conftest)
+
+
+@pytest.fixture(scope="session")
+def real_store(tmp_path_factory) -> Path:
+    """Pristine: 3 strategies × 2 seeds of EfficientNet-Lite0 on 160 PneumoniaMNIST images. Never modify it."""
+    return build_store(tmp_path_factory.mktemp("real-store"))
+
+
+@pytest.fixture
+def store_copy(real_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the real store (render writes analysis/, figures/ and reports into it)."""
+    return Path(shutil.copytree(real_store, tmp_path / "store"))
+
+

@@ -60,7 +60,7 @@ def test_missing_cells_are_shown_as_not_run(store_copy) -> None:
 
 
 def test_single_cell_run_renders(tmp_path) -> None:
-    from conftest import build_store
+    from realstore import build_store
 
     run = build_store(tmp_path, name="one", strategies='["frozen"]', seeds="[0]", epochs=1)
     written = render_report(run, lang="zh-TW")

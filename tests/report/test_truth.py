@@ -202,7 +202,7 @@ def test_sentences_follow_the_facts(rendered) -> None:
 
 
 def test_rgb_and_large_input_change_the_sentences(tmp_path: Path) -> None:
-    from conftest import build_store
+    from realstore import build_store
 
     run = build_store(tmp_path, name="rgb", strategies='["finetune"]', seeds="[0]", size=224, n_train=32, epochs=1,
                       dataset_extra='color = "rgb"\nmodality = "chest X-ray"')
