@@ -36,20 +36,29 @@ def model_selection(b: Builder) -> None:
                                          "imagenet_acc1", "imagenet_acc5", "file_size")]
     rows = []
     tools = set()
+    notes: list[str] = []
     for bb in b.backbones():
         c = first_cell(b, bb)
         if c is None:
             rows.append([b.bb_label(bb)] + [Cell(b.tr("ui.not_run"), cls="na")] * 7)
             continue
         arch, inet = c.arch, c.arch.imagenet or {}
-        tools.add(arch.macs_tool)
+        tools.add(arch.macs_tool or NA)
         acc1, acc5 = inet.get("acc1"), inet.get("acc5")
+        # The counted figure (what runs at this input size) with the published one beneath it.
+        p_sub = b.tr("model.published", value=params(arch.params_published)) if arch.params_published else ""
+        m_sub = (b.tr("model.published_at", value=macs(arch.macs_published), size=arch.published_size)
+                 if arch.macs_published else "")
         rows.append([b.bb_label(bb), plain(inet.get("name") or c.cell.weights), plain(c.cell.input_size),
-                     params(arch.params_total), macs(arch.macs),
+                     Cell(params(arch.params_total), sub=p_sub), Cell(macs(arch.macs), sub=m_sub),
                      NA if acc1 is None else f"{acc1:.1f}", NA if acc5 is None else f"{acc5:.1f}",
                      megabytes(inet.get("file_size_mb"))])
+        if arch.params_note:
+            notes.append(f"{b.bb_label(bb)}: {arch.params_note}")
     b.table(sec, "arch", b.tr("cap.arch", tool=", ".join(sorted(tools)) or "fvcore"), header, rows,
             source="cells/*/arch.json")
+    if notes:
+        sec.blocks.append(BulletList(notes))
     heads = []
     for bb in b.backbones():
         c = first_cell(b, bb)
