@@ -50,6 +50,7 @@ def cli(verbose: int) -> None:
       reportgen plan experiments/hw4.toml       # the cells, their size and cost
       reportgen run experiments/hw4.toml        # train (resumable: finished cells are kept)
       reportgen render runs/hw4 --pdf           # report.html + report.pdf
+      reportgen export runs/hw4 --tables t      # or --tensorboard DIR, --mlflow [URI]
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
