@@ -340,3 +340,27 @@ def test_tables_and_mlflow_export_never_import_torch(exported_run: dict[str, Pat
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert json.loads((exported_run["run"] / "run.json").read_text())["name"] == "tiny"
     assert len(read_run(exported_run["run"]).cells) == 2
+
+
+def test_tables_on_two_backbones_with_an_unfinished_cell(tmp_path: Path) -> None:
+    """The fixture store (2 backbones × 3 strategies) with one cell unfinished: the pivot keeps a row per
+    backbone and says "not run" where the cell is missing; the per-cell tables list only finished cells."""
+    import shutil
+
+    src = ROOT / "tests" / "fixtures" / "store"
+    run_dir = tmp_path / "store"
+    shutil.copytree(src, run_dir)
+    missing = next(p for p in (run_dir / "cells").iterdir() if "resnet18-frozen" in p.name)
+    (missing / "result.json").unlink()
+    result = CliRunner().invoke(cli, ["export", str(run_dir), "--tables", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert "1 planned cell(s) are unfinished" in result.output
+    pivot = {r["backbone"]: r for r in _rows(tmp_path / "t" / "comparison.csv")}
+    assert set(pivot) == {"efficientnet_lite0", "resnet18"}
+    assert pivot["resnet18"]["frozen_macro_f1"] == "not run" and pivot["resnet18"]["frozen_macro_f1_value"] == ""
+    finished = store.load_run(run_dir)
+    ft = next(c for c in finished.cells if "resnet18-finetune" in c.id)
+    assert float(pivot["resnet18"]["finetune_accuracy_value"]) == ft.metrics["test"]["accuracy"]
+    _check_latex((tmp_path / "t" / "comparison.tex").read_text(encoding="utf-8"), n_rows=2, n_cols=2 + 3 * 3)
+    _check_latex((tmp_path / "t" / "metrics.tex").read_text(encoding="utf-8"), n_rows=5, n_cols=9)
+    assert len(_rows(tmp_path / "t" / "cost.csv")) == 5
