@@ -104,7 +104,7 @@ def export_cell(client: Any, exp_id: str, run: RunRecord, cell: CellRecord) -> E
         log.warning("mlflow: run %s has different values for %s; kept the logged ones", run_id, ", ".join(changed))
     tag_list = [RunTag(k, v) for k, v in tags.items()]
     metrics = _metrics(cell)
-    for i in range(0, max(len(metrics), len(params), len(tag_list), 1), 100):
+    for i in range(0, max(len(params), len(tag_list)), 100):
         client.log_batch(run_id, params=params[i:i + 100], tags=tag_list[i:i + 100])
     for i in range(0, len(metrics), BATCH):
         client.log_batch(run_id, metrics=metrics[i:i + BATCH])

@@ -26,7 +26,7 @@ from reportgen.cli import cli
 from reportgen.export import extras
 from reportgen.export.formats import latex_escape
 from reportgen.export.records import read_run
-from reportgen.report.context import dec, dec_ci, params, pct, pct_ci
+from reportgen.export.tables import dec, dec_ci, params, pct, pct_ci  # the report's, via one import
 from tests.conftest import ROOT, tiny_npz_experiment
 
 EPOCH_TAGS = {"train_loss": "loss/train", "val_loss": "loss/val", "train_acc": "accuracy/train",
