@@ -50,6 +50,7 @@ def cli(verbose: int) -> None:
       reportgen plan experiments/hw4.toml       # the cells, their size and cost
       reportgen run experiments/hw4.toml        # train (resumable: finished cells are kept)
       reportgen render runs/hw4 --pdf           # report.html + report.pdf
+      reportgen export runs/hw4 --tables t      # or --tensorboard DIR, --mlflow [URI]
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
@@ -114,8 +115,10 @@ def plan(experiment: Path) -> None:
 @click.option("--no-checkpoints", is_flag=True, help="Do not save best.pt per cell.")
 @click.option("--render/--no-render", "do_render", default=False, show_default=True,
               help="Render report.html when training finishes.")
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write TensorBoard scalars to DIR/<cell id> as epochs finish (needs reportgen[tensorboard]).")
 def run(experiment: Path, device: str, only: tuple[str, ...], no_progress: bool, no_checkpoints: bool,
-        do_render: bool) -> None:
+        do_render: bool, tensorboard_dir: Path | None) -> None:
     """Train every unfinished cell of an experiment into its results store (runs/<name>/).
 
     Safe to interrupt: rerunning skips finished cells and restarts an interrupted one.
@@ -123,6 +126,11 @@ def run(experiment: Path, device: str, only: tuple[str, ...], no_progress: bool,
     from .train.runner import run_experiment
 
     exp = _load(experiment)
+    live = None
+    if tensorboard_dir is not None:
+        from .export.tensorboard_export import LiveTensorBoard
+
+        live = LiveTensorBoard(tensorboard_dir)
 
     def on_event(kind: str, data: dict) -> None:
         tag = f"[{data['index']}/{data['total']}]"
@@ -140,9 +148,18 @@ def run(experiment: Path, device: str, only: tuple[str, ...], no_progress: bool,
             click.echo(f"{tag} {data['cell_id']}: test acc {f(t['accuracy'])}  macro-F1 {f(t['macro_f1'])}  "
                        f"AUC {f(t['auc'])}  best epoch {r['best_epoch']}/{r['epochs_run']}  "
                        f"{r['wall_time_s']:.0f} s")
+            if live is not None:
+                live.cell_done(exp.run_dir / "cells" / data["cell_id"])
 
-    summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
-                             on_event=on_event, only=list(only) or None, save_checkpoints=not no_checkpoints)
+    try:
+        summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
+                                 on_event=on_event, only=list(only) or None, save_checkpoints=not no_checkpoints,
+                                 on_epoch=live.epoch if live is not None else None)
+    finally:
+        if live is not None:
+            live.close()
+    if tensorboard_dir is not None:
+        click.echo(f"TensorBoard: tensorboard --logdir {tensorboard_dir}")
     click.echo(f"done: {len(summary.trained)} trained, {len(summary.skipped_finished)} kept — "
                f"results in {summary.run_dir}")
     if do_render:
@@ -151,6 +168,54 @@ def run(experiment: Path, device: str, only: tuple[str, ...], no_progress: bool,
         out = render_report(summary.run_dir, lang=exp.report["language"], pdf=False)
         for p in out.values():
             click.echo(f"wrote {p}")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one TensorBoard run per cell into DIR/<cell id> (needs reportgen[tensorboard]).")
+@click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[URI]",
+              help="Log one MLflow run per cell to URI (default sqlite:///RUN/mlflow.db; needs reportgen[mlflow]).")
+@click.option("--tables", "tables_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the comparison, metrics and cost tables as CSV, Markdown and LaTeX into DIR.")
+@click.option("--lang", type=click.Choice(["en", "zh-TW"]), default="en", show_default=True,
+              help="Language of the tables' headers and captions.")
+def export(run_dir: Path, tensorboard_dir: Path | None, mlflow_uri: str | None, tables_dir: Path | None,
+           lang: str) -> None:
+    """Export a results store to TensorBoard, MLflow, and/or paste-ready tables.
+
+    \b
+      reportgen export runs/demo --tensorboard tb     # then: tensorboard --logdir tb
+      reportgen export runs/demo --mlflow             # runs/demo/mlflow.db
+      reportgen export runs/demo --mlflow http://127.0.0.1:5000 --tables tables
+
+    Exporting again replaces a cell's TensorBoard events and updates its MLflow run (never duplicates).
+    """
+    if tensorboard_dir is None and mlflow_uri is None and tables_dir is None:
+        raise click.UsageError("nothing to export: give --tensorboard DIR, --mlflow [URI] and/or --tables DIR")
+    from .export.records import read_run
+
+    run = read_run(run_dir)
+    if run.missing:
+        click.secho(f"note: {len(run.missing)} planned cell(s) are unfinished and not exported", fg="yellow", err=True)
+    if tables_dir is not None:
+        from .export.formats import export_tables
+
+        for path in export_tables(run, tables_dir, lang=lang):
+            click.echo(f"wrote {path}")
+    if tensorboard_dir is not None:
+        from .export.tensorboard_export import export_tensorboard
+
+        dirs = export_tensorboard(run, tensorboard_dir)
+        click.echo(f"TensorBoard: {len(dirs)} run(s) in {tensorboard_dir} — tensorboard --logdir {tensorboard_dir}")
+    if mlflow_uri is not None:
+        from .export.mlflow_export import default_uri, export_mlflow
+
+        uri = mlflow_uri or default_uri(run.path)
+        done = export_mlflow(run, uri)
+        created = sum(e.created for e in done)
+        click.echo(f"MLflow: experiment {run.name!r} at {uri}: {created} run(s) created, "
+                   f"{len(done) - created} updated — mlflow ui --backend-store-uri {uri}")
 
 
 @cli.command()

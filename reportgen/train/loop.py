@@ -252,11 +252,12 @@ def _better(value: float | None, best: float | None, *, lower: bool) -> bool:
 
 
 def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConfig,
-        full_model: nn.Module) -> LoopResult:
+        full_model: nn.Module, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> LoopResult:
     """Train with model selection on ``val``; return the best weights (a copy) and the epoch log.
 
     ``fwd.module`` is what runs per batch (the whole model, or just the head on cached features);
     ``full_model`` is what the strategy's freezing applies to and what the best state is taken from.
+    ``on_epoch`` gets each epoch's log row as soon as it is known (live exporters watch training with it).
     """
     t = cfg.train
     dev = cfg.device
@@ -338,6 +339,8 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
             else:
                 sched.step()
         log.info("%s epoch %d: %s", cfg.desc, epoch, rows[-1])
+        if on_epoch is not None:
+            on_epoch(dict(rows[-1]))
         if t["patience"] and since_best >= t["patience"]:
             stopped_early = epoch < t["epochs"]
             break

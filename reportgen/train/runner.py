@@ -108,8 +108,9 @@ class RunSummary:
 
 def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool = False,
                    on_event: Event | None = None, only: list[str] | None = None,
-                   save_checkpoints: bool = True) -> RunSummary:
-    """Train every unfinished cell of ``exp`` into ``exp.run_dir``."""
+                   save_checkpoints: bool = True,
+                   on_epoch: Callable[[str, dict[str, Any]], None] | None = None) -> RunSummary:
+    """Train every unfinished cell of ``exp`` into ``exp.run_dir``; ``on_epoch(cell_id, row)`` after each epoch."""
     emit = on_event or (lambda kind, data: None)
     plan = preflight(exp)  # raises before anything is written
     cells = [c for c in plan.cells if not only or any(s in c.id for s in only)]
@@ -133,7 +134,8 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
             emit("cell_start", {"index": i, "total": len(cells), "cell_id": cell.id})
             result = run_cell(cell, plan.datasets[cell.dataset.name], plan.choice_for(cell), cdir=cdir,
                               device=dev, env=env,
-                              progress=progress, save_checkpoint=save_checkpoints)
+                              progress=progress, save_checkpoint=save_checkpoints,
+                              on_epoch=(lambda row, cid=cell.id: on_epoch(cid, row)) if on_epoch else None)
             trained.append(cell.id)
             emit("cell_done", {"index": i, "total": len(cells), "cell_id": cell.id, "result": result})
     return RunSummary(run_dir=run_dir, trained=trained, skipped_finished=done)
@@ -186,7 +188,7 @@ def _features(model: BuiltModel, split: Split, *, device: torch.device, batch_si
 
 
 def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, device: torch.device, env: dict, progress: bool = False,
-             save_checkpoint: bool = True) -> dict:
+             save_checkpoint: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict:
     t0 = time.perf_counter()
     cfg = cell.train
     k = len(ds.classes)
@@ -247,7 +249,7 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
         fwd.module = torch.compile(fwd.module)  # type: ignore[assignment]
 
     res = fit(fwd, head_path=built.head_path, train=loop_splits["train"], val=loop_splits["val"], cfg=lcfg,
-              full_model=model)
+              full_model=model, on_epoch=on_epoch)
 
     # Score val and test once, with the selected weights, through the full model.
     model.load_state_dict(res.best_state)
