@@ -99,8 +99,7 @@ def read_run(run_dir: Path) -> RunRecord:
 
 
 def from_results(run: RunResults) -> RunRecord:
-    name = run.run.get("name") or run.path.name
-    return RunRecord(name=str(name), path=run.path, cells=[cell_record(c) for c in run.cells],
+    return RunRecord(name=run.run.name or run.path.name, path=run.path, cells=[cell_record(c) for c in run.cells],
                      missing=list(run.missing))
 
 
@@ -115,31 +114,23 @@ def epoch_values(row: dict[str, Any]) -> dict[str, float]:
 
 
 def cell_record(c: CellResult) -> CellRecord:
-    cell, res, arch = c.cell or {}, c.result or {}, c.arch or {}
-    test = (c.metrics or {}).get("test") or {}
-    ci = test.get("ci") or {}
-    wall = _num(res.get("wall_time_s"))
-    finished = _unix(res.get("finished_at")) if res.get("finished_at") else (c.path / "result.json").stat().st_mtime
-    started = finished - (wall or 0.0)
+    res, arch, test = c.result, c.arch, c.metrics.test
+    finished = _unix(res.finished_at)
+    started = finished - res.wall_time_s
     epochs, t = [], started
-    for row in c.epochs or []:
-        secs = float(row.get("seconds") or 0.0)
-        t += secs
-        epochs.append(EpochRecord(epoch=int(row["epoch"]), stage=str(row.get("stage") or ""),
-                                  values=epoch_values(row),
-                                  seconds=secs, end_time=t))
-    train_time = _num(res.get("train_time_s"))
-    if train_time is None and epochs:
-        train_time = sum(e.seconds for e in epochs)
+    for row in c.epochs:
+        t += row.seconds
+        epochs.append(EpochRecord(epoch=row.epoch, stage=row.stage, values=epoch_values(row.model_dump()),
+                                  seconds=row.seconds, end_time=t))
     return CellRecord(
-        id=c.id, path=c.path, dataset=str(cell.get("dataset", "")), backbone=str(cell.get("backbone", "")),
-        strategy=str(cell.get("strategy", "")), seed=int(cell.get("seed", 0)), hparams=hparams(cell),
-        epochs=epochs, test={k: _num(test.get(k)) for k in TEST_METRICS},
-        test_ci={k: _ci(ci.get(k)) for k in TEST_METRICS},
-        started_at=started, finished_at=finished, best_epoch=res.get("best_epoch"),
-        epochs_run=int(res.get("epochs_run") or len(epochs)), train_time_s=train_time, wall_time_s=wall,
-        peak_mem_mb=_num(res.get("peak_mem_mb")), params_total=_params(arch, "total"),
-        params_trainable=_params(arch, "trainable"), macs=_macs(arch))
+        id=c.id, path=c.path, dataset=c.cell.dataset, backbone=c.cell.backbone, strategy=c.cell.strategy,
+        seed=c.cell.seed, hparams=hparams(c.cell.model_dump(mode="json")), epochs=epochs,
+        test={k: _num(getattr(test, k)) for k in TEST_METRICS},
+        test_ci={k: _ci(test.ci.get(k)) for k in TEST_METRICS},
+        started_at=started, finished_at=finished, best_epoch=res.best_epoch, epochs_run=res.epochs_run,
+        train_time_s=res.train_time_s, wall_time_s=res.wall_time_s, peak_mem_mb=res.peak_mem_mb,
+        params_total=float(arch.params_total), params_trainable=float(arch.params_trainable),
+        macs=_num(arch.macs))
 
 
 # The config keys that identify a cell or are bookkeeping, not hyperparameters a reader compares.
@@ -183,14 +174,3 @@ def _ci(v: Any) -> tuple[float, float] | None:
     if not v or v[0] is None or v[1] is None:
         return None
     return float(v[0]), float(v[1])
-
-
-def _params(arch: dict, key: str) -> float | None:
-    p = arch.get("params")
-    v = p.get(key) if isinstance(p, dict) else arch.get(f"params_{key}")
-    return _num(v)
-
-
-def _macs(arch: dict) -> float | None:
-    v = arch.get("macs")
-    return _num(v.get("total") if isinstance(v, dict) else v)

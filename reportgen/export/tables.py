@@ -12,8 +12,8 @@ from typing import Any
 
 from ..i18n import t
 
-# The report's number formatters: the one import to re-point when they move (report/format.py).
-from ..report.context import dec, dec_ci, macs, megabytes, params, pct, pct_ci, seconds
+# The report's number formatters: tables show every number exactly as the report does.
+from ..report.format import dec, dec_ci, macs, megabytes, params, pct, pct_ci, seconds
 from .records import CellRecord, RunRecord
 
 PIVOT_METRICS = ("accuracy", "macro_f1", "auc")

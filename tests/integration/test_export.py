@@ -74,28 +74,28 @@ def _hparams(ea) -> dict:
 def _check_tensorboard_run(ea, cell: store.CellResult, *, derived_times: bool) -> None:
     scalars = ea.Tags()["scalars"]
     for column, tag in EPOCH_TAGS.items():
-        logged = [row[column] for row in cell.epochs if row[column] is not None]
+        logged = [getattr(row, column) for row in cell.epochs if getattr(row, column) is not None]
         assert tag in scalars, tag
         events = ea.Scalars(tag)
         assert len(events) == len(logged) == len(cell.epochs), tag  # one point per epoch, no duplicates
-        assert [e.step for e in events] == [row["epoch"] for row in cell.epochs]
+        assert [e.step for e in events] == [row.epoch for row in cell.epochs]
         assert [e.value for e in events] == pytest.approx(logged, rel=1e-6, abs=1e-7)
     walls = [e.wall_time for e in ea.Scalars("loss/train")]
     assert walls == sorted(walls)
-    finished = store_time(cell.result["finished_at"])
-    started = finished - cell.result["wall_time_s"]
+    finished = store_time(cell.result.finished_at)
+    started = finished - cell.result.wall_time_s
     assert started - 1 <= walls[0] and walls[-1] <= finished + 1
     if derived_times:  # start + cumulative epoch seconds (reportgen/export/records.py)
-        cum = [started + sum(r["seconds"] for r in cell.epochs[:i + 1]) for i in range(len(cell.epochs))]
+        cum = [started + sum(r.seconds for r in cell.epochs[:i + 1]) for i in range(len(cell.epochs))]
         assert walls == pytest.approx(cum, abs=1e-3)
-    test = cell.metrics["test"]
+    test = cell.metrics.test.model_dump()
     for m in ("accuracy", "macro_f1", "auc"):
         (event,) = ea.Scalars(f"test/{m}")
         assert event.value == pytest.approx(test[m], rel=1e-6)
     hp = _hparams(ea)
-    assert hp["hparams"]["strategy"] == cell.cell["strategy"]
-    assert hp["hparams"]["backbone"] == cell.cell["backbone"]
-    assert hp["hparams"]["train.lr"] == pytest.approx(cell.cell["train"]["lr"])
+    assert hp["hparams"]["strategy"] == cell.cell.strategy
+    assert hp["hparams"]["backbone"] == cell.cell.backbone
+    assert hp["hparams"]["train.lr"] == pytest.approx(cell.cell.train["lr"])
     assert "hparam/test_macro_f1" in hp["metrics"] and not set(hp["metrics"]) & set(EPOCH_TAGS.values())
 
 
@@ -148,18 +148,18 @@ def _check_mlflow(uri: str, run_dir: Path) -> dict[str, str]:
         r = by_cell[cell.id]
         tags = r.data.tags
         assert (tags["dataset"], tags["backbone"], tags["strategy"], tags["seed"]) == (
-            "pnm", "efficientnet_lite0", cell.cell["strategy"], "0")
+            "pnm", "efficientnet_lite0", cell.cell.strategy, "0")
         assert r.info.run_name == cell.id and r.info.status == "FINISHED"
-        assert r.info.end_time == round(store_time(cell.result["finished_at"]) * 1000)
-        assert r.info.start_time == round((store_time(cell.result["finished_at"]) - cell.result["wall_time_s"]) * 1000)
-        test = cell.metrics["test"]
+        assert r.info.end_time == round(store_time(cell.result.finished_at) * 1000)
+        assert r.info.start_time == round((store_time(cell.result.finished_at) - cell.result.wall_time_s) * 1000)
+        test = cell.metrics.test.model_dump()
         for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
             assert r.data.metrics[f"test_{m}"] == pytest.approx(test[m], rel=1e-12)
-        assert r.data.params["train.lr"] == str(cell.cell["train"]["lr"])
-        assert r.data.params["strategy"] == cell.cell["strategy"]
+        assert r.data.params["train.lr"] == str(cell.cell.train["lr"])
+        assert r.data.params["strategy"] == cell.cell.strategy
         history = client.get_metric_history(r.info.run_id, "val_loss")
-        assert sorted(m.step for m in history) == [row["epoch"] for row in cell.epochs]
-        assert sorted(m.value for m in history) == pytest.approx(sorted(row["val_loss"] for row in cell.epochs))
+        assert sorted(m.step for m in history) == [row.epoch for row in cell.epochs]
+        assert sorted(m.value for m in history) == pytest.approx(sorted(row.val_loss for row in cell.epochs))
         stamps = sorted(m.timestamp for m in history)
         assert r.info.start_time <= stamps[0] and stamps[-1] <= r.info.end_time
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
@@ -255,27 +255,27 @@ def test_export_tables_round_trip_and_well_formed(exported_run: dict[str, Path],
     metrics = {r["cell_id"]: r for r in _rows(out / "metrics.csv")}
     assert set(metrics) == {c.id for c in run.cells}
     for cell in run.cells:
-        row, test = metrics[cell.id], cell.metrics["test"]
+        row, test = metrics[cell.id], cell.metrics.test.model_dump()
         for m in ("accuracy", "balanced_accuracy", "macro_f1"):
             assert float(row[f"{m}_value"]) == test[m]  # exact round trip of the stored value
             assert row[m] == pct(test[m]) and row[f"{m}_ci"] == pct_ci(test["ci"][m])
-            assert [float(row[f"{m}_ci_lo"]), float(row[f"{m}_ci_hi"])] == test["ci"][m]
+            assert [float(row[f"{m}_ci_lo"]), float(row[f"{m}_ci_hi"])] == list(test["ci"][m])
         assert float(row["auc_value"]) == test["auc"] and row["auc"] == dec(test["auc"])
         assert row["auc_ci"] == dec_ci(test["ci"]["auc"])
-        assert row["strategy_value"] == cell.cell["strategy"]
+        assert row["strategy_value"] == cell.cell.strategy
 
     (pivot,) = _rows(out / "comparison.csv")  # one dataset × one backbone
     for cell in run.cells:
-        s = cell.cell["strategy"]
-        assert float(pivot[f"{s}_macro_f1_value"]) == cell.metrics["test"]["macro_f1"]
-        assert pivot[f"{s}_auc"] == dec(cell.metrics["test"]["auc"])
+        s = cell.cell.strategy
+        assert float(pivot[f"{s}_macro_f1_value"]) == cell.metrics.test.macro_f1
+        assert pivot[f"{s}_auc"] == dec(cell.metrics.test.auc)
 
     cost = {r["cell_id"]: r for r in _rows(out / "cost.csv")}
     for cell in run.cells:
-        assert float(cost[cell.id]["params_trainable_value"]) == cell.arch["params_trainable"]
-        assert cost[cell.id]["params_trainable"] == params(cell.arch["params_trainable"])
+        assert float(cost[cell.id]["params_trainable_value"]) == cell.arch.params_trainable
+        assert cost[cell.id]["params_trainable"] == params(cell.arch.params_trainable)
         assert int(cost[cell.id]["epochs_run_value"]) == len(cell.epochs)
-        assert float(cost[cell.id]["train_time_s_value"]) == pytest.approx(sum(r["seconds"] for r in cell.epochs))
+        assert float(cost[cell.id]["train_time_s_value"]) == pytest.approx(sum(r.seconds for r in cell.epochs))
 
     _check_latex((out / "metrics.tex").read_text(encoding="utf-8"), n_rows=n, n_cols=9)
     _check_latex((out / "cost.tex").read_text(encoding="utf-8"), n_rows=n, n_cols=10)
@@ -342,25 +342,24 @@ def test_tables_and_mlflow_export_never_import_torch(exported_run: dict[str, Pat
     assert len(read_run(exported_run["run"]).cells) == 2
 
 
-def test_tables_on_two_backbones_with_an_unfinished_cell(tmp_path: Path) -> None:
-    """The fixture store (2 backbones × 3 strategies) with one cell unfinished: the pivot keeps a row per
-    backbone and says "not run" where the cell is missing; the per-cell tables list only finished cells."""
+def test_tables_with_an_unfinished_cell(tmp_path: Path, real_store: Path) -> None:
+    """A real store (3 strategies × 2 seeds) with one cell unfinished: the pivot says "not run" where the cell is
+    missing; the per-cell tables list only finished cells."""
     import shutil
 
-    src = ROOT / "tests" / "fixtures" / "store"
     run_dir = tmp_path / "store"
-    shutil.copytree(src, run_dir)
-    missing = next(p for p in (run_dir / "cells").iterdir() if "resnet18-frozen" in p.name)
+    shutil.copytree(real_store, run_dir)
+    missing = next(p for p in (run_dir / "cells").iterdir() if "-frozen-s0-" in p.name)
     (missing / "result.json").unlink()
     result = CliRunner().invoke(cli, ["export", str(run_dir), "--tables", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
     assert "1 planned cell(s) are unfinished" in result.output
-    pivot = {r["backbone"]: r for r in _rows(tmp_path / "t" / "comparison.csv")}
-    assert set(pivot) == {"efficientnet_lite0", "resnet18"}
-    assert pivot["resnet18"]["frozen_macro_f1"] == "not run" and pivot["resnet18"]["frozen_macro_f1_value"] == ""
+    pivot = {(r["backbone"], r.get("seed", "0")): r for r in _rows(tmp_path / "t" / "comparison.csv")}
     finished = store.load_run(run_dir)
-    ft = next(c for c in finished.cells if "resnet18-finetune" in c.id)
-    assert float(pivot["resnet18"]["finetune_accuracy_value"]) == ft.metrics["test"]["accuracy"]
-    _check_latex((tmp_path / "t" / "comparison.tex").read_text(encoding="utf-8"), n_rows=2, n_cols=2 + 3 * 3)
-    _check_latex((tmp_path / "t" / "metrics.tex").read_text(encoding="utf-8"), n_rows=5, n_cols=9)
+    ft = next(c for c in finished.cells if "-finetune-s0-" in c.id)
+    row = next(r for r in _rows(tmp_path / "t" / "comparison.csv") if r["finetune_accuracy_value"]
+               and float(r["finetune_accuracy_value"]) == ft.metrics.test.accuracy)
+    assert row is not None and pivot
+    assert "not run" in {r["frozen_macro_f1"] for r in _rows(tmp_path / "t" / "comparison.csv")}
     assert len(_rows(tmp_path / "t" / "cost.csv")) == 5
+    _check_latex((tmp_path / "t" / "metrics.tex").read_text(encoding="utf-8"), n_rows=5, n_cols=9)
