@@ -64,7 +64,7 @@ def test_single_cell_run_renders(tmp_path) -> None:
 
     run = build_store(tmp_path, name="one", strategies='["frozen"]', seeds="[0]", epochs=1)
     written = render_report(run, lang="zh-TW")
-    assert "微調" in written["html:zh-TW"].read_text(encoding="utf-8")
+    assert "固定特徵擷取器" in written["html:zh-TW"].read_text(encoding="utf-8")
 
 
 def test_no_finished_cell_is_a_store_error(store_copy) -> None:
