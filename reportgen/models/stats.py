@@ -348,7 +348,8 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
         "imagenet": meta,
         **_published(model, counted, meta, in_chans),
     }
-    out["torchinfo_error"] = counted["errors"].get("torchinfo")  # always present: the store schema is strict
+    # Always present (None when torchinfo counted), so the record has one fixed set of keys.
+    out["torchinfo_error"] = counted["errors"].get("torchinfo")
     return out
 
 
