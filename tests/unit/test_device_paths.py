@@ -337,3 +337,15 @@ def test_deterministic_cell_restores_global_flags(tmp_path: Path, monkeypatch: p
     assert during == [True]
     assert not torch.are_deterministic_algorithms_enabled()
     assert (tmp_path / "cell" / "result.json").is_file()
+
+
+@pytest.mark.slow
+def test_compile_true_in_the_config_runs_on_cpu_and_keeps_frozen_bn(tmp_path: Path) -> None:
+    """``compile = true`` is honoured on any device; the runner's compiled frozen cell drifts by 0."""
+    toml = tiny_npz_experiment(tmp_path, strategies='["frozen"]', n_train=64,
+                               extra="compile = true\nfrozen_feature_cache = false\n")
+    pf = preflight(load_experiment(toml))
+    cell = pf.cells[0]
+    result = runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU,
+                             env={}, save_checkpoint=False)
+    assert result["frozen_mode"] == "per_epoch" and result["frozen_bn_drift"] == 0.0
