@@ -178,6 +178,14 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
     click.echo(format_inspect(inspect_table(backbone, size=size)))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def bench() -> None:
+    """Moved: the speed benchmark lives in the repository (`make bench`)."""
+    raise ReportgenError("the benchmark is not part of the installed package any more", key="reportgen bench",
+                         fix="from a clone of the repository run `make bench` "
+                             "(or `.venv/bin/python -m bench --help` for its options)")
+
+
 def _register_optional() -> None:
     """Commands that live with their subsystem (render never imports torch)."""
     try:
@@ -186,12 +194,6 @@ def _register_optional() -> None:
         cli.add_command(render)
     except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
         logging.getLogger(__name__).debug("render unavailable: %s", exc)
-    try:
-        from .bench import bench
-
-        cli.add_command(bench)
-    except ImportError as exc:  # pragma: no cover
-        logging.getLogger(__name__).debug("bench unavailable: %s", exc)
 
 
 _register_optional()
