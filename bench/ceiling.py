@@ -121,12 +121,14 @@ class Ceiling:
         self.n_train = len(self.splits["train"].labels)
         self.train_s: list[float] = []
         self.val_s: list[float] = []
+        self.cpu_s: list[float] = []
 
     def _sync(self) -> None:
         if self.dev.type == "cuda":
             torch.cuda.synchronize(self.dev)
 
     def epoch(self) -> None:
+        cpu = time.process_time()
         with torch_flags(deterministic=False, device=self.dev):  # the flags run_cell sets
             self._sync()
             start = time.perf_counter()
@@ -141,6 +143,7 @@ class Ceiling:
             self._sync()
         self.train_s.append(mid - start)
         self.val_s.append(time.perf_counter() - mid)
+        self.cpu_s.append(time.process_time() - cpu)
 
     def summary(self) -> dict[str, Any]:
         epoch_s = [t + v for t, v in zip(self.train_s, self.val_s)]
@@ -148,9 +151,56 @@ class Ceiling:
         return {"train_epoch_s": self.train_s, "val_epoch_s": self.val_s, "epoch_s": epoch_s,
                 "train_mean_s": tr, "val_mean_s": float(np.mean(self.val_s)), "epoch_mean_s": float(np.mean(epoch_s)),
                 "epoch_min_s": min(epoch_s), "images_per_s": self.n_train / min(self.train_s), "n_train": self.n_train,
+                "epoch_cpu_s": self.cpu_s,
                 "dtype": None if self.dtype is None else str(self.dtype).removeprefix("torch."),
                 "channels_last": self.channels_last,
                 "what": "reportgen's train_one_epoch + predict on device-resident normalized inputs"}
+
+
+class FitEpochs:
+    """reportgen's ``fit``, one epoch per call, on exactly what ``run_cell`` feeds it for the fine-tune cell
+    (the memory-mapped uint8 cache, the cell's model, normalization and [train] table), so its epochs can be
+    interleaved with the ceiling's: on a shared machine the load then changes under both sides alike."""
+
+    def __init__(self, exp: Any, *, device: str) -> None:
+        from reportgen.preflight import preflight
+
+        pf = preflight(exp)
+        cell = next(c for c in pf.cells if c.strategy == "finetune")
+        decoded = pf.datasets[cell.dataset.name].decoded(cell.backbone.input_size)
+        self.splits = {s: Split(images=d.images, labels=d.labels) for s, d in decoded.items()}
+        self.dev = torch.device(device)
+        torch.manual_seed(cell.seed)
+        built = build_model(cell.backbone.name, pf.choice_for(cell), num_outputs=2, input_size=cell.backbone.input_size)
+        cl = self.dev.type == "cuda" and bool(cell.train["channels_last"])
+        self.model = built.model.to(self.dev)
+        if cl:
+            self.model.to(memory_format=torch.channels_last)
+        set_stage(self.model, built.head_path, frozen=False)
+        self.head = built.head_path
+        self.fwd = Forward(module=self.model, norm=built.normalization, channels_last=cl)
+        self.lcfg = LoopConfig(strategy="finetune", train={**cell.train, "epochs": 1, "patience": 0}, num_classes=2,
+                               device=self.dev, seed=cell.seed)
+        self.epoch_s: list[float] = []
+        self.cpu_s: list[float] = []
+
+    def epoch(self) -> None:
+        cpu = time.process_time()
+        with torch_flags(deterministic=False, device=self.dev):
+            res = fit(self.fwd, head_path=self.head, train=self.splits["train"], val=self.splits["val"], cfg=self.lcfg,
+                      full_model=self.model)
+        self.epoch_s.append(res.epochs[0]["seconds"])  # what epochs.csv records: training + validation pass
+        self.cpu_s.append(time.process_time() - cpu)
+
+    def summary(self) -> dict[str, Any]:
+        return {"epoch_s": self.epoch_s, "epoch_min_s": min(self.epoch_s), "epoch_mean_s": float(np.mean(self.epoch_s)),
+                "epoch_cpu_s": self.cpu_s,
+                "what": "reportgen's fit, one epoch per call, on the fine-tune cell's inputs, interleaved with the ceiling"}
+
+
+def interleaved_ratio(rg: list[float], ce: list[float]) -> float:
+    """Median over reportgen epochs of epoch ÷ the mean of the ceiling epochs just before and after it."""
+    return float(np.median([r / ((ce[i] + ce[i + 1]) / 2) for i, r in enumerate(rg)]))
 
 
 # --------------------------------------------------------------------------- GPU throughput

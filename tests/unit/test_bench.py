@@ -38,7 +38,7 @@ def test_measurements_are_positive_and_complete(quick_run: tuple[Path, str]) -> 
         assert 0 <= rg[strategy]["test_accuracy"] <= 1 and 0 <= bl[strategy]["test_accuracy"] <= 1
     assert rg["frozen"]["frozen_mode"] == "cached_features"
     assert rg["frozen"]["epochs_run"] == 2 and len(bl["frozen"]["epoch_s"]) == 2
-    assert len(rg["finetune"]["epoch_s"]) == 1 and len(ce["epoch_s"]) == 2  # ceiling: 1 before + 1 after
+    assert len(rg["finetune"]["epoch_s"]) == 1 and len(ce["epoch_s"]) == 2  # ceiling: one each side of fit's
     assert ce["images_per_s"] > 0 and ce["n_train"] == data["data"]["n"]["train"]
     assert bl["frozen"]["n_train"] == data["data"]["n"]["train"]  # the same images on both sides
     for key in ("frozen_speedup", "frozen_speedup_without_decode", "finetune_epoch_over_ceiling"):
@@ -85,7 +85,9 @@ def test_ceiling_runs_the_cells_own_step(quick_run: tuple[Path, str]) -> None:
     data = json.loads((quick_run[0] / "bench.json").read_text(encoding="utf-8"))
     ce = data["ceiling"]
     assert ce["dtype"] is None and ce["channels_last"] is False  # CPU, amp = auto: fp32, NCHW as the cell
-    assert len(ce["epoch_s"]) == 2 * data["settings"]["epochs"]  # before and after reportgen's cells
+    n = data["settings"]["epochs"]
+    assert len(ce["epoch_s"]) == len(ce["epoch_cpu_s"]) == n + 1  # C R C … C: one more than reportgen's
+    assert len(data["reportgen_fit"]["epoch_s"]) == n and data["ratios"]["finetune_epoch_over_ceiling"] > 0
 
 
 def test_pipeline_and_projection_sit_beside_the_ratios(quick_run: tuple[Path, str]) -> None:
@@ -131,3 +133,10 @@ def test_reportgen_bench_points_to_make_bench() -> None:
     result = CliRunner().invoke(cli, ["bench", "--quick"])
     assert result.exit_code == 2
     assert "make bench" in result.output and "Traceback" not in result.output
+
+
+def test_interleaved_ratio_by_hand() -> None:
+    from bench.ceiling import interleaved_ratio
+
+    # ceiling 10, 30, 10 around reportgen 22, 22: each against the mean of its neighbours (20) → 1.1
+    assert interleaved_ratio([22.0, 22.0], [10.0, 30.0, 10.0]) == pytest.approx(1.1)
