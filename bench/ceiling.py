@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bench.common import _timer
-from reportgen.data.batches import to_model_input
+from reportgen.data.batches import batch_indices, to_model_input
 from reportgen.models.backbones import WeightsChoice, build_model, resolve_weights
 from reportgen.models.strategies import set_stage
 from reportgen.train.device import torch_flags
@@ -78,14 +78,26 @@ def train_defaults(**over: Any) -> dict[str, Any]:
 
 @dataclass
 class _Resident(Forward):
-    """A Forward whose batches are slices of tensors already normalized on the device."""
+    """A Forward that hands out batches gathered before the timer started (normalized, on the device).
+
+    Not even a gather per batch is left inside the timed epoch: the queue holds the epoch's batches, in
+    the order the loop will ask for them.
+    """
 
     resident: dict[int, torch.Tensor] = field(default_factory=dict)  # id(split) → (N, 3, S, S)
+    queue: dict[int, list[torch.Tensor]] = field(default_factory=dict)  # id(split) → the epoch's batches
+
+    def prepare(self, split: Split, batches: list[np.ndarray]) -> None:
+        x = self.resident[id(split)]
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.queue[id(split)] = [x[torch.from_numpy(idx).to(x.device)].contiguous(memory_format=fmt)
+                                 for idx in batches]
 
     def inputs(self, split: Split, idx: np.ndarray, *, device: torch.device, augment: str,
                generator: torch.Generator | None) -> torch.Tensor:
-        x = self.resident[id(split)][torch.from_numpy(idx).to(device)]
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        x = self.queue[id(split)].pop(0)
+        assert len(x) == len(idx), "the ceiling's batches must be the loop's batches"
+        return x
 
 
 class Ceiling:
@@ -128,9 +140,16 @@ class Ceiling:
             torch.cuda.synchronize(self.dev)
 
     def epoch(self) -> None:
+        train, val = self.splits["train"], self.splits["val"]
+        # The loop's batch order for this epoch, drawn from a copy of its generator.
+        order = torch.Generator()
+        order.set_state(self.generator.get_state())
+        self.fwd.prepare(train, list(batch_indices(len(train.labels), self.cfg["batch_size"], shuffle=True,
+                                                   generator=order)))
+        self.fwd.prepare(val, list(batch_indices(len(val.labels), self.eval_bs, shuffle=False)))
+        self._sync()
         cpu = time.process_time()
         with torch_flags(deterministic=False, device=self.dev):  # the flags run_cell sets
-            self._sync()
             start = time.perf_counter()
             self.model.train()
             train_one_epoch(self.fwd, self.splits["train"], cfg=self.lcfg, loss_fn=self.loss, opt=self.opt,
