@@ -41,8 +41,8 @@ test-all: setup  ## every test, slow ones included (browser tests need chromium)
 lint: setup  ## ruff
 	$(BIN)/ruff check reportgen tests
 
-bench: setup  ## speed benchmark against the seeds' way of training (writes bench/out/)
-	$(BIN)/reportgen bench
+bench: setup  ## speed benchmark vs the seeds' loop + scale (pipeline, launcher, hw4 projection); writes bench/out/
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:  ## remove runs, caches and the virtual environment
 	rm -rf runs .cache $(VENV) *.egg-info .pytest_cache

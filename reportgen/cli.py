@@ -265,6 +265,14 @@ def check(run_dir: Path) -> None:
                f"from the stored predictions")
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def bench() -> None:
+    """Moved: the speed benchmark lives in the repository (`make bench`)."""
+    raise ReportgenError("the benchmark is not part of the installed package any more", key="reportgen bench",
+                         fix="from a clone of the repository run `make bench` "
+                             "(or `.venv/bin/python -m bench --help` for its options)")
+
+
 def _register_optional() -> None:
     """Commands that live with their subsystem (render never imports torch)."""
     try:
@@ -273,12 +281,6 @@ def _register_optional() -> None:
         cli.add_command(render)
     except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
         logging.getLogger(__name__).debug("render unavailable: %s", exc)
-    try:
-        from .bench import bench
-
-        cli.add_command(bench)
-    except ImportError as exc:  # pragma: no cover
-        logging.getLogger(__name__).debug("bench unavailable: %s", exc)
 
 
 _register_optional()

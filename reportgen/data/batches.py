@@ -2,10 +2,14 @@
 
 Augmentation runs on batched tensors on the training device (the GPU when there is one), so
 it costs a few kernel launches per batch instead of per-image PIL work in DataLoader workers.
+Nothing here waits for the device: normalization constants are made once per device, random
+numbers are drawn by a generator on the batch's device, and host→device copies come from pinned
+memory, so the next batch's copy overlaps with the current step's compute.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ def batch_indices(n: int, batch_size: int, *, shuffle: bool, generator: torch.Ge
 
 
 def load_batch(images: np.ndarray, idx: np.ndarray, *, device: torch.device) -> torch.Tensor:
-    """uint8 (B, C, S, S) on ``device`` (pinned + non-blocking copy on CUDA)."""
+    """``images[idx]`` on ``device`` (pinned + non-blocking copy on CUDA): uint8 images, features or labels."""
     batch = torch.from_numpy(np.ascontiguousarray(images[idx]))
     if device.type == "cuda":
         return batch.pin_memory().to(device, non_blocking=True)
@@ -52,17 +56,37 @@ def to_model_input(batch_u8: torch.Tensor, norm: Normalization, *, augment: str 
         x = augment_batch(x, augment, generator=generator)
     if x.shape[1] == 1:  # grayscale X-rays into ImageNet backbones: repeat to 3 channels
         x = x.expand(-1, 3, -1, -1)
-    mean = torch.tensor(norm.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(norm.std, device=x.device).view(1, 3, 1, 1)
+    mean, std = _norm_tensors(norm, x.device)
     x = (x - mean) / std
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
 
 
+@functools.lru_cache(maxsize=32)
+def _norm_tensors(norm: Normalization, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # Made once per (normalization, device): torch.tensor(list, device="cuda") per batch would be
+    # a synchronous copy from pageable memory every step.
+    mean = torch.tensor(norm.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(norm.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    return mean, std
+
+
+def augment_generator(seed: int, device: torch.device) -> torch.Generator:
+    """The augmentation generator for a training run: on the training device, seeded from the cell's seed.
+
+    Drawing on the device keeps augmentation free of host round trips; the price is that CPU and
+    CUDA give different (each reproducible) augmentation streams for one seed.
+    """
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def _rand(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    # Draw on the CPU generator so a seed gives the same augmentation on every device.
-    return torch.rand(n, generator=generator).to(device)
+    if generator is None or generator.device == device:
+        return torch.rand(n, generator=generator, device=device)
+    # A generator on another device (a caller's CPU generator with a CUDA batch) still works, at
+    # the cost of one small copy.
+    return torch.rand(n, generator=generator, device=generator.device).to(device, non_blocking=True)
 
 
 def augment_batch(x: torch.Tensor, preset: str, *, generator: torch.Generator | None = None) -> torch.Tensor:

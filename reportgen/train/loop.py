@@ -8,6 +8,7 @@ never enters this file; the runner scores it once, with the selected weights.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import resource
 import time
@@ -21,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import metrics
-from ..data.batches import Normalization, batch_indices, load_batch, to_model_input
+from ..data.batches import Normalization, augment_generator, batch_indices, load_batch, to_model_input
 from ..errors import TrainingDiverged
 from ..models.strategies import is_frozen_stage, set_stage, train_mode
+from .device import EpochStart, backoff
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,17 @@ class LoopResult:
 
 # --------------------------------------------------------------------------- set-up
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16; never on CPU (it is slower there)."""
-    if device.type != "cuda" or mode == "off":
+    """bf16 where the GPU supports it, else fp16. On CPU only when asked for: ``amp = "bf16"``.
+
+    ``auto`` leaves the CPU in fp32 (CPU autocast is slower on most CPUs); an explicit ``bf16``
+    runs ``torch.autocast("cpu", dtype=torch.bfloat16)``, which is also how the mixed-precision
+    path is tested on machines without a GPU.
+    """
+    if mode == "off":
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if mode == "bf16" else None
+    if device.type != "cuda":
         return None
     if mode == "fp16":
         return torch.float16
@@ -149,9 +160,9 @@ class Forward:
 
     def inputs(self, split: Split, idx: np.ndarray, *, device: torch.device, augment: str,
                generator: torch.Generator | None) -> torch.Tensor:
-        if self.norm is None:
-            return torch.from_numpy(split.images[idx]).to(device, non_blocking=True)
         batch = load_batch(split.images, idx, device=device)
+        if self.norm is None:
+            return batch
         return to_model_input(batch, self.norm, augment=augment, generator=generator,
                               channels_last=self.channels_last)
 
@@ -177,7 +188,10 @@ def _check_loss(loss: float | None, *, split: str, epoch: int, cfg: LoopConfig) 
 
 def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Callable, opt: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler | None, dtype: torch.dtype | None, batch_size: int,
-                    generator: torch.Generator, sample_weights: np.ndarray | None, epoch: int) -> dict:
+                    generator: torch.Generator, sample_weights: np.ndarray | None, epoch: int,
+                    aug_generator: torch.Generator | None = None) -> dict:
+    """One pass over ``split``. ``generator`` (CPU) orders the batches; ``aug_generator`` (on the
+    device; default: ``generator``) draws the augmentation."""
     from tqdm.auto import tqdm
 
     bce = cfg.train["loss"] == "bce"
@@ -188,9 +202,10 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
     batches = list(batch_indices(n, batch_size, shuffle=True, generator=generator, sample_weights=sample_weights))
     bar = tqdm(batches, desc=f"{cfg.desc} epoch {epoch}/{cfg.train['epochs']}", leave=False, unit="batch",
                disable=not cfg.progress)
-    for idx in bar:
-        x = fwd.inputs(split, idx, device=cfg.device, augment=cfg.train["augment"], generator=generator)
-        y = torch.from_numpy(split.labels[idx]).to(cfg.device, non_blocking=True)
+    for step, idx in enumerate(bar, start=1):
+        x = fwd.inputs(split, idx, device=cfg.device, augment=cfg.train["augment"],
+                       generator=aug_generator or generator)
+        y = load_batch(split.labels, idx, device=cfg.device)
         with torch.autocast(cfg.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
             logits = fwd.module(x)
             loss = loss_fn(logits, y)
@@ -208,7 +223,7 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
         seen += len(idx)
         all_probs.append(to_probs(logits.detach(), bce=bce))
         all_labels.append(split.labels[idx])
-        if cfg.progress:
+        if cfg.progress and (step % 50 == 0 or step == len(batches)):  # float() waits for the device
             bar.set_postfix(loss=f"{float(total) / seen:.4f}")
     mean_loss = float(total) / max(seen, 1)
     # Checked once per epoch, not per batch: a per-batch check would sync the CPU with the GPU every step.
@@ -217,29 +232,41 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
     return _summary(np.concatenate(all_labels), probs, mean_loss, cfg.num_classes)
 
 
-@torch.inference_mode()
 def predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dtype: torch.dtype | None,
             loss_fn: Callable | None = None) -> tuple[np.ndarray, float | None]:
-    """Class probabilities for a whole split (model in eval mode), and the mean loss if asked."""
+    """Class probabilities for a whole split (model in eval mode), and the mean loss if asked.
+
+    Out of memory halves the batch and starts the split again (evaluation changes no state).
+    """
+    (probs, loss), _, _ = backoff(
+        lambda bs: _predict(fwd, split, cfg=cfg, batch_size=bs, dtype=dtype, loss_fn=loss_fn), batch_size,
+        what=f"{cfg.desc} evaluation")
+    return probs, loss
+
+
+@torch.inference_mode()
+def _predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dtype: torch.dtype | None,
+             loss_fn: Callable | None) -> tuple[np.ndarray, float | None]:
     fwd.module.eval()
     bce = cfg.train["loss"] == "bce"
-    out, total = [], 0.0
+    out: list[torch.Tensor] = []
+    total: torch.Tensor | float = 0.0
     for idx in batch_indices(len(split.labels), batch_size, shuffle=False):
         x = fwd.inputs(split, idx, device=cfg.device, augment="none", generator=None)
         with torch.autocast(cfg.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
             logits = fwd.module(x)
         if loss_fn is not None:
-            y = torch.from_numpy(split.labels[idx]).to(cfg.device)
-            total += float(loss_fn(logits, y)) * len(idx)
-        out.append(to_probs(logits, bce=bce).cpu())
-    probs = torch.cat(out).double().numpy()
+            y = load_batch(split.labels, idx, device=cfg.device)
+            total = total + loss_fn(logits, y) * len(idx)
+        out.append(to_probs(logits, bce=bce))  # stays on the device: one copy to the host at the end
+    probs = torch.cat(out).cpu().double().numpy()
     bad = ~np.isfinite(probs).all(axis=1)
     if bad.any():
         # softmax of an inf/NaN logit: any AUC or accuracy computed from these would be meaningless.
         raise TrainingDiverged(f"{cfg.desc or cfg.strategy}: {int(bad.sum())} of {len(probs)} predicted "
                                f"probabilities are not finite (first at sample {int(np.flatnonzero(bad)[0])})",
                                key="train.lr", expected="finite class probabilities", fix=_DIVERGED_FIX)
-    return probs, (total / len(split.labels) if loss_fn is not None else None)
+    return probs, (float(total) / len(split.labels) if loss_fn is not None else None)
 
 
 # --------------------------------------------------------------------------- the epoch loop
@@ -262,7 +289,8 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     t = cfg.train
     dev = cfg.device
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # batch order: indexes host arrays, so on the CPU
+    aug_generator = augment_generator(cfg.seed, dev) if dev.type != "cpu" else generator
     dtype = amp_dtype(t["amp"], dev)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     weights = class_weights(train.labels, cfg.num_classes) if t["class_weighted_loss"] else None
@@ -295,24 +323,26 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
             torch.cuda.reset_peak_memory_stats(dev)
             torch.cuda.synchronize(dev)
         start = time.perf_counter()
-        while True:
+        gens = [generator] if aug_generator is generator else [generator, aug_generator]
+        # Out of memory halves the batch and reruns the epoch from exactly where it began (weights,
+        # optimizer moments, scheduler, scaler, random streams), not from a half-updated model.
+        at_start = EpochStart.capture(full_model, opt, sched, scaler, gens)
+
+        def attempt(bs: int, frozen: bool = frozen, epoch: int = epoch) -> dict:
+            # The module that runs (the head on cached features, or a torch.compile wrapper around
+            # the model) first, the strategy's modes last: a compiled wrapper's .train() reaches
+            # every submodule and would put a frozen backbone's BatchNorm back into train mode.
+            fwd.module.train()
             train_mode(full_model, head_path, frozen=frozen)
-            if fwd.module is not full_model:
-                fwd.module.train()
-            try:
-                tr = train_one_epoch(fwd, train, cfg=cfg, loss_fn=loss_fn, opt=opt, scaler=scaler, dtype=dtype,
-                                     batch_size=batch_size, generator=generator, sample_weights=sample_weights,
-                                     epoch=epoch)
-                break
-            except torch.cuda.OutOfMemoryError:
-                # Halve the batch instead of dying; the retry is recorded in the results.
-                if batch_size == 1:
-                    raise
-                batch_size //= 2
-                oom_retries += 1
-                opt.zero_grad(set_to_none=True)
-                torch.cuda.empty_cache()
-                log.warning("CUDA out of memory: retrying epoch %d with batch size %d", epoch, batch_size)
+            return train_one_epoch(fwd, train, cfg=cfg, loss_fn=loss_fn, opt=opt, scaler=scaler, dtype=dtype,
+                                   batch_size=bs, generator=generator, sample_weights=sample_weights,
+                                   epoch=epoch, aug_generator=aug_generator)
+
+        tr, batch_size, retries = backoff(
+            attempt, batch_size, what=f"{cfg.desc} epoch {epoch}",
+            before_retry=functools.partial(at_start.restore, full_model, opt, sched, scaler, gens))
+        oom_retries += retries
+        del at_start
         val_probs, val_loss = predict(fwd, val, cfg=cfg, batch_size=eval_bs, dtype=dtype, loss_fn=loss_fn)
         _check_loss(val_loss, split="validation", epoch=epoch, cfg=cfg)
         va = _summary(val.labels, val_probs, val_loss or 0.0, cfg.num_classes)

@@ -51,6 +51,7 @@ from ..schema import (
     RunRecord,
     SkippedCell,
 )
+from .device import backoff, torch_flags
 from .loop import Forward, LoopConfig, Split, amp_dtype, fit, predict
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,21 @@ def _duplicates(ds: Dataset) -> dict:
 
 
 # --------------------------------------------------------------------------- one cell
-def _features(model: BuiltModel, split: Split, *, device: torch.device, batch_size: int) -> np.ndarray | None:
-    """The head's inputs for every image (backbone run once, eval mode); None if the head is not last."""
+def _features(model: BuiltModel, split: Split, *, device: torch.device, batch_size: int,
+              dtype: torch.dtype | None = None) -> np.ndarray | None:
+    """The head's inputs for every image (backbone run once, eval mode); None if the head is not last.
+
+    The backbone runs under the same autocast dtype as per-epoch frozen training would, so the
+    head trains on the very values it would see there (bf16 features, stored exactly as fp32).
+    Out of memory halves the batch and extracts the split again.
+    """
+    feats, _, _ = backoff(lambda bs: _extract(model, split, device=device, batch_size=bs, dtype=dtype),
+                          batch_size, what="feature extraction")
+    return feats
+
+
+def _extract(model: BuiltModel, split: Split, *, device: torch.device, batch_size: int,
+             dtype: torch.dtype | None) -> np.ndarray | None:
     head = model.model.get_submodule(model.head_path)
     feats: list[torch.Tensor] = []
     outs: list[torch.Tensor] = []
@@ -175,7 +189,8 @@ def _features(model: BuiltModel, split: Split, *, device: torch.device, batch_si
     fwd = Forward(module=model.model, norm=model.normalization, channels_last=False)
     model.model.eval()
     try:
-        with torch.inference_mode():
+        autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
             for j, idx in enumerate(batch_indices(len(split.labels), batch_size, shuffle=False)):
                 y = model.model(fwd.inputs(split, idx, device=device, augment="none", generator=None))
                 # Caching is exact only if the model's output *is* the head's output (true for
@@ -187,8 +202,17 @@ def _features(model: BuiltModel, split: Split, *, device: torch.device, batch_si
     return torch.cat(feats).numpy()
 
 
-def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, device: torch.device, env: dict, progress: bool = False,
-             save_checkpoint: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict:
+def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, device: torch.device, env: dict,
+             progress: bool = False, save_checkpoint: bool = True,
+             on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict:
+    """Train and score one cell into ``cdir``; torch's global flags are restored afterwards."""
+    with torch_flags(deterministic=cell.train["deterministic"], device=device):
+        return _run_cell(cell, ds, choice, cdir=cdir, device=device, env=env, progress=progress,
+                         save_checkpoint=save_checkpoint, on_epoch=on_epoch)
+
+
+def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, device: torch.device, env: dict,
+              progress: bool, save_checkpoint: bool, on_epoch: Callable[[dict[str, Any]], None] | None) -> dict:
     t0 = time.perf_counter()
     cfg = cell.train
     k = len(ds.classes)
@@ -199,11 +223,6 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
         backbone_label=cell.backbone.label or cell.backbone.name))
     store.write_record(cdir / "env.json", EnvRecord(**env))
 
-    if cfg["deterministic"]:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    # cuDNN autotuning picks the fastest kernels for fixed input shapes (ours are): off only when asked
-    # for bit-reproducibility.
-    torch.backends.cudnn.benchmark = device.type == "cuda" and not cfg["deterministic"]
     torch.manual_seed(cell.seed)
     np.random.seed(cell.seed)
     outputs = 1 if cfg["loss"] == "bce" else k
@@ -240,12 +259,13 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
         frozen_mode = "per_epoch_augmented" if cfg["augment"] != "none" else "per_epoch"
         if cfg["frozen_feature_cache"] and cfg["augment"] == "none":
             bs = cfg["eval_batch_size"] or max(cfg["batch_size"], 64)
-            feats = {s: _features(built, sp, device=device, batch_size=bs) for s, sp in splits.items()}
+            dtype = amp_dtype(cfg["amp"], device)
+            feats = {s: _features(built, sp, device=device, batch_size=bs, dtype=dtype) for s, sp in splits.items()}
             if all(f is not None for f in feats.values()):
                 loop_splits = {s: Split(images=feats[s], labels=sp.labels) for s, sp in splits.items()}
                 fwd = Forward(module=model.get_submodule(built.head_path), norm=None)
                 frozen_mode = "cached_features"
-    if cfg["compile"] and device.type == "cuda":
+    if cfg["compile"]:  # honoured on any device: CPU compile is slower to start, but it is what was asked
         fwd.module = torch.compile(fwd.module)  # type: ignore[assignment]
 
     res = fit(fwd, head_path=built.head_path, train=loop_splits["train"], val=loop_splits["val"], cfg=lcfg,
