@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import DatasetSpec, Experiment
 from .data import Dataset, open_dataset
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, WeightsError
 from .matrix import Cell, Skipped, build_cells
 from .models.backbones import (
     WeightsChoice,
@@ -54,16 +54,19 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
                               fix=f"set input_size = {smallest or 224} (images are resized once, when decoded)")
         weights[b.name] = resolve_weights(b.name, b.weights, base=src.parent, file=src, key=f"{b.key}.weights")
     datasets = {d.name: _open(d, src) for d in exp.datasets}
-    if check_images:
-        from .data.cache import check_headers
-
-        for ds in datasets.values():
-            for split in ds.source.splits.values():
-                check_headers(split)
     cells, skipped = build_cells(exp)
     if not cells:
         raise ConfigError("the matrix is empty: every cell is excluded or not applicable", file=src,
                           key="exclude", fix="remove an [[exclude]] rule or add a strategy/backbone")
+    for b in exp.backbones:  # an unloadable or mismatched .pth fails now, not when its cell starts
+        if weights[b.name].kind == "path" and any(c.backbone.name == b.name and c.strategy != "scratch"
+                                                  for c in cells):
+            _check_weights_file(b.name, weights[b.name], input_size=b.input_size, file=src, key=f"{b.key}.weights")
+    if check_images:
+        # The same decode step `run` does first (a full decode: a truncated JPEG has a valid header),
+        # into the same cache, so the run that follows does not decode again.
+        for c in cells:
+            datasets[c.dataset.name].decoded(c.backbone.input_size)
     # Only weights that some cell will load must be obtainable (a scratch-only backbone needs none).
     needed = {c.backbone.name for c in cells if c.strategy != "scratch"}
     for b in exp.backbones:
@@ -84,6 +87,21 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
         pass
     return Preflight(cells=cells, skipped=skipped, datasets=datasets, weights=weights, weights_status=status,
                      warnings=warnings)
+
+
+def _check_weights_file(name: str, choice: WeightsChoice, *, input_size: int, file: Path, key: str) -> None:
+    """Load a user's .pth into the architecture (``weights_only``: an untrusted pickle runs no code)."""
+    from .models.backbones import build_base
+
+    try:
+        build_base(name, choice, input_size=input_size)
+    except WeightsError as exc:
+        exc.message = f"{exc.message} (declared at {key})"
+        raise
+    except Exception as exc:  # noqa: BLE001 - a file of the wrong shape (a list, non-tensors, ...)
+        raise WeightsError(f"cannot use this file as {name} weights ({type(exc).__name__}: {exc})",
+                           file=choice.path, key=None, expected="a state dict saved with torch.save(model.state_dict())",
+                           fix=f"point {key} in {file} at a {name} state dict, or use DEFAULT / none") from None
 
 
 def _open(spec: DatasetSpec, toml: Path) -> Dataset:

@@ -84,6 +84,18 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise StoreError(f"not valid JSON ({exc.msg} at line {exc.lineno})", file=path,
                          fix="delete the cell folder and rerun `reportgen run`") from None
+    except UnicodeDecodeError:
+        raise StoreError("not UTF-8 text (the file was damaged or replaced)", file=path,
+                         fix="delete the cell folder and rerun `reportgen run`") from None
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file that must hold an object (``{...}``): anything else is a StoreError naming the file."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise StoreError(f"holds a JSON {type(obj).__name__}, not an object", file=path, expected="{...}",
+                         fix="restore the file or delete it and rerun `reportgen run`")
+    return obj
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -101,6 +113,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     except FileNotFoundError:
         raise StoreError("file is missing from the results store", file=path,
                          fix="rerun `reportgen run` for this experiment") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise StoreError(f"not a readable CSV file ({type(exc).__name__})", file=path,
+                         fix="delete the cell folder and rerun `reportgen run`") from None
+
+
+def _malformed(path: Path, what: str) -> StoreError:
+    return StoreError(f"malformed {what}", file=path, expected="the format in docs/results-store.md",
+                      fix="delete the cell folder and rerun `reportgen run`")
 
 
 def write_predictions(path: Path, labels: np.ndarray, probs: np.ndarray) -> None:
@@ -116,9 +136,12 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
     rows = read_csv(path)
     if not rows:
         return np.zeros(0, dtype=int), np.zeros((0, 0))
-    cols = sorted((c for c in rows[0] if c.startswith("prob_")), key=lambda c: int(c[5:]))
-    labels = np.array([int(r["label"]) for r in rows], dtype=int)
-    probs = np.array([[float(r[c]) for c in cols] for r in rows], dtype=float)
+    try:
+        cols = sorted((c for c in rows[0] if c and c.startswith("prob_")), key=lambda c: int(c[5:]))
+        labels = np.array([int(r["label"]) for r in rows], dtype=int)
+        probs = np.array([[float(r[c]) for c in cols] for r in rows], dtype=float)
+    except (ValueError, TypeError, KeyError):  # a ragged row (None), a non-number, a missing column
+        raise _malformed(path, "predictions (every row: index, label, one probability per class)") from None
     return labels, probs
 
 
@@ -163,7 +186,10 @@ def _epochs(path: Path) -> list[dict]:
             elif v in ("", None):
                 conv[k] = None
             else:
-                conv[k] = int(v) if k == "epoch" else float(v)
+                try:
+                    conv[k] = int(v) if k == "epoch" else float(v)
+                except (ValueError, TypeError):
+                    raise _malformed(path, f"epoch log ({k} = {v!r} is not a number)") from None
         out.append(conv)
     return out
 
@@ -172,13 +198,13 @@ def load_cell(path: Path) -> CellResult:
     path = Path(path)
     return CellResult(
         path=path,
-        cell=read_json(path / "cell.json"),
-        env=read_json(path / "env.json"),
-        data=read_json(path / "data.json"),
-        arch=read_json(path / "arch.json"),
+        cell=read_json_object(path / "cell.json"),
+        env=read_json_object(path / "env.json"),
+        data=read_json_object(path / "data.json"),
+        arch=read_json_object(path / "arch.json"),
         epochs=_epochs(path / "epochs.csv"),
-        metrics=read_json(path / "metrics.json"),
-        result=read_json(path / RESULT_FILE),
+        metrics=read_json_object(path / "metrics.json"),
+        result=read_json_object(path / RESULT_FILE),
     )
 
 
@@ -192,13 +218,19 @@ def load_run(run_dir: Path) -> RunResults:
     if not (run_dir / "run.json").is_file():
         raise StoreError("no results store here (run.json is missing)", file=run_dir,
                          fix="run `reportgen run EXPERIMENT.toml` first, or pass the run folder")
-    run = read_json(run_dir / "run.json")
+    run = read_json_object(run_dir / "run.json")
+    listed = run.get("cells", [])
+    if not isinstance(listed, list) or not all(isinstance(c, str) and c and "/" not in c for c in listed):
+        raise StoreError("run.json: cells must be a list of cell ids", file=run_dir / "run.json", key="cells",
+                         fix="rerun `reportgen run` to rewrite it")
+    # Finished cells on disk that run.json does not list (an older run.json) still count.
+    on_disk = sorted(p.parent.name for p in (run_dir / "cells").glob(f"*/{RESULT_FILE}"))
     cells, missing = [], []
-    for cid in run.get("cells", []):
+    for cid in listed + [c for c in on_disk if c not in listed]:
         cdir = run_dir / "cells" / cid
         if is_finished(cdir):
             cells.append(load_cell(cdir))
         else:
             missing.append(cid)
-    datasets = {p.stem: read_json(p) for p in sorted((run_dir / "datasets").glob("*.json"))}
+    datasets = {p.stem: read_json_object(p) for p in sorted((run_dir / "datasets").glob("*.json"))}
     return RunResults(path=run_dir, run=run, cells=cells, missing=missing, datasets=datasets)
