@@ -90,18 +90,40 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
 
 
 def _check_weights_file(name: str, choice: WeightsChoice, *, input_size: int, file: Path, key: str) -> None:
-    """Load a user's .pth into the architecture (``weights_only``: an untrusted pickle runs no code)."""
+    """Load a user's .pth (``weights_only``: an untrusted pickle runs no code) and fit it to the architecture."""
+    import pickle
+
+    import torch
+
     from .models.backbones import build_base
 
+    path = choice.path
+    fix = f"point {key} in {file.name} at a {name} state dict saved with torch.save(model.state_dict(), path)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = "weights only load failed" in str(exc).lower()
+        raise WeightsError("cannot load state dict: " + (
+            "it holds Python objects other than tensors, which reportgen refuses to unpickle "
+            "(an untrusted file could run code)" if unsafe else "not a PyTorch weights file"),
+            file=path, expected="a state dict (tensors only)", fix=fix) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on a damaged or foreign file
+        raise WeightsError(f"cannot load state dict: not a PyTorch weights file ({type(exc).__name__})",
+                           file=path, expected="a state dict saved with torch.save", fix=fix) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        what = type(state).__name__ if not isinstance(state, dict) else "a dict that is not name → tensor"
+        raise WeightsError(f"the file holds {what}, not a state dict", file=path,
+                           expected="a dict of parameter name → tensor", fix=fix)
     try:
         build_base(name, choice, input_size=input_size)
     except WeightsError as exc:
         exc.message = f"{exc.message} (declared at {key})"
         raise
-    except Exception as exc:  # noqa: BLE001 - a file of the wrong shape (a list, non-tensors, ...)
-        raise WeightsError(f"cannot use this file as {name} weights ({type(exc).__name__}: {exc})",
-                           file=choice.path, key=None, expected="a state dict saved with torch.save(model.state_dict())",
-                           fix=f"point {key} in {file} at a {name} state dict, or use DEFAULT / none") from None
+    except Exception as exc:  # noqa: BLE001 - tensors of a foreign kind that load_state_dict rejects
+        raise WeightsError(f"cannot use this file as {name} weights ({type(exc).__name__})", file=path,
+                           expected=f"a {name} state dict", fix=fix) from None
 
 
 def _open(spec: DatasetSpec, toml: Path) -> Dataset:

@@ -191,6 +191,9 @@ def _load_csv(spec: DatasetSpec) -> SourceDataset:
             raise DataError("CSV file not found", file=path, key=f"{spec.key}.{split}_csv",
                             fix="correct the path (relative paths are relative to the TOML file)")
         rows[split] = _read_csv_rows(path, spec)
+        if not rows[split]:
+            raise DataError(f"the {split} split is empty (the CSV has no rows)", file=path,
+                            key=f"{spec.key}.{split}_csv", fix=f"add rows to the {split} list")
     raw_labels = sorted({lab for rs in rows.values() for _, lab, _ in rs})
     numeric = all(_whole_number(lab) is not None for lab in raw_labels)
     for split, rs in rows.items():
