@@ -56,8 +56,14 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
     datasets = {d.name: _open(d, src) for d in exp.datasets}
     cells, skipped = build_cells(exp)
     if not cells:
-        raise ConfigError("the matrix is empty: every cell is excluded or not applicable", file=src,
-                          key="exclude", fix="remove an [[exclude]] rule or add a strategy/backbone")
+        if exp.exclude:
+            raise ConfigError("the matrix is empty: every cell is excluded or not applicable", file=src,
+                              key="exclude", fix="remove an [[exclude]] rule or add a strategy/backbone")
+        reasons = sorted({s.reason for s in skipped})
+        raise ConfigError("the matrix is empty: no strategy applies to any backbone"
+                          + (f" ({'; '.join(reasons)})" if reasons else ""), file=src, key="experiment.strategies",
+                          fix="add a strategy that fits the backbones (a baseline such as smallcnn trains only "
+                          '"scratch"), or add a pretrained backbone')
     for b in exp.backbones:  # an unloadable or mismatched .pth fails now, not when its cell starts
         if weights[b.name].kind == "path" and any(c.backbone.name == b.name and c.strategy != "scratch"
                                                   for c in cells):

@@ -243,6 +243,8 @@ CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
                          ["datasets[0].val_fraction"]),
     "strategies empty": (_replace('strategies = ["scratch"]', "strategies = []"),
                          ["experiment.strategies", "non-empty"]),
+    "no strategy applies": (_replace('strategies = ["scratch"]', 'strategies = ["finetune", "frozen"]'),
+                            ["experiment.strategies", "matrix is empty", "pretrained weights"]),
     "strategy twice": (_replace('strategies = ["scratch"]', 'strategies = ["scratch", "scratch"]'),
                        ["experiment.strategies", "listed twice"]),
     "override kind not a table": (lambda t: _append(experiment(t, folder(t)), "\n[overrides]\nstrategy = 5"),
