@@ -220,6 +220,10 @@ def load_run(run_dir: Path) -> RunResults:
                          fix="run `reportgen run EXPERIMENT.toml` first, or pass the run folder")
     run = read_json_object(run_dir / "run.json")
     listed = run.get("cells", [])
+    for key, kind in (("experiment", dict), ("skipped", list)):
+        if key in run and not isinstance(run[key], kind):
+            raise StoreError(f"run.json: {key} must be a JSON {'object' if kind is dict else 'array'}",
+                             file=run_dir / "run.json", key=key, fix="rerun `reportgen run` to rewrite it")
     if not isinstance(listed, list) or not all(isinstance(c, str) and c and "/" not in c for c in listed):
         raise StoreError("run.json: cells must be a list of cell ids", file=run_dir / "run.json", key="cells",
                          fix="rerun `reportgen run` to rewrite it")

@@ -131,6 +131,18 @@ def _check_outputs(run_dir: Path, paths: dict[str, Path], pdf: bool) -> None:
             safepath.check_output(target)
 
 
+def _analysis_damaged(run_dir: Path) -> bool:
+    import json
+
+    for path in (run_dir / "analysis").glob("*.json"):
+        try:
+            if not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                return True
+        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return True
+    return False
+
+
 def _write(target: Path, data: bytes | str) -> None:
     """An atomic write whose failure (read-only folder, full disk) is a message naming the file."""
     try:
@@ -233,7 +245,8 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     paths = _html_paths(run_dir, out, langs)
     _check_outputs(run_dir, paths, pdf)
     try:
-        analysis = ensure_analysis(run)
+        # A damaged analysis file (hand-edited, truncated) is derived data: recompute it, do not trust it.
+        analysis = ensure_analysis(run, force=_analysis_damaged(run_dir))
     except OSError as exc:
         raise RenderError(f"cannot write the analysis files ({exc.strerror or exc})",
                           file=exc.filename or run_dir / "analysis", expected="a writable results store",

@@ -132,6 +132,8 @@ TAMPERED: dict[str, tuple[Callable[[Path], str], list[str]]] = {
     "run.json not UTF-8": (_write("run.json", b'{"name": "caf\xe9"}'), ["run.json", "not UTF-8"]),
     "run.json cells not a list": (_write("run.json", '{"cells": 5}'), ["run.json", "cells"]),
     "run.json cells with a path": (_write("run.json", '{"cells": ["../../etc"]}'), ["run.json", "cells"]),
+    "run.json experiment wrong type": (_write("run.json", '{"cells": [], "experiment": 5}'),
+                                       ["run.json", "experiment"]),
     "result.json is a list": (_write("cells/CELL/result.json", "[]"), ["result.json", "not an object"]),
     "cell.json truncated": (_write("cells/CELL/cell.json", '{"id": "x'), ["cell.json", "not valid JSON"]),
     "metrics.json not UTF-8": (_write("cells/CELL/metrics.json", b"\xff\xfe{}"), ["metrics.json", "not UTF-8"]),
@@ -158,6 +160,29 @@ def test_tampered_store_exits_2_and_is_left_as_it_was(store_copy: Path, case: st
     result = invoke("render", store_copy, "--lang", "en", "--jobs", "1")
     assert_one_error(result, *needles)
     assert snapshot(store_copy) == before
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b"{trunc", b"\xff\xfe"])
+def test_damaged_analysis_files_are_recomputed(store_copy: Path, content: bytes) -> None:
+    assert invoke("render", store_copy, "--lang", "en", "--jobs", "1").exit_code == 0
+    for p in (store_copy / "analysis").glob("*.json"):
+        p.write_bytes(content)
+    result = invoke("render", store_copy, "--lang", "en", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    for p in (store_copy / "analysis").glob("*.json"):
+        assert json.loads(p.read_text()), p
+
+
+def test_a_second_concurrent_run_is_refused(store_copy: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    before = snapshot(store_copy)
+    with open(store_copy / ".lock", "a") as held:  # a run in progress holds this lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = invoke("run", store_toml(tmp_path, store_copy.parent), "--no-progress")
+    assert_one_error(result, "another `reportgen run`")
+    assert {k: v for k, v in snapshot(store_copy).items() if k != ".lock"} == \
+        {k: v for k, v in before.items() if k != ".lock"}
 
 
 # --------------------------------------------------------------------------- symbolic links
