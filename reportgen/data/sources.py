@@ -93,7 +93,15 @@ def _load_npz(spec: DatasetSpec) -> SourceDataset:
                 raise DataError(f'array "{k}" is missing', file=path, key=k,
                                 expected="keys " + ", ".join(f"{s}_images/{s}_labels" for s in SPLITS),
                                 fix="export the split, or use another dataset kind")
-        images, labels = npz[ik], npz[lk]
+        try:
+            images, labels = npz[ik], npz[lk]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # object arrays, a damaged member
+            raise DataError(f'cannot read "{ik}"/"{lk}" ({type(exc).__name__}: {exc})', file=path, key=ik,
+                            expected="plain numeric arrays (no pickled objects)",
+                            fix="re-export the npz with numpy.savez from uint8 images and integer labels") from None
+        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+            raise DataError(f'"{ik}" has shape {images.shape}', file=path, key=ik,
+                            expected="(N, H, W) grayscale or (N, H, W, 3) RGB uint8")
         if labels.ndim == 0:
             raise DataError(f'"{lk}" is a single value', file=path, key=lk, expected="one integer label per image")
         labels = labels.reshape(labels.shape[0], -1) if labels.ndim > 1 else labels[:, None]
@@ -105,9 +113,6 @@ def _load_npz(spec: DatasetSpec) -> SourceDataset:
             raise DataError(f'"{ik}" has {images.shape[0]} images but "{lk}" has {labels.shape[0]} labels',
                             file=path, key=ik, expected="arrays of the same length",
                             fix="re-export the npz so images and labels match")
-        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
-            raise DataError(f'"{ik}" has shape {images.shape}', file=path, key=ik,
-                            expected="(N, H, W) grayscale or (N, H, W, 3) RGB uint8")
         if images.dtype != np.uint8:
             raise DataError(f'"{ik}" has dtype {images.dtype}', file=path, key=ik, expected="uint8 pixels 0..255")
         splits[split] = SplitSource(labels=labels[:, 0].astype(np.int64), arrays=images)

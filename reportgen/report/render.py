@@ -242,6 +242,8 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     langs = _languages(lang, run.run)
     env = make_environment(template_dir)
     precompile(env)
+    if out is not None and Path(out).is_symlink():  # a linked --out folder or file: never write through it
+        safepath.check_output(out)
     paths = _html_paths(run_dir, out, langs)
     _check_outputs(run_dir, paths, pdf)
     try:

@@ -141,6 +141,14 @@ def _npz_labels(labels: np.ndarray, *, splits: tuple[str, ...] = ("train",)) -> 
     return make
 
 
+def _npz_images(t: Path, images: np.ndarray) -> Path:
+    spec = npz(t)
+    arrays = dict(np.load(t / "d.npz"))
+    arrays["train_images"] = images
+    np.savez(t / "d.npz", **arrays)
+    return experiment(t, spec)
+
+
 def _csv(train_rows: str, *, test_rows: str | None = None, encoding: str = "utf-8") -> Callable[[Path], Path]:
     def make(t: Path) -> Path:
         spec = csv_dataset(t)
@@ -270,6 +278,9 @@ CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
     "npz float labels": (_npz_labels(np.linspace(0, 0.9, 10)[:, None]), ["d.npz", "train_labels", "non-integer"]),
     "npz nan labels": (_npz_labels(np.array([[0.0], [1.0], [np.nan]] + [[1.0]] * 7)), ["d.npz", "non-integer"]),
     "npz string labels": (_npz_labels(np.array([["a"]] * 10)), ["d.npz", "train_labels", "dtype"]),
+    "npz object labels": (_npz_labels(np.array([[0], [1], ["x"]] * 3 + [[1]], dtype=object)),
+                          ["d.npz", "train_labels", "pickled"]),
+    "npz images 1-d": (lambda t: _npz_images(t, np.zeros(10, dtype=np.uint8)), ["d.npz", "train_images", "shape"]),
     "npz single-class train": (_npz_labels(np.zeros((10, 1), dtype=int), splits=("train", "val")),
                                ["d.npz", "train split", "single class"]),
     "npz single-class test": (_npz_labels(np.ones((10, 1), dtype=int), splits=("test",)),

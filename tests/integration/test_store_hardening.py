@@ -249,12 +249,14 @@ def test_symlinked_store_file_is_refused_by_render(store_copy: Path, outside: Pa
     assert snapshot(outside) == before
 
 
-def test_out_that_is_a_symlink_is_refused(store_copy: Path, tmp_path: Path, outside: Path) -> None:
-    out = tmp_path / "mine.html"
-    out.symlink_to(outside / "precious.txt")
+@pytest.mark.parametrize("name", ["mine.html", "outdir"])
+def test_out_that_is_a_symlink_is_refused(store_copy: Path, tmp_path: Path, outside: Path, name: str) -> None:
+    out = tmp_path / name
+    out.symlink_to(outside / "precious.txt" if name.endswith(".html") else outside)
+    before = snapshot(outside)
     result = invoke("render", store_copy, "--lang", "en", "--jobs", "1", "--out", out)
-    assert_one_error(result, "mine.html", "symbolic link")
-    assert (outside / "precious.txt").read_text() == "keep me"
+    assert_one_error(result, name, "symbolic link")
+    assert snapshot(outside) == before
 
 
 def test_out_in_a_folder_blocked_by_a_file(store_copy: Path, tmp_path: Path) -> None:
