@@ -74,7 +74,7 @@ def detect_color(src: SplitSource, *, probe: int = 16) -> str:
                 if im.mode in ("L", "LA", "I", "I;16", "1"):
                     continue
                 a = np.asarray(im.convert("RGB"), dtype=np.int16)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise _decode_error(f, exc) from None
         if not (np.abs(a[..., 0] - a[..., 1]).max() <= 2 and np.abs(a[..., 1] - a[..., 2]).max() <= 2):
             return "rgb"
@@ -94,7 +94,7 @@ def _decode_file(path: Path, size: int, color: str) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             return _to_chw(im, size=size, color=color)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise _decode_error(path, exc) from None
 
 
@@ -109,7 +109,7 @@ def check_headers(src: SplitSource) -> None:
         try:
             with Image.open(f) as im:
                 im.size  # noqa: B018 - reading the header is the check
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise _decode_error(f, exc) from None
 
 
