@@ -25,6 +25,20 @@ class Group(click.Group):
         except ReportgenError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        # Last line of defence: the real sites raise ReportgenErrors; a file problem that slipped
+        # through still gets one message naming the path instead of a traceback.
+        except UnicodeDecodeError as exc:
+            logging.getLogger(__name__).debug("unexpected decode error", exc_info=True)
+            click.secho(f"error: a file is not UTF-8 text ({exc.reason} at byte {exc.start})\n"
+                        "  fix: re-save it as UTF-8 (run with -vv to see which file)", fg="red", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except OSError as exc:
+            logging.getLogger(__name__).debug("unexpected OS error", exc_info=True)
+            where = exc.filename or "a file"
+            click.secho(f"error: {where}: {exc.strerror or exc}\n"
+                        "  fix: check that the path exists, is the right kind (file or folder) and is "
+                        "readable/writable", fg="red", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
@@ -220,7 +234,8 @@ def export(run_dir: Path, tensorboard_dir: Path | None, mlflow_uri: str | None, 
 
 @cli.command()
 @click.argument("backbone", required=False)
-@click.option("--size", default=224, show_default=True, type=click.IntRange(min=1), help="Input size in pixels.")
+@click.option("--size", default=224, show_default=True, type=click.IntRange(min=8, max=2048),
+              help="Input size in pixels (8 to 2048).")
 @click.option("--list", "list_all", is_flag=True, help="List every backbone name reportgen accepts.")
 def inspect(backbone: str | None, size: int, list_all: bool) -> None:
     """Architecture stats of one backbone: params, MACs, ImageNet accuracy of its weights."""
@@ -230,16 +245,23 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
         click.echo("\n".join(known_backbones()))
         return
     check_backbone_name(backbone, key="BACKBONE")
-    from .models.backbones import check_input_size
+    from .models.backbones import check_input_size, family
     from .models.stats import format_inspect, inspect_table
 
     problem = check_input_size(backbone, size)
     if problem:
         from .errors import ConfigError
-        from .models.backbones import smallest_input_size
 
+        expected, fix = _size_hint(backbone)
         raise ConfigError(f"{backbone} cannot take {size}×{size} inputs ({problem})", key="--size",
-                          expected=f"--size ≥ {smallest_input_size(backbone)}")
+                          expected=expected, fix=fix)
+    if family(backbone) == "baseline":  # no torchvision entry and no ImageNet metadata: stats of the model
+        from .models import baselines
+        from .models.stats import arch_stats
+
+        stats = arch_stats(baselines.BUILDERS[backbone](input_size=size), input_size=size, weights=None)
+        click.echo(format_inspect({"backbone": backbone, **stats}))
+        return
     click.echo(format_inspect(inspect_table(backbone, size=size)))
 
 
@@ -271,6 +293,21 @@ def bench() -> None:
     raise ReportgenError("the benchmark is not part of the installed package any more", key="reportgen bench",
                          fix="from a clone of the repository run `make bench` "
                              "(or `.venv/bin/python -m bench --help` for its options)")
+
+
+def _size_hint(backbone: str) -> tuple[str, str]:
+    """What --size a backbone accepts: a lower bound, or the fixed sizes it was built for (ViT: 224 only)."""
+    from .models.backbones import check_input_size, smallest_input_size
+
+    smallest = smallest_input_size(backbone)
+    if smallest is not None:
+        return f"--size ≥ {smallest} for {backbone}", f"run `reportgen inspect {backbone} --size {smallest}`"
+    fixed = [s for s in (224, 256, 299, 384, 512, 518) if check_input_size(backbone, s) is None]
+    if fixed:
+        sizes = " or ".join(str(s) for s in fixed)
+        return (f"exactly {sizes} ({backbone} is built for a fixed input size)",
+                f"run `reportgen inspect {backbone} --size {fixed[0]}`")
+    return "an input size this backbone accepts", "see the backbone's torchvision documentation"
 
 
 def _register_optional() -> None:

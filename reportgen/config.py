@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -70,6 +71,11 @@ def _choice(options: tuple[str, ...]) -> Validator:
     return check
 
 
+def _is_number(v: Any) -> bool:
+    # bool is an int in Python; NaN and inf parse as TOML floats but no setting means them.
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def _positive_int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError("a positive integer")
@@ -83,21 +89,50 @@ def _nonneg_int(v: Any) -> int:
 
 
 def _nonneg_float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise ValueError("a number ≥ 0")
+    if not _is_number(v) or v < 0:
+        raise ValueError("a number ≥ 0 (not nan or inf)")
     return float(v)
 
 
 def _positive_float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise ValueError("a number > 0")
+    if not _is_number(v) or v <= 0:
+        raise ValueError("a number > 0 (not nan or inf)")
     return float(v)
 
 
 def _fraction(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+    if not _is_number(v) or not 0 < v < 1:
         raise ValueError("a number between 0 and 1 (exclusive)")
     return float(v)
+
+
+def _smoothing(v: Any) -> float:
+    if not _is_number(v) or not 0 <= v < 1:
+        raise ValueError("a number in [0, 1), e.g. 0.1 (0 = no label smoothing)")
+    return float(v)
+
+
+# Upper bounds that catch typos (epochs = 1000000, input_size = 22400) before hours are spent or
+# memory runs out. A real need for more is lifted with an environment variable, named in the message.
+LIMITS = {"epochs": ("REPORTGEN_MAX_EPOCHS", 10_000), "input_size": ("REPORTGEN_MAX_INPUT_SIZE", 2048),
+          "batch_size": ("REPORTGEN_MAX_BATCH_SIZE", 65_536)}
+
+
+def limit(name: str) -> int:
+    env, default = LIMITS[name]
+    raw = os.environ.get(env, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def _bounded_int(name: str) -> Validator:
+    def check(v: Any) -> int:
+        env, _ = LIMITS[name]
+        top = limit(name)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+            raise ValueError(f"a positive integer up to {top} (to allow more, set the environment variable {env})")
+        return v
+
+    return check
 
 
 def _optional(check: Validator) -> Validator:
@@ -113,9 +148,31 @@ def _str_list(v: Any) -> list[str]:
     return list(v)
 
 
+def _distinct_str_list(v: Any) -> list[str]:
+    """A non-empty list of distinct names (a class listed twice would give the same images two labels)."""
+    out = _str_list(v)
+    if not out:
+        raise ValueError("a non-empty list of names")
+    twice = sorted({s for s in out if out.count(s) > 1})
+    if twice:
+        raise ValueError(f"a list of distinct names ({', '.join(repr(s) for s in twice)} listed twice)")
+    return out
+
+
+MAX_SEED = 2**32 - 1  # numpy's seed range
+
+
+def _seed(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED - 1:
+        raise ValueError(f"an integer from 0 to {MAX_SEED - 1}")
+    return v
+
+
 def _int_list(v: Any) -> list[int]:
     if not isinstance(v, list) or not v or not all(isinstance(s, int) and not isinstance(s, bool) for s in v):
         raise ValueError("a non-empty list of integers, e.g. [0, 1, 2]")
+    if any(not 0 <= s <= MAX_SEED for s in v):
+        raise ValueError(f"seeds from 0 to {MAX_SEED}, e.g. [0, 1, 2]")
     if len(set(v)) != len(v):
         raise ValueError("a list of distinct integers")
     return list(v)
@@ -142,7 +199,7 @@ EXPERIMENT_KEYS: dict[str, tuple[Any, Validator]] = {
     "name": (None, _optional(_name)),
     "output_dir": ("runs", _str),
     "seeds": ([0], _int_list),
-    "strategies": (["finetune", "frozen", "scratch"], _str_list),
+    "strategies": (["finetune", "frozen", "scratch"], _distinct_str_list),
 }
 
 REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -167,13 +224,13 @@ DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
     "path_column": ("image", _str),
     "label_column": ("label", _str),
     "image_suffix": ("", _str),  # appended to CSV ids that lack an extension (e.g. ".jpeg")
-    "classes": (None, _optional(_str_list)),
+    "classes": (None, _optional(_distinct_str_list)),
     "task": ("auto", _choice(TASKS)),
     "color": ("auto", _choice(COLOR_MODES)),
     "val_fraction": (0.1, _fraction),
     "min_val_size": (100, _nonneg_int),
     "max_train_samples": (None, _optional(_positive_int)),
-    "split_seed": (0, _nonneg_int),
+    "split_seed": (0, _seed),
     "description": ("", _str),
     "credit": ("", _str),
     "modality": ("", _str),  # e.g. "chest X-ray": the report names it only when declared
@@ -183,7 +240,7 @@ DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
 BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
     "name": (REQUIRED, _str),
     "weights": ("DEFAULT", _str),
-    "input_size": (224, _positive_int),
+    "input_size": (224, _bounded_int("input_size")),
     "reason": ("", _str),
     "label": (None, _optional(_str)),
 }
@@ -193,15 +250,15 @@ TRAIN_KEYS: dict[str, tuple[Any, Validator]] = {
     "lr": (1e-3, _positive_float),
     "weight_decay": (1e-4, _nonneg_float),
     "momentum": (0.9, _nonneg_float),
-    "batch_size": (32, _positive_int),
-    "epochs": (10, _positive_int),
+    "batch_size": (32, _bounded_int("batch_size")),
+    "epochs": (10, _bounded_int("epochs")),
     "scheduler": ("cosine", _choice(SCHEDULERS)),
     "step_size": (5, _positive_int),
     "gamma": (0.1, _positive_float),
     "selection_metric": ("val_macro_f1", _choice(SELECTION_METRICS)),
     "patience": (0, _nonneg_int),  # 0 = no early stopping; the best epoch is still kept
     "loss": ("ce", _choice(LOSSES)),
-    "label_smoothing": (0.0, _nonneg_float),
+    "label_smoothing": (0.0, _smoothing),
     "class_weighted_loss": (False, _bool),
     "weighted_sampler": (False, _bool),
     "augment": ("none", _choice(AUGMENTS)),
@@ -211,7 +268,7 @@ TRAIN_KEYS: dict[str, tuple[Any, Validator]] = {
     "deterministic": (False, _bool),
     "warmup_frozen_epochs": (2, _nonneg_int),
     "frozen_feature_cache": (True, _bool),
-    "eval_batch_size": (None, _optional(_positive_int)),
+    "eval_batch_size": (None, _optional(_bounded_int("batch_size"))),
 }
 
 TOP_LEVEL = ("experiment", "report", "datasets", "backbones", "train", "overrides", "exclude")
@@ -340,7 +397,8 @@ def _check_table(table: Any, keys: dict[str, tuple[Any, Validator]], *, file: Pa
             out[k] = check(table[k])
         except ValueError as exc:
             raise ConfigError(f"bad value {table[k]!r}", file=file, key=f"{where}.{k}",
-                              expected=str(exc)) from None
+                              expected=str(exc), fix=f"change {k} in [{where}] to such a value "
+                              "(experiments/demo.toml shows every key)") from None
     return out
 
 
@@ -362,7 +420,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if not path.is_file():
         raise ConfigError("experiment file not found", file=path,
                           fix="pass the path of a .toml file, e.g. experiments/demo.toml")
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path, what="experiment file")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -437,6 +495,23 @@ def load_experiment(path: str | Path) -> Experiment:
                       backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text)
 
 
+def read_text_file(path: Path, *, what: str, key: str | None = None, file: Path | None = None) -> str:
+    """A UTF-8 text file (a leading BOM, as Windows editors write, is accepted) or a ConfigError."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} ({exc.strerror or exc})", file=file or path, key=key,
+                          fix=f"check that {path} exists and is readable") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"the {what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})",
+                          file=path, key=key, expected="a UTF-8 encoded text file",
+                          fix="re-save the file as UTF-8 (e.g. in your editor: Save with Encoding → UTF-8)"
+                          ) from None
+
+
 def _name_from_stem(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", stem) or "run"
 
@@ -469,6 +544,11 @@ def _parse_overrides(table: Any, *, file: Path, strategies: list[str], backbones
         if kind not in out:
             raise ConfigError(f'unknown override kind "{kind}"', file=file, key=f"overrides.{kind}",
                               expected='"strategy" or "backbone"', fix=_did_you_mean(kind, tuple(out)))
+        if not isinstance(sub, dict):
+            raise ConfigError(f"bad value {sub!r}: overrides.{kind} must be a table of tables", file=file,
+                              key=f"overrides.{kind}", expected=f"[overrides.{kind}.<name>] with [train] keys",
+                              fix=f"write e.g. [overrides.{kind}.{'frozen' if kind == 'strategy' else 'resnet18'}]"
+                              " followed by lr = 0.003")
         names = strategies if kind == "strategy" else backbones
         for target, values in sub.items():
             if target not in names:
@@ -509,7 +589,7 @@ def parse_notes_markdown(path: Path) -> dict[str, str]:
     """Split a Markdown notes file into sections by ``## <section>`` headings."""
     notes: dict[str, list[str]] = {}
     current: str | None = None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text_file(path, what="notes file").splitlines():
         m = re.match(r"^##\s+([a-z_]+)\s*$", line.strip())
         if m:
             current = m.group(1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import DatasetSpec, Experiment
 from .data import Dataset, open_dataset
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, WeightsError
 from .matrix import Cell, Skipped, build_cells
 from .models.backbones import (
     WeightsChoice,
@@ -54,16 +54,25 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
                               fix=f"set input_size = {smallest or 224} (images are resized once, when decoded)")
         weights[b.name] = resolve_weights(b.name, b.weights, base=src.parent, file=src, key=f"{b.key}.weights")
     datasets = {d.name: _open(d, src) for d in exp.datasets}
-    if check_images:
-        from .data.cache import check_headers
-
-        for ds in datasets.values():
-            for split in ds.source.splits.values():
-                check_headers(split)
     cells, skipped = build_cells(exp)
     if not cells:
-        raise ConfigError("the matrix is empty: every cell is excluded or not applicable", file=src,
-                          key="exclude", fix="remove an [[exclude]] rule or add a strategy/backbone")
+        if exp.exclude:
+            raise ConfigError("the matrix is empty: every cell is excluded or not applicable", file=src,
+                              key="exclude", fix="remove an [[exclude]] rule or add a strategy/backbone")
+        reasons = sorted({s.reason for s in skipped})
+        raise ConfigError("the matrix is empty: no strategy applies to any backbone"
+                          + (f" ({'; '.join(reasons)})" if reasons else ""), file=src, key="experiment.strategies",
+                          fix="add a strategy that fits the backbones (a baseline such as smallcnn trains only "
+                          '"scratch"), or add a pretrained backbone')
+    for b in exp.backbones:  # an unloadable or mismatched .pth fails now, not when its cell starts
+        if weights[b.name].kind == "path" and any(c.backbone.name == b.name and c.strategy != "scratch"
+                                                  for c in cells):
+            _check_weights_file(b.name, weights[b.name], input_size=b.input_size, file=src, key=f"{b.key}.weights")
+    if check_images:
+        # The same decode step `run` does first (a full decode: a truncated JPEG has a valid header),
+        # into the same cache, so the run that follows does not decode again.
+        for c in cells:
+            datasets[c.dataset.name].decoded(c.backbone.input_size)
     # Only weights that some cell will load must be obtainable (a scratch-only backbone needs none).
     needed = {c.backbone.name for c in cells if c.strategy != "scratch"}
     for b in exp.backbones:
@@ -85,6 +94,43 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
         pass
     return Preflight(cells=cells, skipped=skipped, datasets=datasets, weights=weights, weights_status=status,
                      warnings=warnings)
+
+
+def _check_weights_file(name: str, choice: WeightsChoice, *, input_size: int, file: Path, key: str) -> None:
+    """Load a user's .pth (``weights_only``: an untrusted pickle runs no code) and fit it to the architecture."""
+    import pickle
+
+    import torch
+
+    from .models.backbones import build_base
+
+    path = choice.path
+    fix = f"point {key} in {file.name} at a {name} state dict saved with torch.save(model.state_dict(), path)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = "weights only load failed" in str(exc).lower()
+        raise WeightsError("cannot load state dict: " + (
+            "it holds Python objects other than tensors, which reportgen refuses to unpickle "
+            "(an untrusted file could run code)" if unsafe else "not a PyTorch weights file"),
+            file=path, expected="a state dict (tensors only)", fix=fix) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on a damaged or foreign file
+        raise WeightsError(f"cannot load state dict: not a PyTorch weights file ({type(exc).__name__})",
+                           file=path, expected="a state dict saved with torch.save", fix=fix) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        what = type(state).__name__ if not isinstance(state, dict) else "a dict that is not name → tensor"
+        raise WeightsError(f"the file holds {what}, not a state dict", file=path,
+                           expected="a dict of parameter name → tensor", fix=fix)
+    try:
+        build_base(name, choice, input_size=input_size)
+    except WeightsError as exc:
+        exc.message = f"{exc.message} (declared at {key})"
+        raise
+    except Exception as exc:  # noqa: BLE001 - tensors of a foreign kind that load_state_dict rejects
+        raise WeightsError(f"cannot use this file as {name} weights ({type(exc).__name__})", file=path,
+                           expected=f"a {name} state dict", fix=fix) from None
 
 
 def _open(spec: DatasetSpec, toml: Path) -> Dataset:

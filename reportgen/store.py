@@ -98,6 +98,18 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise StoreError(f"not valid JSON ({exc.msg} at line {exc.lineno})", file=path,
                          fix="delete the cell folder and rerun `reportgen run`") from None
+    except UnicodeDecodeError:
+        raise StoreError("not UTF-8 text (the file was damaged or replaced)", file=path,
+                         fix="delete the cell folder and rerun `reportgen run`") from None
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file that must hold an object (``{...}``): anything else is a StoreError naming the file."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise StoreError(f"holds a JSON {type(obj).__name__}, not an object", file=path, expected="{...}",
+                         fix="restore the file or delete it and rerun `reportgen run`")
+    return obj
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -115,6 +127,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     except FileNotFoundError:
         raise StoreError("file is missing from the results store", file=path,
                          fix="rerun `reportgen run` for this experiment") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise StoreError(f"not a readable CSV file ({type(exc).__name__})", file=path,
+                         fix="delete the cell folder and rerun `reportgen run`") from None
+
+
+def _malformed(path: Path, what: str) -> StoreError:
+    return StoreError(f"malformed {what}", file=path, expected="the format in docs/results-store.md",
+                      fix="delete the cell folder and rerun `reportgen run`")
 
 
 PREDICTION_COLUMNS = ("index", "sample_id", "label")
@@ -154,7 +174,7 @@ def read_predictions(path: Path) -> Predictions:
     rows = read_csv(path)
     if not rows:
         raise StoreError("predictions file has no rows", file=path, fix="delete the cell folder and rerun")
-    cols = [c for c in rows[0] if c.startswith("prob_")]
+    cols = [c for c in rows[0] if c and c.startswith("prob_")]
     missing = [c for c in PREDICTION_COLUMNS if c not in rows[0]]
     if missing or not cols:
         raise StoreError(f"predictions file lacks column(s) {missing or ['prob_0']}", file=path,
@@ -165,9 +185,14 @@ def read_predictions(path: Path) -> Predictions:
         index = np.array([int(r["index"]) for r in rows], dtype=int)
         labels = np.array([int(r["label"]) for r in rows], dtype=int)
         probs = np.array([[float(r[c]) for c in cols] for r in rows], dtype=np.float64)
+        if any(None in r for r in rows):  # a row with more values than the header
+            raise ValueError("a row has more values than the header")
     except (TypeError, ValueError) as exc:
         raise StoreError(f"predictions file has a malformed row ({exc})", file=path,
                          fix="delete the cell folder and rerun `reportgen run`") from None
+    if not np.all(np.isfinite(probs)):
+        raise StoreError("predictions file holds non-finite probabilities", file=path,
+                         fix="delete the cell folder and rerun `reportgen run`")
     return Predictions(index=index, sample_id=[r["sample_id"] for r in rows], labels=labels, probs=probs)
 
 
@@ -252,6 +277,7 @@ class RunResults:
         return self.run.experiment
 
 
+
 def load_cell(path: Path) -> CellResult:
     path = Path(path)
     return CellResult(
@@ -277,8 +303,13 @@ def load_run(run_dir: Path) -> RunResults:
         raise StoreError("no results store here (run.json is missing)", file=run_dir,
                          fix="run `reportgen run EXPERIMENT.toml` first, or pass the run folder")
     run = read_record(RunRecord, run_dir / "run.json")
+    if not all(c and "/" not in c and c not in (".", "..") for c in run.cells):
+        raise StoreError("run.json: cells must be a list of cell ids", file=run_dir / "run.json", key="cells",
+                         fix="rerun `reportgen run` to rewrite it")
+    # Finished cells on disk that run.json does not list (an older run.json) still count.
+    on_disk = sorted(p.parent.name for p in (run_dir / "cells").glob(f"*/{RESULT_FILE}"))
     cells, missing = [], []
-    for cid in run.cells:
+    for cid in run.cells + [c for c in on_disk if c not in run.cells]:
         cdir = run_dir / "cells" / cid
         if is_finished(cdir):
             cells.append(load_cell(cdir))

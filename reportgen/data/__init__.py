@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import DatasetSpec
+from ..errors import DataError
 from .cache import DecodedSplit, decode_split, detect_color
 from .sources import SPLITS, SourceDataset, finalize_splits, load_source, resolve_task
 
@@ -58,6 +59,19 @@ def open_dataset(spec: DatasetSpec) -> Dataset:
     """Read labels and layout, carve val, decide task and colour. Raises DataError."""
     src = load_source(spec)
     record = finalize_splits(src, spec)
+    _check_classes_present(src, spec)
     color = spec.color if spec.color != "auto" else detect_color(src.splits["train"])
     return Dataset(spec=spec, source=src, task=resolve_task(spec, len(src.classes)), color=color,
                    split_record=record)
+
+
+def _check_classes_present(src: SourceDataset, spec: DatasetSpec) -> None:
+    """Every split must hold at least two classes: a one-class split trains nothing, and AUC,
+    macro-F1 and the confusion matrix are undefined on it (run would fail or report nonsense)."""
+    for split in SPLITS:
+        present = np.unique(src.splits[split].labels)
+        if len(present) < 2:
+            only = src.classes[int(present[0])] if len(present) else "none"
+            raise DataError(f"the {split} split holds a single class ({only!r}, {len(src.splits[split])} images)",
+                            file=src.origin, key=spec.key, expected=f"images of at least two of {src.classes}",
+                            fix=f"add images of the other classes to the {split} split")

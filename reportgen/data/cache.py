@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,7 @@ def detect_color(src: SplitSource, *, probe: int = 16) -> str:
                 if im.mode in ("L", "LA", "I", "I;16", "1"):
                     continue
                 a = np.asarray(im.convert("RGB"), dtype=np.int16)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise _decode_error(f, exc) from None
         if not (np.abs(a[..., 0] - a[..., 1]).max() <= 2 and np.abs(a[..., 1] - a[..., 2]).max() <= 2):
             return "rgb"
@@ -93,7 +94,7 @@ def _decode_file(path: Path, size: int, color: str) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             return _to_chw(im, size=size, color=color)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise _decode_error(path, exc) from None
 
 
@@ -108,7 +109,7 @@ def check_headers(src: SplitSource) -> None:
         try:
             with Image.open(f) as im:
                 im.size  # noqa: B018 - reading the header is the check
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise _decode_error(f, exc) from None
 
 
@@ -117,6 +118,7 @@ def decode_split(src: SplitSource, *, size: int, color: str, workers: int | None
     """Decode (or load from cache) one split at ``size``×``size`` pixels."""
     key = content_key(src, size=size, color=color)
     final = cache_dir() / f"{key}.npy"
+    clean_stale_temp_files(final.parent)  # leftovers of a decode that was killed last time
     if final.is_file():
         try:
             images = np.load(final, mmap_mode="r")
@@ -127,8 +129,9 @@ def decode_split(src: SplitSource, *, size: int, color: str, workers: int | None
     final.parent.mkdir(parents=True, exist_ok=True)
     channels = 1 if color == "gray" else 3
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(src), channels, size, size))
     try:
+        # Inside the try: a failed memory-map (no space, no memory) must not leave its sparse file behind.
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(src), channels, size, size))
         _fill(out, src, size=size, color=color, workers=workers, progress=progress, desc=desc)
         out.flush()
         del out
@@ -137,6 +140,60 @@ def decode_split(src: SplitSource, *, size: int, color: str, workers: int | None
         tmp.unlink(missing_ok=True)
         raise
     return DecodedSplit(images=np.load(final, mmap_mode="r"), labels=src.labels, key=key)
+
+
+_TMP_NAME = re.compile(r"^\.[0-9a-f]+\.npy\.(\d+)\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from /proc; None where unknown."""
+    try:
+        return Path(f"/proc/{pid}").stat().st_mtime
+    except OSError:
+        return None
+
+
+def clean_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete decode temp files whose writer is gone (killed mid-decode: ``kill -9``, OOM killer).
+
+    A temp file names its writer's pid. It is stale if that process no longer exists, or if the
+    pid now belongs to a process that started after the file was last written (pid reuse).
+    Files of a live writer are left alone: another run may be decoding into the same cache.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TMP_NAME.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(m.group(1))
+        try:
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        started = _process_start(pid) if _alive(pid) else None
+        stale = not _alive(pid) or (started is not None and started > mtime + 1)
+        if stale and pid != os.getpid():
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+                log.info("removed a stale decode temp file %s (writer %d is gone)", entry.path, pid)
+            except OSError as exc:
+                log.debug("cannot remove %s: %s", entry.path, exc)
+    return removed
 
 
 def _fill(out: np.ndarray, src: SplitSource, *, size: int, color: str, workers: int | None,

@@ -111,8 +111,19 @@ def _load_npz(spec: DatasetSpec) -> SourceDataset:
                 raise DataError(f'array "{k}" is missing', file=path, key=k,
                                 expected="keys " + ", ".join(f"{s}_images/{s}_labels" for s in SPLITS),
                                 fix="export the split, or use another dataset kind")
-        images, labels = npz[ik], npz[lk]
+        try:
+            images, labels = npz[ik], npz[lk]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # object arrays, a damaged member
+            raise DataError(f'cannot read "{ik}"/"{lk}" ({type(exc).__name__}: {exc})', file=path, key=ik,
+                            expected="plain numeric arrays (no pickled objects)",
+                            fix="re-export the npz with numpy.savez from uint8 images and integer labels") from None
+        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+            raise DataError(f'"{ik}" has shape {images.shape}', file=path, key=ik,
+                            expected="(N, H, W) grayscale or (N, H, W, 3) RGB uint8")
+        if labels.ndim == 0:
+            raise DataError(f'"{lk}" is a single value', file=path, key=lk, expected="one integer label per image")
         labels = labels.reshape(labels.shape[0], -1) if labels.ndim > 1 else labels[:, None]
+        labels = _integer_labels(labels, file=path, key=lk)
         if labels.shape[1] != 1:
             raise DataError(f'"{lk}" has {labels.shape[1]} columns (multi-label)', file=path, key=lk,
                             expected="one integer label per image")
@@ -120,15 +131,28 @@ def _load_npz(spec: DatasetSpec) -> SourceDataset:
             raise DataError(f'"{ik}" has {images.shape[0]} images but "{lk}" has {labels.shape[0]} labels',
                             file=path, key=ik, expected="arrays of the same length",
                             fix="re-export the npz so images and labels match")
-        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
-            raise DataError(f'"{ik}" has shape {images.shape}', file=path, key=ik,
-                            expected="(N, H, W) grayscale or (N, H, W, 3) RGB uint8")
         if images.dtype != np.uint8:
             raise DataError(f'"{ik}" has dtype {images.dtype}', file=path, key=ik, expected="uint8 pixels 0..255")
         splits[split] = SplitSource(labels=labels[:, 0].astype(np.int64), arrays=images)
     n_classes = max(int(s.labels.max()) for s in splits.values()) + 1
     classes = list(spec.classes) if spec.classes else [f"class_{i}" for i in range(n_classes)]
     return SourceDataset(name=spec.name, classes=classes, splits=splits, origin=path)
+
+
+def _integer_labels(labels: np.ndarray, *, file: Path, key: str) -> np.ndarray:
+    """Labels as int64; a float label that is not a whole number is an error, never truncated to 0."""
+    if labels.dtype.kind in "iub":
+        return labels.astype(np.int64)
+    if labels.dtype.kind != "f":
+        raise DataError(f'"{key}" has dtype {labels.dtype}', file=file, key=key,
+                        expected="integer class indices 0..K-1", fix="store the labels as integers")
+    bad = ~np.isfinite(labels) | (labels != np.round(labels))
+    if bad.any():
+        i = int(np.flatnonzero(bad.any(axis=1) if bad.ndim > 1 else bad)[0])
+        raise DataError(f'"{key}" holds a non-integer label ({labels.reshape(len(labels), -1)[i, 0]!r} '
+                        f"at index {i})", file=file, key=key, expected="whole-number class indices 0..K-1",
+                        fix="store class indices, not probabilities or soft labels")
+    return labels.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- image folders
@@ -189,19 +213,18 @@ def _load_csv(spec: DatasetSpec) -> SourceDataset:
         if not path.is_file():
             raise DataError("CSV file not found", file=path, key=f"{spec.key}.{split}_csv",
                             fix="correct the path (relative paths are relative to the TOML file)")
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            cols = reader.fieldnames or []
-            for col in (spec.path_column, spec.label_column):
-                if col not in cols:
-                    raise DataError(f'column "{col}" not found', file=path, key=f"{spec.key}.path_column"
-                                    if col == spec.path_column else f"{spec.key}.label_column",
-                                    expected=f"one of the CSV's columns: {cols}",
-                                    fix="set path_column / label_column to the right names")
-            rows[split] = [(r[spec.path_column], r[spec.label_column], line)
-                           for line, r in enumerate(reader, start=2)]
+        rows[split] = _read_csv_rows(path, spec)
+        if not rows[split]:
+            raise DataError(f"the {split} split is empty (the CSV has no rows)", file=path,
+                            key=f"{spec.key}.{split}_csv", fix=f"add rows to the {split} list")
     raw_labels = sorted({lab for rs in rows.values() for _, lab, _ in rs})
-    numeric = all(lab.strip().lstrip("-").isdigit() for lab in raw_labels)
+    numeric = all(_whole_number(lab) is not None for lab in raw_labels)
+    for split, rs in rows.items():
+        for _, lab, line in rs:
+            if _whole_number(lab) is None and _is_float(lab):
+                raise DataError(f'non-integer label "{lab}" on line {line}', file=tables[split],
+                                key=spec.label_column, expected="a class index (0, 1, ...) or a class name",
+                                fix="write class indices, not probabilities or soft labels")
     if spec.classes:
         classes = list(spec.classes)
     elif numeric:
@@ -209,12 +232,14 @@ def _load_csv(spec: DatasetSpec) -> SourceDataset:
     else:
         classes = raw_labels
     root = spec.image_root or spec.train_csv.parent
+    real_root = root.resolve()
     splits = {}
     for split, rs in rows.items():
         files, labels = [], []
         for rel, lab, line in rs:
-            if numeric and lab.strip().lstrip("-").isdigit():
-                y = int(lab)
+            whole = _whole_number(lab)
+            if numeric and whole is not None:
+                y = whole
             elif lab in classes:
                 y = classes.index(lab)
             else:
@@ -226,6 +251,12 @@ def _load_csv(spec: DatasetSpec) -> SourceDataset:
                                 fix="fix the label or list all classes in `classes`")
             p = Path(rel if Path(rel).suffix else rel + spec.image_suffix)
             p = p if p.is_absolute() else root / p
+            if not p.resolve().is_relative_to(real_root):
+                # A list must not reach outside its image folder ("../../etc/passwd", /home/...):
+                # the dataset would silently depend on files nobody declared.
+                raise DataError(f"image listed on line {line} is outside image_root: {rel}", file=tables[split],
+                                key=spec.path_column, expected=f"a path inside {root}",
+                                fix="move the image under image_root (or set image_root to a folder holding all of them)")
             if not p.is_file():
                 raise DataError(f"image listed on line {line} not found: {p}", file=tables[split],
                                 key=spec.path_column,
@@ -234,6 +265,52 @@ def _load_csv(spec: DatasetSpec) -> SourceDataset:
             labels.append(y)
         splits[split] = SplitSource(labels=np.asarray(labels, dtype=np.int64), files=files)
     return SourceDataset(name=spec.name, classes=classes, splits=splits, origin=spec.train_csv)
+
+
+def _read_csv_rows(path: Path, spec: DatasetSpec) -> list[tuple[str, str, int]]:
+    """(path, label, line) per row; a non-UTF-8 file, a missing column or an empty cell is a DataError."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            cols = reader.fieldnames or []
+            for col in (spec.path_column, spec.label_column):
+                if col not in cols:
+                    raise DataError(f'column "{col}" not found', file=path, key=f"{spec.key}.path_column"
+                                    if col == spec.path_column else f"{spec.key}.label_column",
+                                    expected=f"one of the CSV's columns: {cols}",
+                                    fix="set path_column / label_column to the right names")
+            out = []
+            for line, r in enumerate(reader, start=2):
+                rel, lab = r.get(spec.path_column), r.get(spec.label_column)
+                for value, col in ((rel, spec.path_column), (lab, spec.label_column)):
+                    if value is None or not value.strip():
+                        raise DataError(f'line {line} has no "{col}" value', file=path, key=col,
+                                        expected=f"every row with an image path and a label ({', '.join(cols)})",
+                                        fix="fill in the value or delete the row")
+                out.append((rel.strip(), lab.strip(), line))
+            return out
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path,
+                        expected="a UTF-8 encoded CSV file", fix="re-save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"not a readable CSV file ({exc})", file=path, fix="check the file's format") from None
+
+
+def _is_float(label: str) -> bool:
+    try:
+        float(label)
+    except ValueError:
+        return False
+    return True
+
+
+def _whole_number(label: str) -> int | None:
+    """``"3"`` or ``"3.0"`` → 3; anything else (``"0.7"``, ``"grade 2"``) → None."""
+    try:
+        v = float(label)
+    except ValueError:
+        return None
+    return int(v) if np.isfinite(v) and v == int(v) else None
 
 
 # --------------------------------------------------------------------------- splits

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..errors import StoreError
 from ..schema import FindingsRecord
 from ..store import RESULT_FILE, RunResults, read_json, read_record, write_json, write_record
 
@@ -77,10 +78,13 @@ def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
     seeds_path = out_dir / SEEDS
     if force or not _fresh(seeds_path, run):
         write_json(seeds_path, compute_seed_summary(run))
-    comparisons = read_json(comp_path)
-    return {
-        "comparisons": comparisons.get("rows", []),
-        "findings": read_record(FindingsRecord, find_path).findings,
-        "seeds": read_json(seeds_path).get("rows", []),
-        "paths": {"comparisons": comp_path, "findings": find_path, "seeds": seeds_path},
-    }
+    try:
+        comparisons, seeds = read_json(comp_path)["rows"], read_json(seeds_path)["rows"]
+        findings = read_record(FindingsRecord, find_path).findings
+    except (StoreError, KeyError, TypeError):
+        if force:
+            raise
+        # Analysis files are derived data: a damaged one (hand-edited, older version) is recomputed.
+        return ensure_analysis(run, force=True)
+    return {"comparisons": comparisons, "findings": findings, "seeds": seeds,
+            "paths": {"comparisons": comp_path, "findings": find_path, "seeds": seeds_path}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -31,6 +32,16 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
                                 jobs=jobs)
     except ReportgenError as exc:
         click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        # Every store file is checked as it is read; a value of the wrong kind deeper inside one
+        # (a hand-edited result.json) still gets one message instead of a traceback.
+        logging.getLogger(__name__).debug("render failed", exc_info=True)
+        where = run_dir or "the run folder"
+        click.echo(f"error: {where}: a file of this results store holds data reportgen cannot use "
+                   f"({type(exc).__name__}: {exc})\n  expected: the formats in docs/results-store.md\n"
+                   "  fix: restore the edited file, or delete the affected cell folder and rerun `reportgen run` "
+                   "(render with -vv shows where it failed)", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     for key, path in written.items():
         if key.startswith(("html:", "pdf:")):

@@ -71,6 +71,9 @@ def setup_fonts(font_path: str | os.PathLike) -> str:
         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "svg.fonttype": "none",
         "axes.unicode_minus": False, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
     })
+    # Labels are user text (class names, backbone labels): a "$" must print as a dollar sign, not
+    # start matplotlib mathtext (an unbalanced "$5" would fail every figure that shows it).
+    matplotlib.rcParams["text.parse_math"] = False
     _FONT_STATE.update(path=path, family=family)
     return family
 
@@ -359,12 +362,63 @@ def worker_pool(workers: int) -> ProcessPoolExecutor | None:
 
 
 def _lower_priority() -> None:
-    """Workers yield to the main process: its PDF layout is the critical path, the figures it
+    """Worker set-up: die with the parent, and yield to it.
+
+    A worker must not outlive a killed render (``kill -9`` of the parent never runs the pool's
+    shutdown): on Linux the kernel sends it SIGKILL when the parent dies (``PR_SET_PDEATHSIG``);
+    elsewhere, or if that call fails, a watchdog thread exits once the parent pid changes.
+    Workers yield to the main process: its PDF layout is the critical path, the figures it
     waits for are queued in the order it needs them, and spare cycles finish them anyway."""
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watchdog").start()
     try:
         os.nice(5)
     except OSError:
         pass
+
+
+def _die_with_parent() -> bool:
+    if sys.platform != "linux":
+        return False
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    import time
+
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def valid_png(data: bytes) -> bool:
+    """A complete, decodable PNG (a truncated or overwritten cache entry must be redrawn, not embedded)."""
+    if not data.startswith(_PNG_SIGNATURE) or not data.endswith(_PNG_END):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()  # decompresses every row: a corrupted IDAT fails here
+    except Exception:  # noqa: BLE001 - PIL raises many kinds for bad data; any of them means "redraw"
+        return False
+    return True
 
 
 class FigureSet:
@@ -407,11 +461,14 @@ class FigureSet:
 
     def _read_cache(self, key: str) -> bytes | None:
         path = self.cache / f"{key}.png" if self.cache is not None else None
-        if path is not None and path.is_file():
+        if path is not None and path.is_file() and not path.is_symlink():
             try:
-                return path.read_bytes()
+                png = path.read_bytes()
             except OSError:
-                pass
+                return None
+            if valid_png(png):
+                return png
+            log.warning("figure cache entry %s is damaged; drawing it again", path)
         return None
 
     def get(self, key: str) -> bytes:
@@ -454,7 +511,7 @@ class FigureSet:
 
     def prune(self) -> None:
         """Delete cached figures this set does not use (call it when every language was rendered)."""
-        if self.cache is not None and self.cache.is_dir():
+        if self.cache is not None and self.cache.is_dir() and not self.cache.is_symlink():
             for old in self.cache.glob("*.png"):
                 if old.stem not in self._jobs:
                     old.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import jinja2
 
 from ..consistency import gate
+from .. import safepath
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
 from ..schema import RunRecord
@@ -70,7 +71,13 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
 def precompile(env: jinja2.Environment) -> None:
     """Compile every template now, so a syntax error stops the render before any figure is drawn."""
     for name in env.list_templates(extensions=["html", "css"]):
-        _guard(lambda name=name: env.get_template(name))
+        try:
+            _guard(lambda name=name: env.get_template(name))
+        except UnicodeDecodeError as exc:
+            source = next((Path(d) / name for d in env.loader.searchpath  # type: ignore[union-attr]
+                           if (Path(d) / name).is_file()), name)
+            raise RenderError(f"template is not UTF-8 text (byte {exc.start})", file=source,
+                              expected="a UTF-8 encoded Jinja template", fix="re-save the template as UTF-8") from None
 
 
 def render_template(env: jinja2.Environment, ctx: ReportContext) -> str:
@@ -111,10 +118,44 @@ def _html_paths(run_dir: Path, out: str | Path | None, langs: list[str]) -> dict
         primary = run_dir / "report.html"
     else:
         primary = Path(out)
-        if primary.is_dir() or primary.suffix.lower() not in (".html", ".htm"):
+        if (primary.is_dir() and not primary.is_symlink()) or primary.suffix.lower() not in (".html", ".htm"):
             primary = primary / "report.html"
     return {lg: primary if i == 0 else primary.with_name(f"{primary.stem}.{lg}{primary.suffix}")
             for i, lg in enumerate(langs)}
+
+
+def _check_outputs(run_dir: Path, paths: dict[str, Path], pdf: bool) -> None:
+    """Every file render will write: no link in the store, no link as --out, a writable folder."""
+    for html in paths.values():
+        for target in (html, html.with_suffix(".pdf")) if pdf else (html,):
+            if target.absolute().is_relative_to(run_dir.absolute()):
+                safepath.check_inside(run_dir.absolute(), target.absolute())
+            safepath.check_output(target)
+
+
+def _analysis_damaged(run_dir: Path) -> bool:
+    import json
+
+    for path in (run_dir / "analysis").glob("*.json"):
+        try:
+            if not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                return True
+        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return True
+    return False
+
+
+def _write(target: Path, data: bytes | str) -> None:
+    """An atomic write whose failure (read-only folder, full disk) is a message naming the file."""
+    try:
+        if isinstance(data, str):
+            atomic_write_text(target, data)
+        else:
+            atomic_write_bytes(target, data)
+    except OSError as exc:
+        raise RenderError(f"cannot write the report ({exc.strerror or exc})", file=target,
+                          expected="a writable folder", fix="check its permissions and free space, or pass --out"
+                          ) from None
 
 
 def scrub_data_uris(text: str) -> str:
@@ -199,14 +240,22 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     if not run.cells:
         raise StoreError("no finished cell in this run (no cells/*/result.json)", file=run_dir,
                          fix="run `reportgen run` until at least one cell finishes")
+    safepath.check_store(run_dir)  # render writes figures/, analysis/ and reports: never through a link
     langs = _languages(lang, run.run)
-    analysis = ensure_analysis(run)
-    # Nothing is written (report, figures) unless every stored number agrees with its predictions.
-    gate(run, analysis["comparisons"])
-    font = find_cjk_font()
     env = make_environment(template_dir)
     precompile(env)
+    if out is not None and Path(out).is_symlink():  # a linked --out folder or file: never write through it
+        safepath.check_output(out)
     paths = _html_paths(run_dir, out, langs)
+    _check_outputs(run_dir, paths, pdf)
+    try:
+        # A damaged analysis file (hand-edited, truncated) is derived data: recompute it, do not trust it.
+        analysis = ensure_analysis(run, force=_analysis_damaged(run_dir))
+    except OSError as exc:
+        raise RenderError(f"cannot write the analysis files ({exc.strerror or exc})",
+                          file=exc.filename or run_dir / "analysis", expected="a writable results store",
+                          fix="make the run folder writable (render writes analysis/ and figures/ there)") from None
+    font = find_cjk_font()
 
     contexts = [build_context(run, analysis, lg) for lg in langs]
     blocks = [fig for ctx in contexts for fig in ctx.figures]
@@ -253,7 +302,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
             embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
             for ctx in contexts:
                 ctx.font_face_url = embedded
-                atomic_write_text(paths[ctx.lang], render_template(env, ctx))
+                _write(paths[ctx.lang], render_template(env, ctx))
                 written[f"html:{ctx.lang}"] = paths[ctx.lang]
                 log.info("wrote %s", paths[ctx.lang])
             for lg in langs if pdf else []:
@@ -261,7 +310,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
                 data = pdfs[lg]
                 if isinstance(data, Future):
                     data = _pdf_or_error(data.result, target)
-                atomic_write_bytes(target, data)
+                _write(target, data)
                 written[f"pdf:{lg}"] = target
                 log.info("wrote %s", target)
         if set(langs) == set(LANGS):

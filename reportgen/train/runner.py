@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__, store
+from .. import __version__, safepath, store
 from ..config import Experiment
 from ..consistency import score_cell
 from ..data import Dataset
 from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
@@ -59,9 +59,25 @@ Event = Callable[[str, dict[str, Any]], None]
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    if requested and requested != "auto":
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device to train on; a name torch does not know, or a GPU this machine lacks, is a ConfigError."""
+    if not requested or requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    fix = "use --device auto (a GPU when there is one), cpu, cuda or cuda:N"
+    try:
+        dev = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {requested!r}", key="--device", expected="auto, cpu, cuda or cuda:N",
+                          fix=fix) from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available.get(dev.type, False):
+        raise ConfigError(f"device {requested!r} is not available on this machine", key="--device",
+                          expected="a device this machine has (" + ", ".join(k for k, v in available.items() if v)
+                          + ")", fix=fix)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"there is no {requested} (this machine has {torch.cuda.device_count()} GPU(s))",
+                          key="--device", expected=f"cuda:0 … cuda:{torch.cuda.device_count() - 1}", fix=fix)
+    return dev
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -91,13 +107,16 @@ def environment(device: torch.device) -> dict[str, Any]:
 def run_lock(run_dir: Path) -> Iterator[None]:
     """One `reportgen run` per store at a time: two writers would retrain the same cells."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as fh:
+    fd = safepath.open_lock(run_dir / ".lock")  # O_NOFOLLOW: a linked .lock must not truncate its target
+    try:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StoreError("another `reportgen run` is writing this results store", file=run_dir,
                              fix="wait for it to finish (or stop it), then run again") from None
         yield
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -113,10 +132,14 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
                    on_epoch: Callable[[str, dict[str, Any]], None] | None = None) -> RunSummary:
     """Train every unfinished cell of ``exp`` into ``exp.run_dir``; ``on_epoch(cell_id, row)`` after each epoch."""
     emit = on_event or (lambda kind, data: None)
-    plan = preflight(exp)  # raises before anything is written
+    # Everything that can fail before training is checked before anything of the store changes:
+    # a failed run must leave an existing store byte for byte as it was.
+    plan = preflight(exp)
     cells = [c for c in plan.cells if not only or any(s in c.id for s in only)]
     dev = pick_device(device)
     run_dir = exp.run_dir
+    safepath.check_writable_dir(run_dir, what="results folder", file=exp.source, key="experiment.output_dir")
+    safepath.check_store(run_dir)
     # Decode every (dataset, input size) first: bad images fail here, not after hours of training.
     for cell in cells:
         plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, progress=progress)
@@ -144,9 +167,13 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
 
 def _write_run_files(exp: Experiment, plan: Preflight) -> None:
     run_dir = exp.run_dir
+    planned = [c.id for c in plan.cells]
+    # A cell finished by an earlier run (another config, another --only) stays in the record:
+    # dropping it from run.json would hide results that are still on disk.
+    finished = sorted(p.parent.name for p in (run_dir / "cells").glob(f"*/{store.RESULT_FILE}"))
     store.write_record(run_dir / "run.json", RunRecord(
         schema_version=SCHEMA, name=exp.name, created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
-        source=str(exp.source), experiment=exp.to_dict(), cells=[c.id for c in plan.cells],
+        source=str(exp.source), experiment=exp.to_dict(), cells=planned + [c for c in finished if c not in planned],
         skipped=[SkippedCell(**s.__dict__) for s in plan.skipped]))
     store.atomic_write_text(run_dir / "experiment.toml", exp.raw_text)
     for name, ds in plan.datasets.items():
