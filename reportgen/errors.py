@@ -68,3 +68,7 @@ class StoreError(ReportgenError):
 
 class RenderError(ReportgenError):
     """The report cannot be rendered (template error, no CJK font, ...)."""
+
+
+class LaunchError(ReportgenError):
+    """Cells cannot be launched (no Slurm, no submitit) or failed in their workers."""
