@@ -53,7 +53,9 @@ def _executor(exp: Experiment, settings: dict[str, Any], *, n_tasks: int) -> Any
     executor = submitit.AutoExecutor(folder=exp.run_dir / ".submitit", cluster="slurm")
     params: dict[str, Any] = {"name": f"reportgen-{exp.name}", "timeout_min": settings["time_min"],
                               "slurm_array_parallelism": settings["array_parallelism"] or n_tasks,
-                              "gpus_per_node": settings["gpus_per_task"], "nodes": 1, "tasks_per_node": 1}
+                              "nodes": 1, "tasks_per_node": 1}
+    if settings["gpus_per_task"]:
+        params["gpus_per_node"] = settings["gpus_per_task"]
     if settings["partition"]:
         params["slurm_partition"] = settings["partition"]
     if settings["cpus_per_task"]:

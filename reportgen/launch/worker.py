@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ def run_one(exp: Experiment, cell_id: str, *, device: str = "auto", threads: int
     from ..preflight import preflight
     from ..train.runner import attempt_cell, environment, pick_device
 
+    # In a Slurm task, use the CPUs Slurm gave it (torch would otherwise take every core of the node).
+    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("SLURM_CPUS_ON_NODE") or 0)
     if threads:
         torch.set_num_threads(threads)
     plan = preflight(exp)

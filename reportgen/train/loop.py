@@ -268,15 +268,21 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     best_epoch, best_value, since_best = 0, None, 0
     rows: list[dict[str, Any]] = []
     stopped_early = halted = False
+    # On cached features only the head ever changes (the backbone never runs here), so the per-epoch
+    # checkpoint keeps just the head's keys: the resumed cell rebuilds the same backbone bit for bit.
+    def saved(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return state if fwd.norm is not None else {k: v for k, v in state.items() if k.startswith(head_path + ".")}
+
     if resume is not None:  # ---- continue a killed run: every piece of state the next epoch reads
-        full_model.load_state_dict(resume["model"])
+        base = {k: v.detach().to("cpu", copy=True) for k, v in full_model.state_dict().items()}
+        full_model.load_state_dict({**base, **resume["model"]})
         opt.load_state_dict(resume["optimizer"])
         if sched is not None:
             sched.load_state_dict(resume["scheduler"])
         if scaler is not None and resume.get("scaler"):
             scaler.load_state_dict(resume["scaler"])
         restore_rng(resume["rng"], generator)
-        rows, best_state = list(resume["rows"]), resume["best_state"]
+        rows, best_state = list(resume["rows"]), ({**base, **resume["best_state"]} if resume["best_state"] else {})
         best_epoch, best_value, since_best = resume["best_epoch"], resume["best_value"], resume["since_best"]
         batch_size, oom_retries = resume["batch_size"], resume["oom_retries"]
         stopped_early, halted = resume["stopped_early"], resume["halted"]
@@ -333,10 +339,10 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
         halted = bool(t["patience"] and since_best >= t["patience"])
         stopped_early = halted and epoch < t["epochs"]
         if checkpoint is not None:
-            checkpoint({"epoch": epoch, "model": full_model.state_dict(), "optimizer": opt.state_dict(),
+            checkpoint({"epoch": epoch, "model": saved(full_model.state_dict()), "optimizer": opt.state_dict(),
                         "scheduler": None if sched is None else sched.state_dict(),
                         "scaler": None if scaler is None else scaler.state_dict(),
-                        "rng": rng_state(generator), "rows": rows, "best_state": best_state,
+                        "rng": rng_state(generator), "rows": rows, "best_state": saved(best_state),
                         "best_epoch": best_epoch, "best_value": best_value, "since_best": since_best,
                         "batch_size": batch_size, "oom_retries": oom_retries,
                         "stopped_early": stopped_early, "halted": halted})
