@@ -10,15 +10,16 @@ cell's ``result.json`` exists.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from .. import store
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -49,18 +50,9 @@ class CellCheckpoint:
         self.cell_id = cell_id
 
     def save(self, state: dict[str, Any]) -> None:
-        payload = {"format": FORMAT, "cell_id": self.cell_id, **state}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, "cell_id": self.cell_id, **state}, buf)
+        store.atomic_write_bytes(self.path, buf.getvalue())  # temp file, fsync, rename: never half a file
 
     def load(self) -> dict[str, Any] | None:
         """The last saved state, or None when there is none or it cannot be used (then train from scratch)."""

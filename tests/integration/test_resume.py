@@ -18,21 +18,35 @@ class InjectedCrash(Exception):
     pass
 
 
-def _experiment(tmp: Path):
+# Every weight training (BatchNorm in train mode, the optimizer's moments) on a small CNN, and a frozen
+# pretrained backbone whose head trains on cached features (only the head is checkpointed there).
+CASES = {
+    "scratch": {"backbone": "smallcnn", "weights": "none", "strategies": '["scratch"]', "size": 28, "n_train": 300},
+    "frozen": {"backbone": "efficientnet_lite0", "weights": "offline", "strategies": '["frozen"]', "size": 32,
+               "n_train": 160},
+}
+SEEDS = {"scratch": [0, 1], "frozen": [0]}  # two cells: a crash in one leaves the other to the next attempt
+
+
+def _experiment(tmp: Path, case: str):
     tmp.mkdir()
-    return load_experiment(tiny_npz_experiment(tmp, strategies='["finetune", "frozen"]', n_train=160, size=32,
-                                               extra="deterministic = true\n"))
+    toml = tiny_npz_experiment(tmp, **CASES[case], extra="deterministic = true\n")
+    toml.write_text(toml.read_text().replace(f"strategies = {CASES[case]['strategies']}",
+                    f"strategies = {CASES[case]['strategies']}\nseeds = {SEEDS[case]}"))
+    return load_experiment(toml)
 
 
 def _epochs_without_timing(path: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in ("seconds", "peak_mem_mb")} for row in store.read_csv(path)]
 
 
-def test_resumed_cells_equal_uninterrupted_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = run_experiment(_experiment(tmp_path / "whole"))
-    assert len(whole.trained) == 2
+@pytest.mark.parametrize("case", list(CASES))
+def test_resumed_cells_equal_uninterrupted_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    whole = run_experiment(_experiment(tmp_path / "whole", case))
+    n = len(SEEDS[case])
+    assert len(whole.trained) == n
 
-    exp = _experiment(tmp_path / "cut")
+    exp = _experiment(tmp_path / "cut", case)
     original_write_csv = store.write_csv
     crashed: set[str] = set()
 
@@ -44,14 +58,14 @@ def test_resumed_cells_equal_uninterrupted_ones(tmp_path: Path, monkeypatch: pyt
             raise InjectedCrash("killed after epoch 1")
 
     monkeypatch.setattr(store, "write_csv", write_then_crash)
-    for attempt in range(2):
+    for _ in range(n):
         with pytest.raises(InjectedCrash):
             run_experiment(exp)
         failed = [s for s in status.run_status(exp.run_dir) if s.state == "failed"]
         assert len(failed) == 1 and failed[0].resumable and failed[0].last_epoch == 1
         assert "InjectedCrash: killed after epoch 1" in failed[0].error
     resumed = run_experiment(exp)
-    assert len(crashed) == 2 and len(resumed.trained) == 1  # the other one finished during attempt 2
+    assert len(crashed) == n and len(resumed.trained) == 1  # the others finished during the later attempts
 
     for cell_id in whole.trained:
         a, b = whole.run_dir / "cells" / cell_id, exp.run_dir / "cells" / cell_id
@@ -62,8 +76,9 @@ def test_resumed_cells_equal_uninterrupted_ones(tmp_path: Path, monkeypatch: pyt
         assert (a / "predictions_test.csv").read_bytes() == (b / "predictions_test.csv").read_bytes()
         assert _epochs_without_timing(a / "epochs.csv") == _epochs_without_timing(b / "epochs.csv")
         assert not (b / "checkpoint.pt").exists() and not (b / "failed.json").exists()
-    frozen = next(p for p in exp.run_dir.glob("cells/*frozen*"))
-    assert store.read_json(frozen / "result.json")["frozen_mode"] == "cached_features"
+    if case == "frozen":
+        for cell in exp.run_dir.glob("cells/*"):
+            assert store.read_json(cell / "result.json")["frozen_mode"] == "cached_features"
     assert all(s.state == "done" for s in status.run_status(exp.run_dir))
 
 
