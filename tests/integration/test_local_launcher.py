@@ -67,3 +67,14 @@ def test_launcher_table_in_the_toml_is_validated(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(toml)])
     assert result.exit_code == 2
     assert "launcher.slurm.partitio" in result.output and 'did you mean "partition"' in result.output
+
+
+def test_one_slot_per_visible_gpu(monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    slots = plan_slots(device="auto", jobs=7)  # --jobs is for CPU slots; GPUs decide here
+    assert [(s.name, s.device, s.env) for s in slots] == [
+        ("gpu3", "cuda", {"CUDA_VISIBLE_DEVICES": "3"}), ("gpu5", "cuda", {"CUDA_VISIBLE_DEVICES": "5"})]
+    assert [s.name for s in plan_slots(device="cpu", jobs=2)] == ["cpu0", "cpu1"]  # --device cpu ignores GPUs
