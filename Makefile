@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export REPORTGEN_CACHE_DIR ?= $(CURDIR)/.cache/tensors
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test test-all lint bench clean
+.PHONY: help setup system-deps slurm-up demo test test-all lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,10 +32,16 @@ demo: setup  ## train the embedded offline demo and render runs/demo/report.html
 	$(BIN)/reportgen run experiments/demo.toml
 	$(BIN)/reportgen render runs/demo --pdf
 
-test: setup  ## run the test suite (CPU, fast; slow/gpu/browser tests are skipped)
+# Best effort, never fatal: the tests marked `slurm` run against it, and skip with the reason without it.
+slurm-up:  ## (needs root + apt) start a one-node Slurm cluster for --launcher slurm (idempotent)
+	@bash scripts/slurm-up.sh || true
+
+test: setup  ## run the test suite (CPU, fast; slow/gpu/browser tests are skipped; slurm ones need `make slurm-up`)
+	@$(MAKE) --no-print-directory slurm-up
 	$(BIN)/python -m pytest -q
 
 test-all: setup  ## every test, slow ones included (browser tests need chromium)
+	@$(MAKE) --no-print-directory slurm-up
 	$(BIN)/python -m pytest -q -m ""
 
 lint: setup  ## ruff

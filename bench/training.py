@@ -226,7 +226,7 @@ def finetune_seed_study(work: Path, data: dict[str, Any], cache: Path, *, seeds:
     progress(f"seed study: reportgen fine-tune, seeds {list(seeds)}")
     with _env("REPORTGEN_CACHE_DIR", str(cache)):
         summary = run_experiment(load_experiment(toml), device=device, save_checkpoints=False)
-    rg = {int(c.cell["seed"]): c.result["test"]["accuracy"] for c in load_run(summary.run_dir).cells}
+    rg = {c.cell.seed: c.result.test["accuracy"] for c in load_run(summary.run_dir).cells}
     bl: dict[int, float] = {}
     for seed in seeds:
         progress(f"seed study: baseline fine-tune, seed {seed}")

@@ -121,61 +121,110 @@ def plan(experiment: Path) -> None:
     _print_warnings(pf.warnings)
 
 
+def _result_line(r: dict) -> str:
+    t = r["test"]
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    resumed = f"  resumed after epoch {r['resumed_from_epoch']}" if r.get("resumed_from_epoch") else ""
+    return (f"test acc {f(t['accuracy'])}  macro-F1 {f(t['macro_f1'])}  AUC {f(t['auc'])}  "
+            f"best epoch {r['best_epoch']}/{r['epochs_run']}  {r['wall_time_s']:.0f} s{resumed}")
+
+
+def _on_run_event(kind: str, data: dict) -> None:
+    tag = f"[{data['index']}/{data['total']}] " if "index" in data else ""
+    slot = f" ({data['slot']})" if data.get("slot") else ""
+    if kind == "cell_skipped":
+        click.echo(f"{tag}{data['cell_id']}: already finished, kept")
+    elif kind == "cell_start":
+        click.echo(f"{tag}{data['cell_id']}: training{slot}")
+    elif kind == "cell_locked":
+        click.echo(f"{tag}{data['cell_id']}: being trained by another process, skipped")
+    elif kind == "cell_done":
+        click.echo(f"{tag}{data['cell_id']}: {_result_line(data['result'])}")
+    elif kind == "cell_failed":
+        click.secho(f"{tag}{data['cell_id']}: FAILED: {data['error'].splitlines()[0]}", fg="red", err=True)
+    elif kind == "submitted":
+        click.echo(f"submitted Slurm job array {data['job_id']} ({data['tasks']} tasks; submitit files in "
+                   f"{data['folder']})")
+
+
 @cli.command()
 @EXPERIMENT
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--only", multiple=True, help="Run only cells whose id contains this text (repeatable).")
+@click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default=None,
+              help="inline: one cell after another here (default); local: each cell in its own process, one "
+                   "per GPU or --jobs CPU slots; slurm: one job array (submitit). Default: [launcher] kind.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="CPU slots for --launcher local when there is no GPU (torch threads are divided).")
+@click.option("--no-wait", is_flag=True, help="--launcher slurm: submit and exit; watch with `reportgen status`.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (for logs and CI).")
 @click.option("--no-checkpoints", is_flag=True, help="Do not save best.pt per cell.")
 @click.option("--render/--no-render", "do_render", default=False, show_default=True,
               help="Render report.html when training finishes.")
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write TensorBoard scalars to DIR/<cell id> as epochs finish (needs reportgen[tensorboard]).")
-def run(experiment: Path, device: str, only: tuple[str, ...], no_progress: bool, no_checkpoints: bool,
-        do_render: bool, tensorboard_dir: Path | None) -> None:
+              help="Also write TensorBoard scalars to DIR/<cell id> as epochs finish (needs reportgen[tensorboard]; "
+                   "inline launcher).")
+def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | None, jobs: int | None,
+        no_wait: bool, no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None) -> None:
     """Train every unfinished cell of an experiment into its results store (runs/<name>/).
 
-    Safe to interrupt: rerunning skips finished cells and restarts an interrupted one.
+    Safe to interrupt: rerunning skips finished cells and resumes an interrupted one from its last
+    finished epoch. Many processes (or Slurm tasks) can fill one store: each cell has its own lock.
     """
-    from .train.runner import run_experiment
+    from .errors import LaunchError
+    from .launch import resolve
 
     exp = _load(experiment)
-    live = None
-    if tensorboard_dir is not None:
-        from .export.tensorboard_export import LiveTensorBoard
+    settings = resolve(exp, kind=launcher, jobs=jobs)
+    only_list = list(only) or None
+    if tensorboard_dir is not None and settings["kind"] != "inline":
+        raise click.UsageError("--tensorboard watches cells trained in this process: use it with --launcher inline, "
+                               "or export afterwards with `reportgen export RUN --tensorboard DIR`")
+    if settings["kind"] == "local":
+        from .launch.local import run_local
 
-        live = LiveTensorBoard(tensorboard_dir)
+        summary = run_local(exp, jobs=settings["jobs"], device=device, on_event=_on_run_event, only=only_list,
+                            save_checkpoints=not no_checkpoints)
+    elif settings["kind"] == "slurm":
+        from .launch.slurm import run_slurm
 
-    def on_event(kind: str, data: dict) -> None:
-        tag = f"[{data['index']}/{data['total']}]"
-        if kind == "cell_skipped":
-            click.echo(f"{tag} {data['cell_id']}: already finished, kept")
-        elif kind == "cell_start":
-            click.echo(f"{tag} {data['cell_id']}: training")
-        elif kind == "cell_done":
-            r = data["result"]
-            t = r["test"]
+        array_id, summary = run_slurm(exp, settings=settings["slurm"], device=device, only=only_list,
+                                      no_wait=no_wait, on_event=_on_run_event)
+        if summary is None:
+            click.echo(f"not waiting: follow it with `reportgen status {exp.run_dir}` (job array {array_id})")
+            return
+    else:
+        from .train.runner import run_experiment
 
-            def f(v: float | None) -> str:
-                return "n/a" if v is None else f"{v:.3f}"
+        live = None
+        on_event = _on_run_event
+        if tensorboard_dir is not None:
+            from .export.tensorboard_export import LiveTensorBoard
 
-            click.echo(f"{tag} {data['cell_id']}: test acc {f(t['accuracy'])}  macro-F1 {f(t['macro_f1'])}  "
-                       f"AUC {f(t['auc'])}  best epoch {r['best_epoch']}/{r['epochs_run']}  "
-                       f"{r['wall_time_s']:.0f} s")
+            live = LiveTensorBoard(tensorboard_dir)
+
+            def on_event(kind: str, data: dict) -> None:
+                _on_run_event(kind, data)
+                if kind == "cell_done":
+                    live.cell_done(exp.run_dir / "cells" / data["cell_id"])
+        try:
+            summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
+                                     on_event=on_event, only=only_list, save_checkpoints=not no_checkpoints,
+                                     on_epoch=live.epoch if live is not None else None)
+        finally:
             if live is not None:
-                live.cell_done(exp.run_dir / "cells" / data["cell_id"])
-
-    try:
-        summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
-                                 on_event=on_event, only=list(only) or None, save_checkpoints=not no_checkpoints,
-                                 on_epoch=live.epoch if live is not None else None)
-    finally:
-        if live is not None:
-            live.close()
-    if tensorboard_dir is not None:
-        click.echo(f"TensorBoard: tensorboard --logdir {tensorboard_dir}")
-    click.echo(f"done: {len(summary.trained)} trained, {len(summary.skipped_finished)} kept — "
+                live.close()
+                click.echo(f"TensorBoard: tensorboard --logdir {tensorboard_dir}")
+    locked = f", {len(summary.skipped_locked)} being trained elsewhere" if summary.skipped_locked else ""
+    click.echo(f"done: {len(summary.trained)} trained, {len(summary.skipped_finished)} kept{locked} — "
                f"results in {summary.run_dir}")
+    if summary.failed:
+        raise LaunchError(f"{len(summary.failed)} cell(s) failed: " + "; ".join(
+            f"{cid}: {err.splitlines()[0]}" for cid, err in summary.failed.items()), file=summary.run_dir,
+            fix=f"see `reportgen status {summary.run_dir}`, fix the cause and run again (finished cells are kept)")
     if do_render:
         from .report.render import render_report
 
@@ -230,6 +279,22 @@ def export(run_dir: Path, tensorboard_dir: Path | None, mlflow_uri: str | None, 
         created = sum(e.created for e in done)
         click.echo(f"MLflow: experiment {run.name!r} at {uri}: {created} run(s) created, "
                    f"{len(done) - created} updated — mlflow ui --backend-store-uri {uri}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per cell instead of a table.")
+def status(run_dir: Path, as_json: bool) -> None:
+    """Every cell of a run: pending, running, done or failed (with its error), host, elapsed, last epoch."""
+    from .status import format_status, run_status
+
+    rows = run_status(run_dir)
+    if as_json:
+        import json
+
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        click.echo(format_status(rows))
 
 
 @cli.command()

@@ -271,7 +271,25 @@ TRAIN_KEYS: dict[str, tuple[Any, Validator]] = {
     "eval_batch_size": (None, _optional(_bounded_int("batch_size"))),
 }
 
-TOP_LEVEL = ("experiment", "report", "datasets", "backbones", "train", "overrides", "exclude")
+TOP_LEVEL = ("experiment", "report", "datasets", "backbones", "train", "overrides", "exclude", "launcher")
+
+LAUNCHERS = ("inline", "local", "slurm")
+# [launcher]: how `reportgen run` spreads cells over processes (the CLI's --launcher/--jobs win).
+LAUNCHER_KEYS: dict[str, tuple[Any, Validator]] = {
+    "kind": ("inline", _choice(LAUNCHERS)),
+    "jobs": (1, _positive_int),  # local: CPU slots when there is no GPU (one slot per GPU otherwise)
+    "slurm": ({}, _type(dict, "a table [launcher.slurm]")),
+}
+# [launcher.slurm]: one job array, one cell per array task (submitit).
+SLURM_KEYS: dict[str, tuple[Any, Validator]] = {
+    "partition": (None, _optional(_type(str, "a partition name"))),
+    "time_min": (240, _positive_int),  # per task; a task that times out requeues and resumes
+    "gpus_per_task": (0, _nonneg_int),
+    "cpus_per_task": (None, _optional(_positive_int)),
+    "mem_gb": (None, _optional(_positive_float)),
+    "array_parallelism": (None, _optional(_positive_int)),  # at most this many tasks at once
+    "extra": ({}, _type(dict, "a table of extra sbatch options")),  # e.g. {account = "lab", qos = "low"}
+}
 
 
 # --------------------------------------------------------------------------- typed result
@@ -325,6 +343,7 @@ class Experiment:
     overrides: dict[str, dict[str, dict[str, Any]]]
     exclude: list[dict[str, Any]]
     raw_text: str = field(repr=False, default="")
+    launcher: dict[str, Any] = field(default_factory=lambda: parse_launcher({}, file=Path("-")))
 
     @property
     def run_dir(self) -> Path:
@@ -492,7 +511,15 @@ def load_experiment(path: str | Path) -> Experiment:
     name = exp["name"] or _name_from_stem(path.stem)
     return Experiment(source=path, name=name, output_dir=_resolve(Path.cwd(), exp["output_dir"]) or Path("runs"),
                       seeds=exp["seeds"], strategies=exp["strategies"], report=report, datasets=dspecs,
-                      backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text)
+                      backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text,
+                      launcher=parse_launcher(doc.get("launcher", {}), file=path))
+
+
+def parse_launcher(table: Any, *, file: Path) -> dict[str, Any]:
+    """``[launcher]`` and ``[launcher.slurm]`` with defaults filled in; unknown keys are errors."""
+    out = _check_table(table, LAUNCHER_KEYS, file=file, where="launcher")
+    out["slurm"] = _check_table(out["slurm"], SLURM_KEYS, file=file, where="launcher.slurm")
+    return out
 
 
 def read_text_file(path: Path, *, what: str, key: str | None = None, file: Path | None = None) -> str:

@@ -76,3 +76,7 @@ class ConsistencyError(ReportgenError):
 
 class TrainingDiverged(ReportgenError):
     """Training produced a non-finite loss or non-finite probabilities (lr too high, exploding gradients)."""
+
+
+class LaunchError(ReportgenError):
+    """Cells cannot be launched (no Slurm, no submitit) or failed in their workers."""

@@ -125,6 +125,7 @@ class EnvRecord(Record):
     platform: str
     git_commit: str | None
     git_dirty: bool | None
+    host: str
 
 
 class ArchRecord(Record):
@@ -267,6 +268,7 @@ class ResultRecord(Record):
     channels_last: bool
     compiled: bool
     youden_threshold_val: float | None
+    resumed_from_epoch: int | None
     test: dict[str, float | None]
     finished_at: str
 

@@ -188,7 +188,7 @@ def read_predictions(path: Path) -> Predictions:
         if any(None in r for r in rows):  # a row with more values than the header
             raise ValueError("a row has more values than the header")
     except (TypeError, ValueError) as exc:
-        raise StoreError(f"predictions file has a malformed row ({exc})", file=path,
+        raise StoreError(f"malformed predictions: a row that does not parse ({exc})", file=path,
                          fix="delete the cell folder and rerun `reportgen run`") from None
     if not np.all(np.isfinite(probs)):
         raise StoreError("predictions file holds non-finite probabilities", file=path,
@@ -209,19 +209,21 @@ def _where(loc: tuple) -> str:
 
 
 def parse_record(cls: type[R], data: Any, *, file: Path) -> R:
-    """Validate ``data`` as ``cls``; a StoreError names the file and the first offending key."""
+    """Validate ``data`` as ``cls``; a StoreError names the file and the offending keys (wrong values first)."""
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise StoreError(f"{err['msg'].lower()} (store schema {SCHEMA}, {len(exc.errors())} problem(s))",
-                         file=file, key=_where(err["loc"]),
+        errors = sorted(exc.errors(), key=lambda e: e["type"] == "missing")
+        shown = "; ".join(f"{_where(e['loc'])}: {e['msg'].lower()}" for e in errors[:4])
+        more = f" (+{len(errors) - 4} more)" if len(errors) > 4 else ""
+        raise StoreError(f"does not match the results-store schema {SCHEMA}: {shown}{more}",
+                         file=file, key=_where(errors[0]["loc"]), expected="the format in docs/results-store.md",
                          fix="this file was edited or written by another reportgen version: delete the "
                              "cell folder and rerun `reportgen run`") from None
 
 
 def read_record(cls: type[R], path: Path) -> R:
-    return parse_record(cls, read_json(path), file=path)
+    return parse_record(cls, read_json_object(path), file=path)
 
 
 def read_epochs(path: Path) -> list[EpochRow]:
@@ -302,10 +304,13 @@ def load_run(run_dir: Path) -> RunResults:
     if not (run_dir / "run.json").is_file():
         raise StoreError("no results store here (run.json is missing)", file=run_dir,
                          fix="run `reportgen run EXPERIMENT.toml` first, or pass the run folder")
-    run = read_record(RunRecord, run_dir / "run.json")
-    if not all(c and "/" not in c and c not in (".", "..") for c in run.cells):
+    raw = read_json_object(run_dir / "run.json")
+    listed = raw.get("cells", [])
+    if not isinstance(listed, list) or not all(isinstance(c, str) and c and "/" not in c and c not in (".", "..")
+                                               for c in listed):
         raise StoreError("run.json: cells must be a list of cell ids", file=run_dir / "run.json", key="cells",
                          fix="rerun `reportgen run` to rewrite it")
+    run = parse_record(RunRecord, raw, file=run_dir / "run.json")
     # Finished cells on disk that run.json does not list (an older run.json) still count.
     on_disk = sorted(p.parent.name for p in (run_dir / "cells").glob(f"*/{RESULT_FILE}"))
     cells, missing = [], []

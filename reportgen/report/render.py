@@ -22,8 +22,8 @@ from pathlib import Path
 
 import jinja2
 
-from ..consistency import gate
 from .. import safepath
+from ..consistency import gate
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
 from ..schema import RunRecord
@@ -255,6 +255,8 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
         raise RenderError(f"cannot write the analysis files ({exc.strerror or exc})",
                           file=exc.filename or run_dir / "analysis", expected="a writable results store",
                           fix="make the run folder writable (render writes analysis/ and figures/ there)") from None
+    # Nothing is written (report, figures) unless every stored number agrees with its predictions.
+    gate(run, analysis["comparisons"])
     font = find_cjk_font()
 
     contexts = [build_context(run, analysis, lg) for lg in langs]

@@ -25,6 +25,7 @@ from .. import metrics
 from ..data.batches import Normalization, augment_generator, batch_indices, load_batch, to_model_input
 from ..errors import TrainingDiverged
 from ..models.strategies import is_frozen_stage, set_stage, train_mode
+from .checkpoint import restore_rng, rng_state
 from .device import EpochStart, backoff
 
 log = logging.getLogger(__name__)
@@ -279,11 +280,14 @@ def _better(value: float | None, best: float | None, *, lower: bool) -> bool:
 
 
 def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConfig,
-        full_model: nn.Module, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> LoopResult:
+        full_model: nn.Module, checkpoint: Callable[[dict[str, Any]], None] | None = None,
+        resume: dict[str, Any] | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> LoopResult:
     """Train with model selection on ``val``; return the best weights (a copy) and the epoch log.
 
     ``fwd.module`` is what runs per batch (the whole model, or just the head on cached features);
     ``full_model`` is what the strategy's freezing applies to and what the best state is taken from.
+    ``checkpoint`` is called after every epoch with the whole loop state; passing that state back as
+    ``resume`` continues from the epoch after it, exactly as if the loop had never stopped.
     ``on_epoch`` gets each epoch's log row as soon as it is known (live exporters watch training with it).
     """
     t = cfg.train
@@ -315,8 +319,26 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     best_state: dict[str, torch.Tensor] = {}
     best_epoch, best_value, since_best = 0, None, 0
     rows: list[dict[str, Any]] = []
-    stopped_early = False
-    for epoch in range(1, t["epochs"] + 1):
+    stopped_early = halted = False
+    # On cached features only the head ever changes (the backbone never runs here), so the per-epoch
+    # checkpoint keeps just the head's keys: the resumed cell rebuilds the same backbone bit for bit.
+    def saved(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return state if fwd.norm is not None else {k: v for k, v in state.items() if k.startswith(head_path + ".")}
+
+    if resume is not None:  # ---- continue a killed run: every piece of state the next epoch reads
+        base = {k: v.detach().to("cpu", copy=True) for k, v in full_model.state_dict().items()}
+        full_model.load_state_dict({**base, **resume["model"]})
+        opt.load_state_dict(resume["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(resume["scheduler"])
+        if scaler is not None and resume.get("scaler"):
+            scaler.load_state_dict(resume["scaler"])
+        restore_rng(resume["rng"], generator)
+        rows, best_state = list(resume["rows"]), ({**base, **resume["best_state"]} if resume["best_state"] else {})
+        best_epoch, best_value, since_best = resume["best_epoch"], resume["best_value"], resume["since_best"]
+        batch_size, oom_retries = resume["batch_size"], resume["oom_retries"]
+        stopped_early, halted = resume["stopped_early"], resume["halted"]
+    for epoch in range(len(rows) + 1, 0 if halted else t["epochs"] + 1):
         frozen = is_frozen_stage(cfg.strategy, epoch, warmup_frozen_epochs=frozen_epochs)
         set_stage(full_model, head_path, frozen=frozen)
         if dev.type == "cuda":
@@ -369,10 +391,19 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
             else:
                 sched.step()
         log.info("%s epoch %d: %s", cfg.desc, epoch, rows[-1])
+        halted = bool(t["patience"] and since_best >= t["patience"])
+        stopped_early = halted and epoch < t["epochs"]
+        if checkpoint is not None:
+            checkpoint({"epoch": epoch, "model": saved(full_model.state_dict()), "optimizer": opt.state_dict(),
+                        "scheduler": None if sched is None else sched.state_dict(),
+                        "scaler": None if scaler is None else scaler.state_dict(),
+                        "rng": rng_state(generator), "rows": rows, "best_state": saved(best_state),
+                        "best_epoch": best_epoch, "best_value": best_value, "since_best": since_best,
+                        "batch_size": batch_size, "oom_retries": oom_retries,
+                        "stopped_early": stopped_early, "halted": halted})
         if on_epoch is not None:
             on_epoch(dict(rows[-1]))
-        if t["patience"] and since_best >= t["patience"]:
-            stopped_early = epoch < t["epochs"]
+        if halted:
             break
     if not best_state:  # the metric was undefined every epoch (e.g. AUC with one class in val)
         best_state = {k: v.detach().to("cpu", copy=True) for k, v in full_model.state_dict().items()}

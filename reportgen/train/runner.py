@@ -3,7 +3,9 @@
 Order of work: validate everything (config, backbones, weights, data) → decode every dataset at
 every input size it is needed at (a corrupt image surfaces here, before any training) → write
 run.json → train each unfinished cell and write its folder, ``result.json`` last. A finished cell
-is never retrained; an unfinished one (killed mid-way) is wiped and trained again.
+is never retrained; an unfinished one (killed mid-way) resumes from the checkpoint of its last
+finished epoch (``checkpoint.py``). Each cell is trained under its own lock (``locks.py``), so any
+number of processes — inline, the local scheduler's workers, Slurm array tasks — can fill one store.
 """
 
 from __future__ import annotations
@@ -15,24 +17,25 @@ import logging
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .. import __version__, safepath, store
+from .. import __version__, safepath, status, store
 from ..config import Experiment
 from ..consistency import score_cell
 from ..data import Dataset
 from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
@@ -51,7 +54,9 @@ from ..schema import (
     RunRecord,
     SkippedCell,
 )
+from .checkpoint import CellCheckpoint
 from .device import backoff, torch_flags
+from .locks import try_lock
 from .loop import Forward, LoopConfig, Split, amp_dtype, fit, predict
 
 log = logging.getLogger(__name__)
@@ -97,6 +102,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
         or platform.machine(),
+        "host": socket.gethostname(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(), "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain")) if git("rev-parse", "HEAD") else None,
@@ -104,16 +110,12 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """One `reportgen run` per store at a time: two writers would retrain the same cells."""
+def store_lock(run_dir: Path) -> Iterator[None]:
+    """Held only while run-level files are written: workers never hold it while training."""
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = safepath.open_lock(run_dir / ".lock")  # O_NOFOLLOW: a linked .lock must not truncate its target
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError("another `reportgen run` is writing this results store", file=run_dir,
-                             fix="wait for it to finish (or stop it), then run again") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -124,45 +126,85 @@ class RunSummary:
     run_dir: Path
     trained: list[str]
     skipped_finished: list[str]
+    skipped_locked: list[str] = field(default_factory=list)  # trained by another process right now
+    failed: dict[str, str] = field(default_factory=dict)  # cell id -> error message
+
+
+def prepare(exp: Experiment, *, only: list[str] | None = None, progress: bool = False) -> tuple[Preflight, list[Cell]]:
+    """Everything before compute, once: preflight, decode every dataset at every size, run.json."""
+    # Everything that can fail before training is checked before anything of the store changes:
+    # a failed run must leave an existing store byte for byte as it was.
+    plan = preflight(exp)
+    cells = [c for c in plan.cells if not only or any(s in c.id for s in only)]
+    safepath.check_writable_dir(exp.run_dir, what="results folder", file=exp.source, key="experiment.output_dir")
+    safepath.check_store(exp.run_dir)
+    # Decode every (dataset, input size) first: bad images fail here, not after hours of training.
+    for cell in cells:
+        plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, progress=progress)
+    with store_lock(exp.run_dir):
+        _write_run_files(exp, plan)
+    return plan, cells
+
+
+def attempt_cell(plan: Preflight, cell: Cell, *, run_dir: Path, device: torch.device, env: dict,
+                 progress: bool = False, save_checkpoint: bool = True,
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[str, dict | None]:
+    """Train one cell if nobody else is: ``("finished" | "locked" | "trained", result)``.
+
+    A failure is recorded in the cell's ``failed.json`` (for ``reportgen status``) and re-raised.
+    """
+    cdir = run_dir / "cells" / cell.id
+    if store.is_finished(cdir):
+        return "finished", None
+    lock = try_lock(run_dir, cell.id)
+    if lock is None:
+        return "locked", None
+    with lock:
+        if store.is_finished(cdir):  # finished between our check and the lock
+            return "finished", None
+        status.clear_failure(cdir)
+        try:
+            result = run_cell(cell, plan.datasets[cell.dataset.name], plan.choice_for(cell), cdir=cdir,
+                              device=device, env=env, progress=progress, save_checkpoint=save_checkpoint,
+                              on_epoch=on_epoch)
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                status.record_failure(cdir, exc)
+            raise
+    return "trained", result
 
 
 def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool = False,
                    on_event: Event | None = None, only: list[str] | None = None,
                    save_checkpoints: bool = True,
                    on_epoch: Callable[[str, dict[str, Any]], None] | None = None) -> RunSummary:
-    """Train every unfinished cell of ``exp`` into ``exp.run_dir``; ``on_epoch(cell_id, row)`` after each epoch."""
+    """Train every unfinished cell of ``exp`` into ``exp.run_dir``, one after another in this process;
+    ``on_epoch(cell_id, row)`` after each epoch (live exporters)."""
     emit = on_event or (lambda kind, data: None)
-    # Everything that can fail before training is checked before anything of the store changes:
-    # a failed run must leave an existing store byte for byte as it was.
-    plan = preflight(exp)
-    cells = [c for c in plan.cells if not only or any(s in c.id for s in only)]
-    dev = pick_device(device)
-    run_dir = exp.run_dir
-    safepath.check_writable_dir(run_dir, what="results folder", file=exp.source, key="experiment.output_dir")
-    safepath.check_store(run_dir)
-    # Decode every (dataset, input size) first: bad images fail here, not after hours of training.
-    for cell in cells:
-        plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, progress=progress)
-    with run_lock(run_dir):
-        _write_run_files(exp, plan)
-        env = environment(dev)
-        trained, done = [], []
-        for i, cell in enumerate(cells, start=1):
-            cdir = run_dir / "cells" / cell.id
-            if store.is_finished(cdir):
-                done.append(cell.id)
-                emit("cell_skipped", {"index": i, "total": len(cells), "cell_id": cell.id})
-                continue
-            if cdir.exists():  # killed mid-way last time: its partial files are worthless
-                shutil.rmtree(cdir)
-            emit("cell_start", {"index": i, "total": len(cells), "cell_id": cell.id})
-            result = run_cell(cell, plan.datasets[cell.dataset.name], plan.choice_for(cell), cdir=cdir,
-                              device=dev, env=env,
-                              progress=progress, save_checkpoint=save_checkpoints,
-                              on_epoch=(lambda row, cid=cell.id: on_epoch(cid, row)) if on_epoch else None)
-            trained.append(cell.id)
-            emit("cell_done", {"index": i, "total": len(cells), "cell_id": cell.id, "result": result})
-    return RunSummary(run_dir=run_dir, trained=trained, skipped_finished=done)
+    dev = pick_device(device)  # before anything of the store changes
+    plan, cells = prepare(exp, only=only, progress=progress)
+    env = environment(dev)
+    summary = RunSummary(run_dir=exp.run_dir, trained=[], skipped_finished=[])
+    for i, cell in enumerate(cells, start=1):
+        info = {"index": i, "total": len(cells), "cell_id": cell.id}
+        if store.is_finished(exp.run_dir / "cells" / cell.id):
+            summary.skipped_finished.append(cell.id)
+            emit("cell_skipped", info)
+            continue
+        emit("cell_start", info)
+        outcome, result = attempt_cell(plan, cell, run_dir=exp.run_dir, device=dev, env=env, progress=progress,
+                                       save_checkpoint=save_checkpoints,
+                                       on_epoch=(lambda row, cid=cell.id: on_epoch(cid, row)) if on_epoch else None)
+        if outcome == "trained":
+            summary.trained.append(cell.id)
+            emit("cell_done", {**info, "result": result})
+        elif outcome == "locked":
+            summary.skipped_locked.append(cell.id)
+            emit("cell_locked", info)
+        else:
+            summary.skipped_finished.append(cell.id)
+            emit("cell_skipped", info)
+    return summary
 
 
 def _write_run_files(exp: Experiment, plan: Preflight) -> None:
@@ -241,6 +283,12 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
 def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, device: torch.device, env: dict,
               progress: bool, save_checkpoint: bool, on_epoch: Callable[[dict[str, Any]], None] | None) -> dict:
     t0 = time.perf_counter()
+    ckpt = CellCheckpoint(cdir, cell_id=cell.id)
+    resume = ckpt.load()
+    if resume is None and (cdir / "epochs.csv").exists():  # partial files of a run with no usable checkpoint
+        shutil.rmtree(cdir)
+    elif resume is not None:
+        log.info("cell %s: resuming after epoch %d", cell.id, resume["epoch"])
     cfg = cell.train
     k = len(ds.classes)
     decoded = ds.decoded(cell.backbone.input_size)
@@ -295,8 +343,13 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     if cfg["compile"]:  # honoured on any device: CPU compile is slower to start, but it is what was asked
         fwd.module = torch.compile(fwd.module)  # type: ignore[assignment]
 
+    def checkpoint(state: dict) -> None:
+        # epochs.csv grows live (a row per epoch) for `reportgen status` and anyone watching.
+        ckpt.save(state)  # first: a kill between the two leaves a checkpoint at least as new as the log
+        _write_epochs(cdir, state["rows"])
+
     res = fit(fwd, head_path=built.head_path, train=loop_splits["train"], val=loop_splits["val"], cfg=lcfg,
-              full_model=model, on_epoch=on_epoch)
+              full_model=model, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
 
     # Score val and test once, with the selected weights, through the full model.
     model.load_state_dict(res.best_state)
@@ -308,8 +361,7 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
                         batch_size=eval_bs, dtype=dtype)[0] for s in ("val", "test")}
     for s in ("val", "test"):
         store.write_predictions(cdir / f"predictions_{s}.csv", splits[s].labels, probs[s], ds.sample_ids(s))
-    store.write_csv(cdir / "epochs.csv", list(EpochRow.model_fields),
-                    [[("" if v is None else v) for v in EpochRow(**row).model_dump().values()] for row in res.epochs])
+    _write_epochs(cdir, res.epochs)
     # The metrics are computed from the predictions *as stored* (read back), through the same function
     # `reportgen check` uses, so the report's numbers and a recomputation cannot disagree.
     summ = score_cell(store.read_predictions(cdir / "predictions_val.csv"),
@@ -330,12 +382,18 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         "peak_mem_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
         "frozen_bn_drift": bn_drift, "frozen_mode": frozen_mode, "batch_size_used": res.batch_size_used,
         "oom_retries": res.oom_retries, "amp_dtype": res.amp_dtype, "channels_last": channels_last,
-        "youden_threshold_val": threshold,
-        "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg["compile"] and device.type == "cuda"),
+        "youden_threshold_val": threshold, "resumed_from_epoch": None if resume is None else resume["epoch"],
+        "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg["compile"]),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
     store.write_record(cdir / store.RESULT_FILE, ResultRecord(**result))  # last: marks the cell finished
+    ckpt.delete()
     return result
+
+
+def _write_epochs(cdir: Path, rows: list[dict]) -> None:
+    store.write_csv(cdir / "epochs.csv", list(EpochRow.model_fields),
+                    [[("" if v is None else v) for v in EpochRow(**row).model_dump().values()] for row in rows])
 
 
 def _preprocessing(ds: Dataset, size: int, built: BuiltModel) -> str:

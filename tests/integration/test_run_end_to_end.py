@@ -142,34 +142,58 @@ def test_image_folder_path_on_real_kermany_jpegs(tmp_path: Path, kermany_tar: Pa
     assert all(i.startswith(("train/", "val/")) for i in cell.predictions("val").sample_id)
 
 
+def _cell_in_training(run_dir: Path) -> tuple[Path, int] | None:
+    """A cell with at least one finished epoch in epochs.csv and no result.json yet."""
+    for csv in run_dir.glob("cells/*/epochs.csv"):
+        if not (csv.parent / "result.json").exists():
+            rows = len(store.read_csv(csv))
+            if rows >= 1:
+                return csv.parent, rows
+    return None
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL semantics")
-def test_kill_9_then_resume(tmp_path: Path) -> None:
-    # Four cheap cells (a small CNN, four seeds): killed while one of them is training.
+def test_kill_9_mid_cell_then_resume_from_last_epoch(tmp_path: Path) -> None:
+    # Two cheap cells (a small CNN, two seeds, 4 epochs): killed -9 after an epoch of one of them.
     toml = tiny_npz_experiment(tmp_path, strategies='["scratch"]', backbone="smallcnn", weights="none",
-                               n_train=600)
-    toml.write_text(toml.read_text().replace('strategies = ["scratch"]', 'strategies = ["scratch"]\nseeds = [0, 1, 2, 3]'))
-    env = {**os.environ, "REPORTGEN_CACHE_DIR": str(tmp_path / "cache")}
+                               n_train=2000, size=28)
+    toml.write_text(toml.read_text().replace('strategies = ["scratch"]', 'strategies = ["scratch"]\nseeds = [0, 1]')
+                    .replace("epochs = 2", "epochs = 4"))
+    env = {**os.environ, "REPORTGEN_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "reportgen.cli", "run", str(toml), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     run_dir = tmp_path / "runs" / "tiny"
-    deadline = time.time() + 300
-    while time.time() < deadline and not list(run_dir.glob("cells/*/result.json")):
-        time.sleep(0.2)
-    time.sleep(1.0)  # now inside the second cell
+    deadline = time.time() + 400
+    found = None
+    while time.time() < deadline and found is None and proc.poll() is None:
+        found = _cell_in_training(run_dir)
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert found is not None, "no cell was caught between epochs"
+    cell_dir, rows_seen = found
+    assert not (cell_dir / "result.json").exists()
+    rows_at_kill = len(store.read_csv(cell_dir / "epochs.csv"))
+    assert (cell_dir / "checkpoint.pt").is_file()
     finished = {p.parent.name: p.read_bytes() for p in run_dir.glob("cells/*/result.json")}
-    assert 1 <= len(finished) < 4
     for p in run_dir.rglob("*"):  # nothing half-written, even in the interrupted cell
         if p.suffix == ".json":
             json.loads(p.read_text())
         elif p.suffix == ".csv":
             store.read_csv(p)
+    st = CliRunner().invoke(cli, ["status", str(run_dir), "--json"])
+    killed = next(c for c in json.loads(st.output) if c["cell_id"] == cell_dir.name)
+    assert killed["state"] == "pending" and killed["resumable"] and killed["last_epoch"] == rows_at_kill
+
     out = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("already finished") == len(finished)
     for name, data in finished.items():
         assert (run_dir / "cells" / name / "result.json").read_bytes() == data
+    result = store.read_json(cell_dir / "result.json")
+    assert result["resumed_from_epoch"] >= rows_at_kill >= rows_seen >= 1  # the checkpoint is never older
+    assert result["epochs_run"] == 4
+    assert [int(r["epoch"]) for r in store.read_csv(cell_dir / "epochs.csv")] == [1, 2, 3, 4]
     run = store.load_run(run_dir)
-    assert len(run.cells) == 4 and not run.missing
-    assert not list(run_dir.rglob("*.tmp"))
+    assert len(run.cells) == 2 and not run.missing
+    assert not list(run_dir.rglob("*.tmp")) and not list(run_dir.rglob("checkpoint.pt"))

@@ -139,15 +139,15 @@ TAMPERED: dict[str, tuple[Callable[[Path], str], list[str]]] = {
     "metrics.json not UTF-8": (_write("cells/CELL/metrics.json", b"\xff\xfe{}"), ["metrics.json", "not UTF-8"]),
     "env.json missing": (lambda s: (only_cell(s) / "env.json").unlink() or "env.json", ["env.json", "missing"]),
     "epochs.csv non-number": (_edit_csv("cells/CELL/epochs.csv", lambda ls: _replace_field(ls, 1, 2, "abc")),
-                              ["epochs.csv", "not a number"]),
+                              ["epochs.csv", "number"]),
     "epochs.csv not UTF-8": (_write("cells/CELL/epochs.csv", b"epoch,stage\n\xff,x\n"), ["epochs.csv", "CSV"]),
     "predictions ragged": (_edit_csv("cells/CELL/predictions_test.csv", lambda ls: ls[:3] + ["7,1"] + ls[4:]),
                            ["predictions_test.csv", "malformed predictions"]),
     "predictions non-number": (_edit_csv("cells/CELL/predictions_test.csv",
-                                         lambda ls: _replace_field(ls, 2, 2, "zero")),
+                                         lambda ls: _replace_field(ls, 2, 3, "zero")),
                                ["predictions_test.csv", "malformed predictions"]),
     "predictions bad label": (_edit_csv("cells/CELL/predictions_test.csv",
-                                        lambda ls: _replace_field(ls, 5, 1, "x")),
+                                        lambda ls: _replace_field(ls, 5, 2, "x")),
                               ["predictions_test.csv", "malformed predictions"]),
 }
 
