@@ -35,7 +35,7 @@ from ..data import Dataset
 from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
@@ -109,13 +109,28 @@ def environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+STORE_LOCK_TIMEOUT_S = float(os.environ.get("REPORTGEN_STORE_LOCK_TIMEOUT", "60"))
+
+
 @contextlib.contextmanager
 def store_lock(run_dir: Path) -> Iterator[None]:
     """Held only while run-level files are written: workers never hold it while training."""
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = safepath.open_lock(run_dir / ".lock")  # O_NOFOLLOW: a linked .lock must not truncate its target
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Another process writes run.json for well under a second; one that holds the lock far longer is
+        # stuck (or an old reportgen holding a whole-run lock): say so instead of waiting forever.
+        deadline = time.monotonic() + STORE_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError("another `reportgen run` has held this results store's lock for "
+                                     f"{STORE_LOCK_TIMEOUT_S:.0f} s", file=run_dir / ".lock",
+                                     fix="wait for that run to finish (or stop it), then run again") from None
+                time.sleep(0.2)
         yield
     finally:
         os.close(fd)

@@ -173,14 +173,20 @@ def test_damaged_analysis_files_are_recomputed(store_copy: Path, content: bytes)
         assert json.loads(p.read_text()), p
 
 
-def test_a_second_concurrent_run_is_refused(store_copy: Path, tmp_path: Path) -> None:
+def test_a_run_blocked_on_the_store_lock_gives_up_with_a_message(store_copy: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cells have their own locks (many processes fill one store); the store lock only guards run.json, and a
+    holder that never lets go is reported instead of waited on forever."""
     import fcntl
 
+    from reportgen.train import runner
+
+    monkeypatch.setattr(runner, "STORE_LOCK_TIMEOUT_S", 1.0)
     before = snapshot(store_copy)
     with open(store_copy / ".lock", "a") as held:  # a run in progress holds this lock
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         result = invoke("run", store_toml(tmp_path, store_copy.parent), "--no-progress")
-    assert_one_error(result, "another `reportgen run`")
+    assert_one_error(result, "another `reportgen run`", ".lock")
     assert {k: v for k, v in snapshot(store_copy).items() if k != ".lock"} == \
         {k: v for k, v in before.items() if k != ".lock"}
 
