@@ -44,8 +44,8 @@ test-all: setup  ## every test, slow ones included (browser tests need chromium)
 	@$(MAKE) --no-print-directory slurm-up
 	$(BIN)/python -m pytest -q -m ""
 
-lint: setup  ## ruff
-	$(BIN)/ruff check reportgen tests
+lint: setup  ## ruff: pycodestyle, pyflakes, import order, bugbear (pyproject [tool.ruff.lint])
+	$(BIN)/ruff check reportgen tests bench
 
 bench: setup  ## speed benchmark vs the seeds' loop + scale (pipeline, launcher, hw4 projection); writes bench/out/
 	$(BIN)/python -m bench $(BENCH_ARGS)

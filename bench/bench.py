@@ -257,7 +257,8 @@ def format_table(out: dict[str, Any]) -> str:
                           ("reportgen cell (runner)", rg["finetune"]), ("baseline", bl["finetune"]))],
         "",
         (f"Ceiling: {ce['images_per_s']:.1f} training images/s (train part {min(ce['train_epoch_s']):.2f} s, "
-         f"val part {min(ce['val_epoch_s']):.2f} s). Warm-up paid before timing: {out['warm_up']['wall_s']:.1f} s. Frozen speedup without the decode: "
+         f"val part {min(ce['val_epoch_s']):.2f} s). Warm-up paid before timing: {out['warm_up']['wall_s']:.1f} s. "
+         "Frozen speedup without the decode: "
         f"{out['ratios']['frozen_speedup_without_decode']:.1f}×. "
         f"Fine-tune cell speedup vs baseline: {out['ratios']['finetune_cell_speedup']:.2f}×."),
         (f"Memory: peak RSS {out['peak_rss_mb']:.0f} MiB (child processes {out['peak_rss_children_mb']:.0f} MiB); "

@@ -165,7 +165,7 @@ class Ceiling:
         self.cpu_s.append(time.process_time() - cpu)
 
     def summary(self) -> dict[str, Any]:
-        epoch_s = [t + v for t, v in zip(self.train_s, self.val_s)]
+        epoch_s = [t + v for t, v in zip(self.train_s, self.val_s, strict=False)]
         tr = float(np.mean(self.train_s))
         return {"train_epoch_s": self.train_s, "val_epoch_s": self.val_s, "epoch_s": epoch_s,
                 "train_mean_s": tr, "val_mean_s": float(np.mean(self.val_s)), "epoch_mean_s": float(np.mean(epoch_s)),

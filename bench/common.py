@@ -120,7 +120,7 @@ def prepare_images(dest: Path, *, n_images: int | None, test_fraction: float = 0
         data = np.load(source)
         images = np.concatenate([data["train_images"], data["test_images"]])[:624]
         labels = np.concatenate([data["train_labels"], data["test_labels"]])[:624, 0]
-        for i, (img, lab) in enumerate(zip(images, labels)):
+        for i, (img, lab) in enumerate(zip(images, labels, strict=False)):
             cls = ("normal", "pneumonia")[int(lab)]
             out = staging / cls / f"{i:05d}.png"
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -314,7 +314,7 @@ def _index_cells(cells: list[dict], key: tuple[str, ...], member: str) -> dict[t
                 "cells %s and %s share %s; comparing only the first",
                 group[name]["id"],
                 cell["id"],
-                dict(zip(key + (member,), tuple(cell[k] for k in key) + (name,))),
+                dict(zip(key + (member,), tuple(cell[k] for k in key) + (name,), strict=False)),
             )
             continue
         group[name] = cell
@@ -377,7 +377,7 @@ def compare_cells(cells: list[dict], *, n_boot: int = 2000, seed: int = 0) -> li
             rows.extend(_compare_row(by_backbone[ba], by_backbone[bb], context, n_boot=n_boot, seed=seed))
     for metric in COMPARED_METRICS:
         adjusted = holm([row[metric]["p_value"] for row in rows])
-        for row, p_adj in zip(rows, adjusted):
+        for row, p_adj in zip(rows, adjusted, strict=False):
             row[metric]["p_adjusted"] = p_adj
     return rows
 

@@ -72,9 +72,11 @@ def plan_table(rows: list[dict[str, Any]]) -> str:
     body = [[str(i), r["dataset"], r["backbone"], r["strategy"], str(r["seed"]), _human(r["trainable"]),
              _human(r["total"]), f"{r['input_size']}px", str(r["epochs"]), str(r["n_train"]),
              f"{r['train_tmacs']:.2f}", f"{r['est_minutes']:.1f}"] for i, r in enumerate(rows, 1)]
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    line = lambda cells: "  ".join(c.rjust(w) if j >= 4 else c.ljust(w)
-                                   for j, (c, w) in enumerate(zip(cells, widths)))
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if j >= 4 else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths, strict=False)))
+
     total_min = sum(r["est_minutes"] for r in rows)
     dev = rows[0]["device"] if rows else "cpu"
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body), "",

@@ -108,7 +108,7 @@ def _near_pairs(
     rows = max(1, _CHUNK_PAIRS // len(ph_b))
     for start in range(0, len(ph_a), rows):
         dist = hamming(ph_a[start:start + rows], ph_b)
-        for i, j in zip(*np.nonzero(dist <= max_distance)):
+        for i, j in zip(*np.nonzero(dist <= max_distance), strict=False):
             i = int(i) + start
             j = int(j)
             if exact_a[i] != exact_b[j]:

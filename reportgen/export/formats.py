@@ -39,7 +39,7 @@ def to_csv(table: Table) -> str:
     w.writerow(header)
     for row in table.rows:
         out: list[str] = []
-        for c, e in zip(table.columns, row):
+        for c, e in zip(table.columns, row, strict=False):
             out.append(e.text)
             if c.exact:
                 out.append(_exact(e.value))

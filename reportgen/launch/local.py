@@ -125,7 +125,7 @@ def run_local(exp: Experiment, *, jobs: int = 1, device: str = "auto", on_event:
                 _collect(summary, emit, run_dir, cid, rc, {"index": index, "total": len(cells), "cell_id": cid,
                                                           "slot": name, "log": str(logs / f"{cid}.log")})
     finally:
-        for proc, _, _, fh in running.values():  # interrupted: stop the workers (their checkpoints stay)
+        for proc, _, _, _fh in running.values():  # interrupted: stop the workers (their checkpoints stay)
             proc.terminate()
         for proc, _, _, fh in running.values():
             try:

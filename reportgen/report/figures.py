@@ -118,7 +118,7 @@ def _style(strategy: str) -> dict:
 
 
 def _clean(xs: list, ys: list) -> tuple[list, list]:
-    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=False) if x is not None and y is not None]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -139,7 +139,7 @@ def curves(series: list[dict], titles: list[str], labels: dict) -> bytes:
     w, h = _width(n), 3.5
     fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.62, hspace=0.3)
     metrics = {s["metric"] for s in series}
-    for col, (s, title) in enumerate(zip(series, titles)):
+    for col, (s, title) in enumerate(zip(series, titles, strict=False)):
         color = _style(s["strategy"])["color"]
         for row, key in enumerate(("loss", "metric")):
             ax = axes[row][col]
@@ -167,7 +167,7 @@ def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
     fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.62, hspace=0.3)
     legend: dict[str, Any] = {}
     metrics = {s["metric"] for group in series for s in group}
-    for col, (group, title) in enumerate(zip(series, titles)):
+    for col, (group, title) in enumerate(zip(series, titles, strict=False)):
         for s in group:
             st = _style(s["strategy"])
             name = labels.get(f"strategy.{s['strategy']}", s["strategy"])
@@ -196,7 +196,7 @@ def confusion(panels: list[dict], classes: list[str], labels: dict) -> bytes:
     fig, axes = _grid(1, n, w, h, left=min(0.45 * w, label_in), bottom=0.22 * h, top=0.12 * h, right=0.02 * w,
                       wspace=0.15)
     axes = axes[0]
-    for ax, p in zip(axes, panels):
+    for ax, p in zip(axes, panels, strict=False):
         cmn = p["cmn"] or [[0.0] * k for _ in range(k)]
         ax.imshow(cmn, cmap="Blues", vmin=0, vmax=1)
         ax.grid(False)
@@ -223,7 +223,7 @@ def roc(panels: list[dict], labels: dict) -> bytes:
     w, h = side * n + 0.8, side + 0.75
     fig, axes = _grid(1, n, w, h, sharex=True, sharey=True, left=0.6, bottom=0.5, top=0.3, right=0.2,
                       wspace=0.1)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=False):
         ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label=labels["chance"])
         for c in panel["cells"]:
             pred = read_predictions(Path(c["path"]) / "predictions_test.csv")
@@ -442,7 +442,7 @@ class FigureSet:
         self.keys = [job_key(j, self.font_path) for j in jobs]
         self.cache = Path(cache_dir) if cache_dir is not None else None
         self.drawn = 0
-        self._jobs = dict(zip(self.keys, jobs))
+        self._jobs = dict(zip(self.keys, jobs, strict=False))
         self._done: dict[str, bytes] = {}
         self._pending: dict[str, Future] = {}
         self._lock = threading.Lock()

@@ -268,7 +268,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     pool = worker_pool(jobs if jobs is not None else default_workers())
     try:
         figures = FigureSet([f.job for f in blocks], str(font.path), cache_dir=run_dir / FIGURES)
-        for fig, key in zip(blocks, figures.keys):
+        for fig, key in zip(blocks, figures.keys, strict=False):
             fig.uri = FIGURE_SCHEME + key
         pages = {ctx.lang: render_template(env, ctx) for ctx in contexts}
         with tempfile.TemporaryDirectory(prefix="reportgen-font-") as tmp:
@@ -299,7 +299,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
                                              paths[lg].with_suffix(".pdf"))
             # The HTML is self-contained: figures and the (subset) font inline as data URIs; a browser
             # without a CJK system font would otherwise draw the zh-TW text as tofu boxes.
-            for fig, png in zip(blocks, figures.pngs()):
+            for fig, png in zip(blocks, figures.pngs(), strict=False):
                 fig.uri = data_uri(png)
             embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
             for ctx in contexts:

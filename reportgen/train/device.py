@@ -101,7 +101,7 @@ class EpochStart:
             sched.load_state_dict(self.scheduler)
         if scaler is not None and self.scaler is not None:
             scaler.load_state_dict(self.scaler)
-        for g, state in zip(generators, self.generators):
+        for g, state in zip(generators, self.generators, strict=False):
             g.set_state(state)
         torch.set_rng_state(self.cpu_rng)
         if self.cuda_rng is not None:

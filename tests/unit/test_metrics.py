@@ -36,7 +36,7 @@ def test_confusion_matrix_and_per_class_by_hand():
         ("b", 1 / 3, 1 / 2, 2 / 5, 2),
         ("c", 2 / 3, 1 / 2, 4 / 7, 4),
     ]
-    for row, (name, p, r, f1, support) in zip(rows, expected):
+    for row, (name, p, r, f1, support) in zip(rows, expected, strict=False):
         assert row["name"] == name
         assert row["precision"] == pytest.approx(p)
         assert row["recall"] == pytest.approx(r)
