@@ -56,12 +56,17 @@ def check_inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
     return path
 
 
+UNCHECKED_DIRS = (".submitit",)
+
+
 def check_store(root: str | os.PathLike) -> None:
     """Refuse a store that holds a symbolic link anywhere below its root (walks without following links)."""
     root = Path(root)
     if not root.is_dir():
         return
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        # submitit's own folder: it links job files to their submission script; reportgen never writes there.
+        dirnames[:] = [d for d in dirnames if not (Path(dirpath) == root and d in UNCHECKED_DIRS)]
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             if p.is_symlink():

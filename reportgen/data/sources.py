@@ -328,7 +328,8 @@ def stratified_indices(labels: np.ndarray, fraction: float, *, seed: int) -> np.
 def _merged(a: SplitSource, b: SplitSource) -> SplitSource:
     return SplitSource(labels=np.concatenate([a.labels, b.labels]),
                        arrays=None if a.arrays is None else np.concatenate([a.arrays, b.arrays]),
-                       files=None if a.files is None else a.files + b.files)
+                       files=None if a.files is None else a.files + b.files,
+                       ids=None if a.ids is None or b.ids is None else a.ids + b.ids)
 
 
 def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:

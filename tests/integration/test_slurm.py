@@ -100,12 +100,21 @@ def test_requeued_task_resumes_from_its_checkpoint(tmp_path: Path) -> None:
                              timeout=30, check=False)
     assert requeue.returncode == 0, requeue.stderr
     # Slurm holds a requeued job for ~2 minutes (BeginTime); make it eligible now to keep the test short.
-    for _ in range(60):
-        eligible = subprocess.run(["scontrol", "update", f"JobId={owner['slurm_job_id']}", "StartTime=now"],
-                                  capture_output=True, text=True, timeout=30, check=False)
-        if eligible.returncode == 0:
-            break
-        time.sleep(1)
+    # The update only sticks once the requeue has landed (PENDING, reason BeginTime): poll the job's state.
+    job_id, left_running = owner["slurm_job_id"], False
+    for _ in range(240):
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True, text=True,
+                               timeout=30, check=False).stdout.strip()
+        if not state.startswith("RUNNING"):
+            left_running = True
+        elif left_running:
+            break  # back on a node
+        if "BeginTime" in state:
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True,
+                           text=True, timeout=30, check=False)
+        if not state and left_running:
+            break  # already finished again
+        time.sleep(0.5)
     while time.time() < deadline + 300 and not (cell_dir / "result.json").exists():
         time.sleep(1)
     result = store.read_json(cell_dir / "result.json")

@@ -332,7 +332,7 @@ def test_deterministic_cell_restores_global_flags(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(runner, "fit", spy)
     assert not torch.are_deterministic_algorithms_enabled()
-    runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU, env={},
+    runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU, env=runner.environment(CPU),
                     save_checkpoint=False)
     assert during == [True]
     assert not torch.are_deterministic_algorithms_enabled()
@@ -347,5 +347,5 @@ def test_compile_true_in_the_config_runs_on_cpu_and_keeps_frozen_bn(tmp_path: Pa
     pf = preflight(load_experiment(toml))
     cell = pf.cells[0]
     result = runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU,
-                             env={}, save_checkpoint=False)
+                             env=runner.environment(CPU), save_checkpoint=False)
     assert result["frozen_mode"] == "per_epoch" and result["frozen_bn_drift"] == 0.0

@@ -54,9 +54,9 @@ def test_cached_and_plain_frozen_give_the_same_predictions(tmp_path: Path) -> No
         pf = preflight(exp)
         cell = pf.cells[0]
         run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=d / "cell", device=torch.device("cpu"),
-                 env={}, save_checkpoint=False)
+                 env=environment(torch.device("cpu")), save_checkpoint=False)
         from reportgen.store import read_predictions
 
-        probs[cache] = read_predictions(d / "cell" / "predictions_test.csv")[1]
+        probs[cache] = read_predictions(d / "cell" / "predictions_test.csv").probs
     assert probs[True].shape == probs[False].shape == (624, 2)
     assert abs(probs[True] - probs[False]).max() < 1e-4

@@ -91,7 +91,7 @@ def test_class_weights_hand_computed() -> None:
 
 def test_bce_probabilities_have_two_columns() -> None:
     p = to_probs(torch.tensor([[0.0], [100.0]]), bce=True)
-    assert torch.allclose(p, torch.tensor([[0.5, 0.5], [0.0, 1.0]]))
+    assert p.dtype == torch.float64 and torch.allclose(p, torch.tensor([[0.5, 0.5], [0.0, 1.0]], dtype=torch.float64))
 
 
 def test_non_finite_training_loss_stops_the_cell() -> None:
