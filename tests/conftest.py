@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("REPORTGEN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-DEMO_NPZ = ROOT / "data" / "pneumoniamnist.npz"
+
+# One definition of the demo data path and the TOML writer (tests/ is on sys.path as pytest's rootdir).
+from realstore import DEMO_NPZ, build_store, write_toml  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +37,6 @@ def kermany_tar() -> Path:
     if not tar.is_file():
         pytest.skip(f"real Kermany JPEGs not found at {tar}")
     return tar
-
-
-def write_toml(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 TINY_TRAIN = """
@@ -83,7 +79,6 @@ def tiny_npz_experiment(tmp_path: Path, *, strategies: str = '["finetune", "froz
 
 
 # --------------------------------------------------------------------------- stores written by the real runner
-from realstore import build_store  # noqa: E402  (tests/ is on sys.path: pytest's rootdir conftest)
 
 
 @pytest.fixture(scope="session")
