@@ -14,7 +14,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,tensorboard,mlflow]'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,tensorboard,mlflow,explain]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)  ## create .venv and install reportgen with everything it needs (torch, WeasyPrint, fonts)
