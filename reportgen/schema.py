@@ -82,7 +82,7 @@ class DataRecord(DatasetFacts):
 # --------------------------------------------------------------------------- cell.json, env.json, arch.json
 class StrategySemantics(Record):
     init: str
-    backbone_trainable: bool
+    backbone_trainable: bool | str  # warm-up: "after warm-up"
     backbone_mode: str
     head: str
     frozen_epochs: int

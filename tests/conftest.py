@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("REPORTGEN_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 # One definition of the demo data path and the TOML writer (tests/ is on sys.path as pytest's rootdir).
-from realstore import DEMO_NPZ, build_store, write_toml  # noqa: E402, F401
+from realstore import DEMO_NPZ, KERMANY_TAR, build_multiclass_store, build_store, write_toml  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +93,17 @@ def store_copy(real_store: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(real_store, tmp_path / "store"))
 
 
+
+
+@pytest.fixture(scope="session")
+def real_multiclass_store(tmp_path_factory) -> Path:
+    """Pristine: warm-up / frozen / scratch EfficientNet-Lite0 on 3-class real Kermany JPEGs (CSV lists,
+    class-weighted loss, declared ordinal). Never modify it; copy it (``multiclass_copy``)."""
+    if not KERMANY_TAR.is_file():
+        pytest.skip(f"real Kermany JPEGs not found at {KERMANY_TAR}")
+    return build_multiclass_store(tmp_path_factory.mktemp("real-multi"))
+
+
+@pytest.fixture
+def multiclass_copy(real_multiclass_store: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(real_multiclass_store, tmp_path / "multi"))

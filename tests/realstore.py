@@ -75,3 +75,101 @@ def build_store(root: Path, *, name: str = "real", strategies: str = '["finetune
     return root / "runs" / name
 
 
+
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+KERMANY_TAR = SHARED_DATA / "kermany_chest_xray_224_test.tar"
+KERMANY_CLASSES = ("normal", "bacteria", "virus")
+
+
+def kermany_csv_lists(root: Path, *, test_fraction: float = 0.3, per_class: int | None = None) -> dict[str, Path]:
+    """The real Kermany test JPEGs as a three-class CSV dataset (normal / bacterial / viral pneumonia).
+
+    The file names carry the pneumonia type (``person1_bacteria_1.jpeg``), so the labels are the dataset's own.
+    Returns ``{"train": csv, "test": csv, "images": folder}``; the split is a fixed stratified one.
+    """
+    import csv
+    import tarfile
+    import zlib
+
+    images = root / "images"
+    if not images.is_dir():
+        images.mkdir(parents=True)
+        with tarfile.open(KERMANY_TAR) as tar:
+            for m in tar.getmembers():
+                if m.isfile() and m.name.endswith(".jpeg"):
+                    m.name = Path(m.name).name
+                    tar.extract(m, images, filter="data")
+    rows: dict[str, list[tuple[str, int]]] = {"train": [], "test": []}
+    by_class: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    for p in sorted(images.iterdir()):
+        label = 2 if "_virus_" in p.name else 1 if "_bacteria_" in p.name else 0
+        by_class[label].append(p.stem)
+    for label, stems in by_class.items():
+        # A stable pseudo-random order (crc32 of the file name), not the OS listing order.
+        stems = sorted(stems, key=lambda s: zlib.crc32(s.encode()))[:per_class]
+        n_test = round(len(stems) * test_fraction)
+        rows["test"] += [(s, label) for s in stems[:n_test]]
+        rows["train"] += [(s, label) for s in stems[n_test:]]
+    out = {"images": images}
+    for split, items in rows.items():
+        path = root / f"{split}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["image", "label"])
+            w.writerows(sorted(items))
+        out[split] = path
+    return out
+
+
+def build_multiclass_store(root: Path, *, name: str = "multi", strategies: str = '["warmup", "frozen", "scratch"]',
+                           size: int = 32, epochs: int = 3, per_class: int = 60, extra: str = "") -> Path:
+    """A three-class store from the real Kermany JPEGs: warm-up, class-weighted loss, declared ``ordinal``.
+
+    ``task = "ordinal"`` exercises the ordinal path (quadratic weighted kappa); the three Kermany classes are
+    not truly ordered, which is acceptable for a fixture that checks the report shows what was computed.
+    """
+    lists = kermany_csv_lists(root / "data", per_class=per_class)
+    toml = write_toml(root / f"{name}.toml", f"""
+        [experiment]
+        name = "{name}"
+        output_dir = "{root / 'runs'}"
+        strategies = {strategies}
+        seeds = [0]
+        """ + REPORT + f"""
+        [[datasets]]
+        name = "kermany3"
+        kind = "csv"
+        train_csv = "{lists['train']}"
+        test_csv = "{lists['test']}"
+        image_root = "{lists['images']}"
+        path_column = "image"
+        label_column = "label"
+        image_suffix = ".jpeg"
+        classes = ["normal", "bacteria", "virus"]
+        task = "ordinal"
+        val_fraction = 0.2
+        min_val_size = 10
+
+        [[backbones]]
+        name = "efficientnet_lite0"
+        weights = "offline"
+        input_size = {size}
+
+        [train]
+        optimizer = "adamw"
+        lr = 1e-3
+        batch_size = 32
+        epochs = {epochs}
+        scheduler = "cosine"
+        selection_metric = "val_macro_f1"
+        class_weighted_loss = true
+        warmup_frozen_epochs = 1
+        """ + extra)
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress", "--no-checkpoints"])
+    assert result.exit_code == 0, result.output
+    return root / "runs" / name
