@@ -24,11 +24,15 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
                    "[default: one per CPU, at most 4; 1 = all in this process].")
 def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None,
            jobs: int | None) -> None:
-    """Render the results store RUN_DIR (default: the only run under ./runs) into an HTML/PDF report."""
+    """Render the results store RUN_DIR (default: the run under ./runs that trained last) into an HTML/PDF report."""
     from .render import default_run_dir, render_report
 
     try:
-        written = render_report(run_dir or default_run_dir(), lang=lang, pdf=pdf, template_dir=template_dir, out=out,
+        if run_dir is None:
+            run_dir, others = default_run_dir()
+            also = f"; also under runs/: {', '.join(p.name for p in others)}" if others else ""
+            click.echo(f"rendering {run_dir} (the run trained last{also})")
+        written = render_report(run_dir, lang=lang, pdf=pdf, template_dir=template_dir, out=out,
                                 jobs=jobs)
     except ReportgenError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -132,15 +132,34 @@ def test_cli_renders_and_reports_bad_input_with_exit_2(store_copy, tmp_path) -> 
     assert "run.json" in bad.output
 
 
-def test_default_run_dir_needs_exactly_one_run(tmp_path, real_store) -> None:
+def test_default_run_dir_is_the_run_trained_last(tmp_path, real_store, monkeypatch) -> None:
+    import os
+
     with pytest.raises(StoreError):
         default_run_dir(tmp_path / "runs")
-    shutil.copytree(real_store, tmp_path / "runs" / "a")
-    assert default_run_dir(tmp_path / "runs").name == "a"
-    shutil.copytree(real_store, tmp_path / "runs" / "b")
-    with pytest.raises(StoreError) as err:
-        default_run_dir(tmp_path / "runs")
-    assert "runs/a" in str(err.value) and "runs/b" in str(err.value)
+    a = shutil.copytree(real_store, tmp_path / "runs" / "a")
+    assert default_run_dir(tmp_path / "runs") == (a, [])
+    b = shutil.copytree(real_store, tmp_path / "runs" / "b")
+
+    def touch_all(run, t):
+        for f in [run / "run.json", *run.glob("cells/*/epochs.csv"), *run.glob("cells/*/result.json")]:
+            os.utime(f, (t, t))
+
+    touch_all(a, 1_000_000)
+    touch_all(b, 2_000_000)
+    assert default_run_dir(tmp_path / "runs") == (b, [a])
+    # One more epoch logged in a: a is now the run trained last (even though b's run.json is newer).
+    os.utime(next(a.glob("cells/*/epochs.csv")), (3_000_000, 3_000_000))
+    assert default_run_dir(tmp_path / "runs") == (a, [b])
+    # A linked run folder is never followed.
+    (tmp_path / "runs" / "c").symlink_to(b)
+    assert default_run_dir(tmp_path / "runs")[1] == [b]
+    # The CLI says which run it rendered and which others it saw.
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(render, ["--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "rendering runs/a (the run trained last; also under runs/: b)" in result.output
+    assert (a / "report.html").is_file() and not (b / "report.html").exists()
 
 
 @pytest.mark.pdf
