@@ -65,6 +65,7 @@ class Table:
     rows: list[list[Cell]]
     source: str
     numeric_from: int = 1  # columns from this index on are right-aligned numbers
+    ref: str = ""  # the builder's stable name for it (data-ref in the HTML; tests find elements by it)
     kind: str = "table"
 
 
@@ -79,6 +80,7 @@ class Figure:
     job: tuple[str, dict] = field(repr=False)
     uri: str = ""
     wide: bool = False
+    ref: str = ""
     kind: str = "figure"
 
 
