@@ -57,6 +57,7 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
             raise ConfigError(f'stem = "{b.stem}" is not available for {b.name}', file=src, key=f"{b.key}.stem",
                               expected=why, fix='remove stem (or use stem = "default") for this backbone')
         weights[b.name] = resolve_weights(b.name, b.weights, base=src.parent, file=src, key=f"{b.key}.weights")
+    pipeline.check_experiment(exp)  # a pipeline that cannot fit is a config error, before any data is read
     datasets = {d.name: _open(d, src) for d in exp.datasets}
     cells, skipped = build_cells(exp)
     if not cells:
@@ -68,7 +69,6 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
                           + (f" ({'; '.join(reasons)})" if reasons else ""), file=src, key="experiment.strategies",
                           fix="add a strategy that fits the backbones (a baseline such as smallcnn trains only "
                           '"scratch"), or add a pretrained backbone')
-    pipeline.check_cells(exp, cells)
     for b in exp.backbones:  # an unloadable or mismatched .pth fails now, not when its cell starts
         if weights[b.name].kind == "path" and any(c.backbone.name == b.name and c.strategy != "scratch"
                                                   for c in cells):

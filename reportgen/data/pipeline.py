@@ -311,32 +311,34 @@ def clahe_available() -> str | None:
 
 
 # --------------------------------------------------------------------------- checks at validate / run
-def check_cells(exp: Any, cells: list[Any]) -> None:
-    """Every cell's pipeline fits its backbone's input size, and CLAHE has OpenCV: ConfigError otherwise.
+def check_experiment(exp: Any) -> None:
+    """Every (backbone, strategy)'s pipeline ends at the backbone's input size, and CLAHE has OpenCV.
 
-    Runs in preflight (``validate``, ``plan``, ``run``), before anything is decoded or trained.
+    Runs in preflight (``validate``, ``plan``, ``run``) before any data is opened: a ConfigError names
+    the key the pipeline came from (``train.augment[3].size`` or an override's).
     """
     from ..errors import ConfigError
 
     seen: set[tuple[str, str, int]] = set()
-    for cell in cells:
-        aug = cell.train["augment"]
-        bb, strategy = cell.backbone.name, cell.strategy
-        sig = (json.dumps(aug, sort_keys=True), bb, cell.backbone.input_size)
-        if sig in seen:
-            continue
-        seen.add(sig)
-        if "augment" in exp.overrides.get("backbone", {}).get(bb, {}):
-            where = f"overrides.backbone.{bb}.augment"
-        elif "augment" in exp.overrides.get("strategy", {}).get(strategy, {}):
-            where = f"overrides.strategy.{strategy}.augment"
-        else:
-            where = "train.augment"
-        try:
-            stages(aug, cell.backbone.input_size)
-        except PipelineError as exc:
-            raise ConfigError(f"the pipeline does not fit {bb} (input_size = {cell.backbone.input_size})",
-                              file=exp.source, key=f"{where}{exc.subkey}", expected=str(exc), fix=exc.fix) from None
-        if any(op["op"] == "clahe" for op in resolve(aug)) and (why := clahe_available()):
-            raise ConfigError(f"CLAHE needs OpenCV, which does not import ({why})", file=exp.source, key=where,
-                              fix="pip install opencv-python-headless (a reportgen dependency), or drop the clahe op")
+    for b in exp.backbones:
+        for strategy in exp.strategies:
+            aug = exp.train_config(backbone=b.name, strategy=strategy)["augment"]
+            sig = (json.dumps(aug, sort_keys=True), b.name, b.input_size)
+            if sig in seen:
+                continue
+            seen.add(sig)
+            if "augment" in exp.overrides.get("backbone", {}).get(b.name, {}):
+                where = f"overrides.backbone.{b.name}.augment"
+            elif "augment" in exp.overrides.get("strategy", {}).get(strategy, {}):
+                where = f"overrides.strategy.{strategy}.augment"
+            else:
+                where = "train.augment"
+            try:
+                stages(aug, b.input_size)
+            except PipelineError as exc:
+                raise ConfigError(f"the pipeline does not fit {b.name} (input_size = {b.input_size})",
+                                  file=exp.source, key=f"{where}{exc.subkey}", expected=str(exc),
+                                  fix=exc.fix) from None
+            if any(op["op"] == "clahe" for op in resolve(aug)) and (why := clahe_available()):
+                raise ConfigError(f"CLAHE needs OpenCV, which does not import ({why})", file=exp.source, key=where,
+                                  fix="pip install opencv-python-headless (a reportgen dependency), or drop the clahe op")

@@ -41,8 +41,8 @@ def test_flip_is_an_exact_mirror_for_a_share_p(real_batch: torch.Tensor, op: str
     assert torch.equal(run(real_batch, [{"op": op, "p": 1.0}]), real_batch.flip(axis))
     assert torch.equal(run(real_batch, [{"op": op, "p": 0.0}]), real_batch)
     out = run(real_batch, [{"op": op, "p": 0.5}])
-    mirrored = torch.tensor([torch.equal(o, x.flip(axis)) for o, x in zip(out, real_batch)])
-    same = torch.tensor([torch.equal(o, x) for o, x in zip(out, real_batch)])
+    mirrored = torch.tensor([torch.equal(o, x.flip(axis)) for o, x in zip(out, real_batch, strict=True)])
+    same = torch.tensor([torch.equal(o, x) for o, x in zip(out, real_batch, strict=True)])
     assert bool((mirrored | same).all()) and 16 < int(mirrored.sum()) < 48
 
 
@@ -50,7 +50,7 @@ def test_random_crop_is_an_exact_window_at_varying_offsets(real_batch: torch.Ten
     out = run(real_batch, [{"op": "random_crop", "size": 20}])
     assert out.shape == (64, 1, 20, 20)
     offsets = set()
-    for o, x in zip(out, real_batch):
+    for o, x in zip(out, real_batch, strict=True):
         hits = [(i, j) for i in range(9) for j in range(9) if torch.equal(o, x[:, i:i + 20, j:j + 20])]
         assert hits, "every crop must be an exact 20×20 window of its own image"
         offsets.add(hits[0])
@@ -87,7 +87,7 @@ def test_affine_identity_parameters_leave_the_image_and_rotation_changes_it(real
     moved = run(real_batch, [{"op": "affine", "degrees": 15, "translate": 0.05, "scale": [0.9, 1.1]}])
     assert float((moved - real_batch).abs().mean()) > 0.01
     half = run(real_batch, [{"op": "affine", "degrees": 15, "p": 0.5}])
-    untouched = sum(torch.equal(o, x) for o, x in zip(half, real_batch))
+    untouched = sum(torch.equal(o, x) for o, x in zip(half, real_batch, strict=True))
     assert 16 < untouched < 48
 
 
@@ -245,3 +245,16 @@ def test_small_stem_keeps_a_larger_final_feature_map_at_28_px() -> None:
     assert sizes["default"] == 1 and sizes["small"] == 4
     assert built.model.conv1.kernel_size == (3, 3) and built.model.conv1.stride == (1, 1)
     assert isinstance(built.model.maxpool, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("lab,first_eval,batch_ops", [
+    ("retinopathy", ["resize", "center_crop"], ["hflip", "vflip", "random_crop"]),
+    ("cxr4", ["clahe", "resize", "center_crop", "resize"], ["affine", "brightness_contrast", "gaussian_noise", "hflip"]),
+])
+def test_lab_pipelines_fit_their_backbones(lab: str, first_eval: list[str], batch_ops: list[str]) -> None:
+    exp = load_experiment(Path(__file__).resolve().parents[2] / "experiments" / f"{lab}.toml")
+    pipeline.check_experiment(exp)  # what validate runs before it looks for the (absent) data
+    for b in exp.backbones:
+        rec = pipeline.record(exp.train_config(backbone=b.name, strategy=exp.strategies[0])["augment"], b.input_size)
+        assert [s["op"] for s in rec["eval"]] == first_eval
+        assert [s["op"] for s in rec["train"] if s["stage"] == "batch"] == batch_ops
