@@ -121,6 +121,7 @@ class CellRecord(Record):
     num_classes: int
     classes: list[str]
     task: str
+    stem: str = "default"  # [[backbones]] stem; "small" = 3×3 stride-1 stem, no max-pool (see arch.json stem)
 
 
 class EnvRecord(Record):
