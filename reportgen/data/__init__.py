@@ -32,7 +32,9 @@ class Dataset:
     @property
     def decoded_sizes(self) -> list[int]:
         """Input sizes already decoded (duplicate detection reuses the smallest instead of decoding again)."""
-        return sorted({k[0] for k in self._decoded})
+        # Only plain decodes (no pipeline ops): duplicates are found on the images as they are, and a
+        # centre-cropped val/test next to an uncropped train would hide an exact cross-split copy.
+        return sorted(k[0] for k in self._decoded if k[1:] == _plain_keys(k[0]))
 
     def decoded(self, size: int, *, augment: str | list[dict] = "none",
                 progress: bool = False) -> dict[str, DecodedSplit]:
@@ -63,6 +65,11 @@ class Dataset:
         return {"name": self.spec.name, "kind": self.spec.kind, "classes": self.classes, "task": self.task,
                 "color": self.color, "splits": splits, "val_split": None, **self.split_record,
                 "description": self.spec.description, "credit": self.spec.credit}
+
+
+def _plain_keys(size: int) -> tuple[str, str]:
+    st = pipeline.stages("none", size)
+    return st.key("train"), st.key("eval")
 
 
 def open_dataset(spec: DatasetSpec) -> Dataset:

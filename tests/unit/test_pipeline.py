@@ -138,7 +138,9 @@ def test_deterministic_ops_reach_val_and_test_and_random_crop_becomes_a_centre_c
     ds = open_dataset(exp.datasets[0])
     aug = exp.train["augment"]
     dec = ds.decoded(32, augment=aug)
+    assert ds.decoded_sizes == []  # duplicate detection never reads pipeline-processed images
     plain = ds.decoded(32)
+    assert ds.decoded_sizes == [32]
     assert dec["train"].images.shape[-1] == 36  # cropped per batch at train time
     assert dec["val"].images.shape[-1] == dec["test"].images.shape[-1] == 32
     for split in ("train", "val", "test"):
