@@ -30,7 +30,8 @@ SCHEDULERS = ("none", "plateau", "cosine", "step")
 SELECTION_METRICS = ("val_loss", "val_acc", "val_macro_f1", "val_auc")
 LOSSES = ("ce", "bce")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-AUGMENTS = ("none", "flips", "medical")
+AUGMENTS = ("none", "flips", "medical")  # presets; a list of ops is accepted too (data/pipeline.py)
+STEMS = ("default", "small")
 DATASET_KINDS = ("npz", "folder", "csv")
 TASKS = ("auto", "binary", "multiclass", "ordinal")
 COLOR_MODES = ("auto", "gray", "rgb")
@@ -192,6 +193,14 @@ def _date(v: Any) -> str:
     raise ValueError('a date such as 2026-11-23 or a string')
 
 
+def _augment(v: Any) -> Any:
+    """A preset name or a list of named ops; the op registry and its checks live in data/pipeline.py."""
+    # Imported when called: the data package imports this module (DatasetSpec) at its import time.
+    from .data.pipeline import check_augment
+
+    return check_augment(v)
+
+
 _str = _type(str, "a string")
 _bool = _type(bool, "true or false")
 
@@ -243,6 +252,7 @@ BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
     "input_size": (224, _bounded_int("input_size")),
     "reason": ("", _str),
     "label": (None, _optional(_str)),
+    "stem": ("default", _choice(STEMS)),  # "small": 3×3 stride-1 stem, no max-pool, for 28–64 px inputs
 }
 
 TRAIN_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -261,7 +271,7 @@ TRAIN_KEYS: dict[str, tuple[Any, Validator]] = {
     "label_smoothing": (0.0, _smoothing),
     "class_weighted_loss": (False, _bool),
     "weighted_sampler": (False, _bool),
-    "augment": ("none", _choice(AUGMENTS)),
+    "augment": ("none", _augment),  # a preset name or a list of named ops (data/pipeline.py)
     "amp": ("auto", _choice(AMP_MODES)),
     "channels_last": (True, _bool),
     "compile": (False, _bool),
@@ -327,6 +337,7 @@ class BackboneSpec:
     reason: str
     label: str | None
     key: str
+    stem: str = "default"
 
 
 @dataclass
@@ -415,9 +426,12 @@ def _check_table(table: Any, keys: dict[str, tuple[Any, Validator]], *, file: Pa
         try:
             out[k] = check(table[k])
         except ValueError as exc:
-            raise ConfigError(f"bad value {table[k]!r}", file=file, key=f"{where}.{k}",
-                              expected=str(exc), fix=f"change {k} in [{where}] to such a value "
-                              "(experiments/demo.toml shows every key)") from None
+            # A structured value (the augment op list) names the element inside it: augment[3].degrees.
+            sub = getattr(exc, "subkey", "")
+            value = exc.value if sub else table[k]  # type: ignore[attr-defined]
+            raise ConfigError(f"bad value {value!r}", file=file, key=f"{where}.{k}{sub}",
+                              expected=str(exc), fix=getattr(exc, "fix", None) or f"change {k} in [{where}] to "
+                              "such a value (experiments/demo.toml shows every key)") from None
     return out
 
 

@@ -70,6 +70,8 @@ class Cell:
             "input_size": self.backbone.input_size,
             "strategy_semantics": self.semantics(),
             "train": self.train,
+            # Only when set: a default-stem cell keeps the id it had before the key existed.
+            **({"stem": self.backbone.stem} if self.backbone.stem != "default" else {}),
         }
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .config import Experiment
+from .data.pipeline import is_random
 from .models.backbones import build_model
 from .models.stats import count_macs, count_params
 from .models.strategies import set_stage
@@ -42,7 +43,7 @@ def plan_rows(exp: Experiment, pf: Preflight) -> list[dict[str, Any]]:
             from .models.backbones import WeightsChoice
 
             built = build_model(cell.backbone.name, WeightsChoice("none"), num_outputs=k,
-                                input_size=cell.backbone.input_size)
+                                input_size=cell.backbone.input_size, stem=cell.backbone.stem)
             set_stage(built.model, built.head_path, frozen=cell.strategy == "frozen")
             macs = count_macs(built.model, cell.backbone.input_size)["macs"]
             per_model[key] = {**count_params(built.model), "macs": macs}
@@ -50,7 +51,7 @@ def plan_rows(exp: Experiment, pf: Preflight) -> list[dict[str, Any]]:
         n = {s: len(src) for s, src in ds.source.splits.items()}
         t = cell.train
         macs = m["macs"] or 0
-        if cell.strategy == "frozen" and t["augment"] == "none" and t["frozen_feature_cache"]:
+        if cell.strategy == "frozen" and not is_random(t["augment"]) and t["frozen_feature_cache"]:
             total = macs * (n["train"] + n["val"] + n["test"])
         else:
             total = macs * t["epochs"] * (3 * n["train"] + n["val"]) + macs * (n["val"] + n["test"])

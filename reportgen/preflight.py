@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import DatasetSpec, Experiment
-from .data import Dataset, open_dataset
+from .data import Dataset, open_dataset, pipeline
 from .errors import ConfigError, DataError, WeightsError
 from .matrix import Cell, Skipped, build_cells
 from .models.backbones import (
@@ -22,6 +22,7 @@ from .models.backbones import (
     resolve_weights,
     smallest_input_size,
 )
+from .models.stem import stem_problem
 
 
 @dataclass
@@ -52,7 +53,11 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
                               expected=(f"input_size ≥ {smallest} for {b.name}" if smallest
                                         else "a size this backbone accepts"),
                               fix=f"set input_size = {smallest or 224} (images are resized once, when decoded)")
+        if b.stem != "default" and (why := stem_problem(b.name)):
+            raise ConfigError(f'stem = "{b.stem}" is not available for {b.name}', file=src, key=f"{b.key}.stem",
+                              expected=why, fix='remove stem (or use stem = "default") for this backbone')
         weights[b.name] = resolve_weights(b.name, b.weights, base=src.parent, file=src, key=f"{b.key}.weights")
+    pipeline.check_experiment(exp)  # a pipeline that cannot fit is a config error, before any data is read
     datasets = {d.name: _open(d, src) for d in exp.datasets}
     cells, skipped = build_cells(exp)
     if not cells:
@@ -72,7 +77,7 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
         # The same decode step `run` does first (a full decode: a truncated JPEG has a valid header),
         # into the same cache, so the run that follows does not decode again.
         for c in cells:
-            datasets[c.dataset.name].decoded(c.backbone.input_size)
+            datasets[c.dataset.name].decoded(c.backbone.input_size, augment=c.train["augment"])
     # Only weights that some cell will load must be obtainable (a scratch-only backbone needs none).
     needed = {c.backbone.name for c in cells if c.strategy != "scratch"}
     for b in exp.backbones:

@@ -69,6 +69,19 @@ class DatasetFacts(Record):
     duplicates: dict[str, Any] | None = None  # only in datasets/<name>.json (computed once per run)
 
 
+class PipelineStep(Record):
+    """One step of the input pipeline: an op of reportgen.data.pipeline.OPS with its parameters."""
+
+    op: str
+    params: dict[str, Any]
+    stage: str  # "decode" (once, uint8, cached) | "batch" (each training batch, on the device)
+
+
+class Pipeline(Record):
+    train: list[PipelineStep]
+    eval: list[PipelineStep]  # validation and test
+
+
 class DataRecord(DatasetFacts):
     """data.json: the dataset facts as this cell saw them, plus its input size and pipeline."""
 
@@ -76,7 +89,8 @@ class DataRecord(DatasetFacts):
     input_size: int
     cache_keys: dict[str, str]
     preprocessing: str
-    augment: str
+    augment: str | list[dict[str, Any]]  # the [train] augment value: a preset name or the op list
+    pipeline: Pipeline | None = None  # the exact ordered steps per split (stores before pipelines: None)
 
 
 # --------------------------------------------------------------------------- cell.json, env.json, arch.json
@@ -107,6 +121,7 @@ class CellRecord(Record):
     num_classes: int
     classes: list[str]
     task: str
+    stem: str = "default"  # [[backbones]] stem; "small" = 3×3 stride-1 stem, no max-pool (see arch.json stem)
 
 
 class EnvRecord(Record):
@@ -159,6 +174,7 @@ class ArchRecord(Record):
     weights: str
     backbone: str
     normalization: dict[str, list[float]]
+    stem: dict[str, Any] | None = None  # stem = "small": {kind, changes, random_init}; None = the default stem
 
 
 # --------------------------------------------------------------------------- epochs.csv

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..config import DatasetSpec
 from ..errors import DataError
+from . import pipeline
 from .cache import DecodedSplit, decode_split, detect_color
 from .sources import SPLITS, SourceDataset, finalize_splits, load_source, resolve_task
 
@@ -21,7 +22,8 @@ class Dataset:
     task: str
     color: str
     split_record: dict
-    _decoded: dict[int, dict[str, DecodedSplit]] = field(default_factory=dict, repr=False)
+    # (input size, train decode ops, val/test decode ops) -> split -> decoded arrays
+    _decoded: dict[tuple[int, str, str], dict[str, DecodedSplit]] = field(default_factory=dict, repr=False)
 
     @property
     def classes(self) -> list[str]:
@@ -30,16 +32,26 @@ class Dataset:
     @property
     def decoded_sizes(self) -> list[int]:
         """Input sizes already decoded (duplicate detection reuses the smallest instead of decoding again)."""
-        return sorted(self._decoded)
+        # Only plain decodes (no pipeline ops): duplicates are found on the images as they are, and a
+        # centre-cropped val/test next to an uncropped train would hide an exact cross-split copy.
+        return sorted(k[0] for k in self._decoded if k[1:] == _plain_keys(k[0]))
 
-    def decoded(self, size: int, *, progress: bool = False) -> dict[str, DecodedSplit]:
-        if size not in self._decoded:
-            self._decoded[size] = {
-                split: decode_split(self.source.splits[split], size=size, color=self.color, progress=progress,
-                                    desc=f"{self.spec.name}/{split} @{size}px")
+    def decoded(self, size: int, *, augment: str | list[dict] = "none",
+                progress: bool = False) -> dict[str, DecodedSplit]:
+        """Every split decoded for a model input of ``size`` px through ``augment``'s deterministic ops.
+
+        val/test end at ``size``; train may be larger (a ``random_crop`` cuts it per batch).
+        """
+        st = pipeline.stages(augment, size)
+        key = (size, st.key("train"), st.key("eval"))
+        if key not in self._decoded:
+            self._decoded[key] = {
+                split: decode_split(self.source.splits[split], size=st.train_size if split == "train" else size,
+                                    color=self.color, progress=progress, desc=f"{self.spec.name}/{split} @{size}px",
+                                    ops=st.train_decode if split == "train" else st.eval_decode)
                 for split in SPLITS
             }
-        return self._decoded[size]
+        return self._decoded[key]
 
     def sample_ids(self, split: str) -> list[str]:
         ids = self.source.splits[split].ids
@@ -53,6 +65,11 @@ class Dataset:
         return {"name": self.spec.name, "kind": self.spec.kind, "classes": self.classes, "task": self.task,
                 "color": self.color, "splits": splits, "val_split": None, **self.split_record,
                 "description": self.spec.description, "credit": self.spec.credit}
+
+
+def _plain_keys(size: int) -> tuple[str, str]:
+    st = pipeline.stages("none", size)
+    return st.key("train"), st.key("eval")
 
 
 def open_dataset(spec: DatasetSpec) -> Dataset:

@@ -13,10 +13,13 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from . import pipeline
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,11 @@ def load_batch(images: np.ndarray, idx: np.ndarray, *, device: torch.device) -> 
     return batch
 
 
-def to_model_input(batch_u8: torch.Tensor, norm: Normalization, *, augment: str = "none",
+def to_model_input(batch_u8: torch.Tensor, norm: Normalization, *, augment: str | list[dict[str, Any]] = "none",
                    generator: torch.Generator | None = None, channels_last: bool = False) -> torch.Tensor:
     """uint8 (B, 1|3, S, S) → normalized float (B, 3, S, S), augmented when training."""
     x = batch_u8.float().div_(255.0)
-    if augment != "none":
+    if augment not in ("none", []):
         x = augment_batch(x, augment, generator=generator)
     if x.shape[1] == 1:  # grayscale X-rays into ImageNet backbones: repeat to 3 channels
         x = x.expand(-1, 3, -1, -1)
@@ -89,36 +92,97 @@ def _rand(n: int, generator: torch.Generator | None, device: torch.device) -> to
     return torch.rand(n, generator=generator, device=generator.device).to(device, non_blocking=True)
 
 
-def augment_batch(x: torch.Tensor, preset: str, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Apply an augmentation preset to a float batch in [0, 1].
+def augment_batch(x: torch.Tensor, augment: str | list[dict[str, Any]], *,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Apply a pipeline's random ops to a float training batch in [0, 1], in the declared order.
 
-    ``flips``: horizontal flip with p = 0.5.
-    ``medical``: no flips (anatomy has a side), a small random affine (±7°, ±4 % shift, ±5 % scale),
-    brightness/contrast jitter (±10 %), and with p = 0.5 a percentile contrast stretch
-    (2nd–98th percentile to 0–1), a cheap global stand-in for CLAHE's contrast enhancement.
+    ``augment`` is the resolved ``[train] augment`` value: a preset name (``flips``, ``medical``) or an
+    op list (:mod:`reportgen.data.pipeline`). Deterministic ops (resize, centre crop, CLAHE) were
+    applied when the images were decoded and are skipped here; ``random_crop`` cuts the decoded
+    (larger) train image down to the model's input size. Every random number comes from
+    ``generator``, so a fixed generator gives the same batch twice.
     """
+    for op in pipeline.resolve(augment):
+        fn = _BATCH_OPS.get(op["op"])
+        if fn is not None:
+            x = fn(x, op, generator)
+    return x.clamp_(0, 1)
+
+
+def _apply(x: torch.Tensor, out: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``out`` for a random share ``p`` of the images, ``x`` for the rest (p = 1 draws nothing)."""
+    if p >= 1:
+        return out
+    pick = _rand(x.shape[0], generator, x.device) < p
+    return torch.where(pick.view(-1, 1, 1, 1), out, x)
+
+
+def _sym(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    return _rand(n, generator, device) * 2 - 1  # uniform in [-1, 1]
+
+
+def _hflip(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
+    return torch.where((_rand(x.shape[0], g, x.device) < op["p"]).view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def _vflip(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
+    return torch.where((_rand(x.shape[0], g, x.device) < op["p"]).view(-1, 1, 1, 1), x.flip(-2), x)
+
+
+def _random_crop(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
+    b, _, h, w = x.shape
+    s = op["size"]
+    if (h, w) == (s, s):
+        return x
+    # Offsets drawn and applied on the device (a gather, no per-image host loop or sync).
+    top = (_rand(b, g, x.device) * (h - s + 1)).long().clamp_(max=h - s)
+    left = (_rand(b, g, x.device) * (w - s + 1)).long().clamp_(max=w - s)
+    ar = torch.arange(s, device=x.device)
+    rows = (top.view(-1, 1) + ar).view(b, 1, s, 1).expand(-1, x.shape[1], -1, w)
+    x = torch.gather(x, 2, rows)
+    cols = (left.view(-1, 1) + ar).view(b, 1, 1, s).expand(-1, x.shape[1], s, -1)
+    return torch.gather(x, 3, cols)
+
+
+def _affine(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
     b, dev = x.shape[0], x.device
-    if preset == "flips":
-        flip = _rand(b, generator, dev) < 0.5
-        return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-    if preset != "medical":
-        raise ValueError(f"unknown augmentation preset {preset!r}")
-    angle = (_rand(b, generator, dev) * 2 - 1) * math.radians(7)
-    scale = 1 + (_rand(b, generator, dev) * 2 - 1) * 0.05
-    tx = (_rand(b, generator, dev) * 2 - 1) * 0.08  # affine_grid coordinates span 2 → ±4 % of the side
-    ty = (_rand(b, generator, dev) * 2 - 1) * 0.08
+    angle = _sym(b, g, dev) * math.radians(op["degrees"])
+    lo, hi = op["scale"]
+    scale = lo + _rand(b, g, dev) * (hi - lo)
+    tx = _sym(b, g, dev) * 2 * op["translate"]  # affine_grid coordinates span 2: ±t of the side
+    ty = _sym(b, g, dev) * 2 * op["translate"]
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    bright = (_rand(b, generator, dev) * 2 - 1).view(-1, 1, 1, 1) * 0.1
-    contrast = 1 + (_rand(b, generator, dev) * 2 - 1).view(-1, 1, 1, 1) * 0.1
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return _apply(x, out, op["p"], g)
+
+
+def _brightness_contrast(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
+    b, dev = x.shape[0], x.device
+    bright = _sym(b, g, dev).view(-1, 1, 1, 1) * op["brightness"]
+    contrast = 1 + _sym(b, g, dev).view(-1, 1, 1, 1) * op["contrast"]
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean + bright
-    stretch = (_rand(b, generator, dev) < 0.5).view(-1, 1, 1, 1)
+    return _apply(x, (x - mean) * contrast + mean + bright, op["p"], g)
+
+
+def _gaussian_noise(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
+    if g is None or g.device == x.device:
+        noise = torch.randn(x.shape, generator=g, device=x.device)
+    else:
+        noise = torch.randn(x.shape, generator=g, device=g.device).to(x.device, non_blocking=True)
+    return _apply(x, (x + noise * op["std"]).clamp_(0, 1), op["p"], g)
+
+
+def _contrast_stretch(x: torch.Tensor, op: dict, g: torch.Generator | None) -> torch.Tensor:
+    # Drawn first, as the original "medical" preset did, so its stream is unchanged.
+    pick = (_rand(x.shape[0], g, x.device) < op["p"]).view(-1, 1, 1, 1)
     flat = x.flatten(1)
-    lo = torch.quantile(flat, 0.02, dim=1).view(-1, 1, 1, 1)
-    hi = torch.quantile(flat, 0.98, dim=1).view(-1, 1, 1, 1)
-    stretched = (x - lo) / (hi - lo).clamp_min(1e-3)
-    x = torch.where(stretch, stretched, x)
-    return x.clamp_(0, 1)
+    lo = torch.quantile(flat, op["low"] / 100, dim=1).view(-1, 1, 1, 1)
+    hi = torch.quantile(flat, op["high"] / 100, dim=1).view(-1, 1, 1, 1)
+    return torch.where(pick, (x - lo) / (hi - lo).clamp_min(1e-3), x)
+
+
+_BATCH_OPS = {"random_crop": _random_crop, "hflip": _hflip, "vflip": _vflip, "affine": _affine,
+              "brightness_contrast": _brightness_contrast, "gaussian_noise": _gaussian_noise,
+              "contrast_stretch": _contrast_stretch}

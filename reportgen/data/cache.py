@@ -11,6 +11,7 @@ RAM, and a killed run never leaves a half-written cache entry.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+from .pipeline import apply_decode_op
 from .sources import SplitSource
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,12 @@ class DecodedSplit:
     key: str  # the cache key it was stored under
 
 
-def content_key(src: SplitSource, *, size: int, color: str) -> str:
-    """A hash of the split's pixels/bytes, labels and preprocessing."""
+def content_key(src: SplitSource, *, size: int, color: str, ops: list[dict] | None = None) -> str:
+    """A hash of the split's pixels/bytes, labels and preprocessing (the decode-time ops included)."""
     h = hashlib.sha1()
     h.update(f"v{CACHE_VERSION}|{size}|{color}|{RESIZE_FILTER}|".encode())
+    if ops:  # absent for a plain resize, so entries decoded before pipelines existed stay valid
+        h.update(json.dumps(ops, sort_keys=True).encode())
     h.update(np.ascontiguousarray(src.labels).tobytes())
     if src.arrays is not None:
         h.update(str(src.arrays.shape).encode())
@@ -81,19 +85,27 @@ def detect_color(src: SplitSource, *, probe: int = 16) -> str:
     return "gray"
 
 
-def _to_chw(img: Image.Image, *, size: int, color: str) -> np.ndarray:
+def _to_chw(img: Image.Image, *, size: int, color: str, ops: list[dict] | None = None) -> np.ndarray:
     img = img.convert("L" if color == "gray" else "RGB")
+    if ops:
+        # The pipeline's decode-time ops (resize, centre crop, CLAHE) in their declared order, on uint8.
+        a = np.asarray(img, dtype=np.uint8)
+        for op in ops:
+            a = apply_decode_op(a, op)
+        if a.shape[:2] != (size, size):
+            raise ValueError(f"decode ops gave {a.shape[:2]}, expected {size}×{size}")
+        return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     a = np.asarray(img, dtype=np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-def _decode_file(path: Path, size: int, color: str) -> np.ndarray:
+def _decode_file(path: Path, size: int, color: str, ops: list[dict] | None = None) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            return _to_chw(im, size=size, color=color)
+            return _to_chw(im, size=size, color=color, ops=ops)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise _decode_error(path, exc) from None
 
@@ -114,9 +126,14 @@ def check_headers(src: SplitSource) -> None:
 
 
 def decode_split(src: SplitSource, *, size: int, color: str, workers: int | None = None,
-                 progress: bool = False, desc: str = "decode") -> DecodedSplit:
-    """Decode (or load from cache) one split at ``size``×``size`` pixels."""
-    key = content_key(src, size=size, color=color)
+                 progress: bool = False, desc: str = "decode", ops: list[dict] | None = None) -> DecodedSplit:
+    """Decode (or load from cache) one split at ``size``×``size`` pixels.
+
+    ``ops``: the pipeline's decode-time ops (``pipeline.Stages.train_decode`` / ``eval_decode``),
+    ending at ``size``; None = a plain bilinear resize to ``size``.
+    """
+    ops = None if ops == [{"op": "resize", "size": size}] else ops  # the plain resize: same entry as before
+    key = content_key(src, size=size, color=color, ops=ops)
     final = cache_dir() / f"{key}.npy"
     clean_stale_temp_files(final.parent)  # leftovers of a decode that was killed last time
     if final.is_file():
@@ -132,7 +149,7 @@ def decode_split(src: SplitSource, *, size: int, color: str, workers: int | None
     try:
         # Inside the try: a failed memory-map (no space, no memory) must not leave its sparse file behind.
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(src), channels, size, size))
-        _fill(out, src, size=size, color=color, workers=workers, progress=progress, desc=desc)
+        _fill(out, src, size=size, color=color, workers=workers, progress=progress, desc=desc, ops=ops)
         out.flush()
         del out
         os.replace(tmp, final)
@@ -197,20 +214,20 @@ def clean_stale_temp_files(folder: Path) -> list[Path]:
 
 
 def _fill(out: np.ndarray, src: SplitSource, *, size: int, color: str, workers: int | None,
-          progress: bool, desc: str) -> None:
+          progress: bool, desc: str, ops: list[dict] | None = None) -> None:
     from tqdm.auto import tqdm
 
     n = len(src)
     bar = tqdm(total=n, desc=desc, unit="img", leave=False, disable=not progress)
     if src.arrays is not None:
         for i in range(n):
-            out[i] = _to_chw(Image.fromarray(src.arrays[i].squeeze()), size=size, color=color)
+            out[i] = _to_chw(Image.fromarray(src.arrays[i].squeeze()), size=size, color=color, ops=ops)
             bar.update(1)
     else:
         assert src.files is not None
         # PIL releases the GIL while decoding and resizing, so threads use every core.
         with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-            for i, arr in enumerate(pool.map(lambda f: _decode_file(f, size, color), src.files)):
+            for i, arr in enumerate(pool.map(lambda f: _decode_file(f, size, color, ops), src.files)):
                 out[i] = arr
                 bar.update(1)
     bar.close()

@@ -27,6 +27,7 @@ from torchvision.models import get_model, get_model_weights, list_models
 from ..data.batches import Normalization
 from ..errors import ConfigError, WeightsError
 from . import baselines, lite
+from .stem import apply_small_stem
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,8 @@ def _load_state_dict(model: nn.Module, path: Path) -> dict[str, int]:
     return report
 
 
-def build_base(name: str, choice: WeightsChoice, *, input_size: int = 224) -> nn.Module:
-    """The backbone with its original head, weights loaded."""
+def build_base(name: str, choice: WeightsChoice, *, input_size: int = 224, stem: str = "default") -> nn.Module:
+    """The backbone with its original head, weights loaded (``stem = "small"``: see :mod:`.stem`)."""
     fam = family(name)
     if fam == "baseline":
         return baselines.BUILDERS[name](input_size=input_size)
@@ -215,6 +216,8 @@ def build_base(name: str, choice: WeightsChoice, *, input_size: int = 224) -> nn
         except OSError as exc:  # URLError is an OSError: the download failed after the preflight check
             raise WeightsError(f"could not obtain {choice.label}: {exc}",
                                fix=f"place the file in {weights_cache_file(weights)}") from None
+    if stem == "small":  # before a user's .pth, so a checkpoint of a small-stem model loads whole
+        model.reportgen_stem = apply_small_stem(model, name)  # type: ignore[assignment]
     if choice.kind == "path":
         assert choice.path is not None
         _load_state_dict(model, choice.path)
@@ -270,13 +273,15 @@ class BuiltModel:
     head_path: str
     normalization: Normalization
     weights_label: str
+    stem: dict | None = None  # what stem = "small" changed (ArchRecord.stem)
 
 
-def build_model(name: str, choice: WeightsChoice, *, num_outputs: int, input_size: int = 224) -> BuiltModel:
-    model = build_base(name, choice, input_size=input_size)
+def build_model(name: str, choice: WeightsChoice, *, num_outputs: int, input_size: int = 224,
+                stem: str = "default") -> BuiltModel:
+    model = build_base(name, choice, input_size=input_size, stem=stem)
     head = replace_head(model, num_outputs)
     return BuiltModel(model=model, head_path=head, normalization=normalization(name, choice),
-                      weights_label=choice.label)
+                      weights_label=choice.label, stem=getattr(model, "reportgen_stem", None))
 
 
 def smallest_input_size(name: str, *, start: int = 8, limit: int = 512) -> int | None:

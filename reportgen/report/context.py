@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, front, results
+from .sections import back, comparison, front, pipeline, results
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -31,6 +31,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     front.model_selection(b)
     front.data(b)
     front.methods(b)
+    pipeline.stem(b)
     results.results(b)
     comparison.comparison(b)
     back.findings(b)

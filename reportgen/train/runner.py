@@ -31,7 +31,7 @@ import torch
 from .. import __version__, safepath, status, store
 from ..config import Experiment
 from ..consistency import score_cell
-from ..data import Dataset
+from ..data import Dataset, pipeline
 from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
@@ -155,7 +155,8 @@ def prepare(exp: Experiment, *, only: list[str] | None = None, progress: bool = 
     safepath.check_store(exp.run_dir)
     # Decode every (dataset, input size) first: bad images fail here, not after hours of training.
     for cell in cells:
-        plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, progress=progress)
+        plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, augment=cell.train["augment"],
+                                                 progress=progress)
     with store_lock(exp.run_dir):
         _write_run_files(exp, plan)
     return plan, cells
@@ -306,7 +307,7 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         log.info("cell %s: resuming after epoch %d", cell.id, resume["epoch"])
     cfg = cell.train
     k = len(ds.classes)
-    decoded = ds.decoded(cell.backbone.input_size)
+    decoded = ds.decoded(cell.backbone.input_size, augment=cfg["augment"])
     splits = {s: Split(images=d.images, labels=d.labels) for s, d in decoded.items()}
     store.write_record(cdir / "cell.json", CellRecord(
         id=cell.id, **cell.resolved(), num_classes=k, classes=ds.classes, task=ds.task,
@@ -316,7 +317,8 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     torch.manual_seed(cell.seed)
     np.random.seed(cell.seed)
     outputs = 1 if cfg["loss"] == "bce" else k
-    built = build_model(cell.backbone.name, choice, num_outputs=outputs, input_size=cell.backbone.input_size)
+    built = build_model(cell.backbone.name, choice, num_outputs=outputs, input_size=cell.backbone.input_size,
+                        stem=cell.backbone.stem)
     model = built.model
     set_stage(model, built.head_path, frozen=cell.strategy in ("frozen", "warmup"))
     arch = arch_stats_mod.arch_stats(model, input_size=cell.backbone.input_size,
@@ -324,7 +326,7 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     head = model.get_submodule(built.head_path)
     arch.update({"head": built.head_path, "head_in_features": getattr(head, "in_features", None),
                  "head_out_features": getattr(head, "out_features", None),
-                 "weights": built.weights_label, "backbone": cell.backbone.name,
+                 "weights": built.weights_label, "backbone": cell.backbone.name, "stem": built.stem,
                  "normalization": {"mean": list(built.normalization.mean), "std": list(built.normalization.std)}})
     if choice.kind == "offline":
         arch["imagenet"] = arch_stats_mod.weights_meta_for(cell.backbone.name, "offline")
@@ -332,7 +334,8 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     store.write_record(cdir / "data.json", DataRecord(
         **{"duplicates": None, **ds.facts()}, input_size=cell.backbone.input_size,
         cache_keys={s: d.key for s, d in decoded.items()},
-        preprocessing=_preprocessing(ds, cell.backbone.input_size, built), augment=cfg["augment"]))
+        preprocessing=_preprocessing(ds, cell.backbone.input_size, built), augment=cfg["augment"],
+        pipeline=pipeline.record(cfg["augment"], cell.backbone.input_size)))
 
     channels_last = device.type == "cuda" and cfg["channels_last"]
     model.to(device)
@@ -346,8 +349,9 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     fwd = Forward(module=model, norm=built.normalization, channels_last=channels_last)
     loop_splits = splits
     if cell.strategy == "frozen":
-        frozen_mode = "per_epoch_augmented" if cfg["augment"] != "none" else "per_epoch"
-        if cfg["frozen_feature_cache"] and cfg["augment"] == "none":
+        augmented = pipeline.is_random(cfg["augment"])  # decode-time ops alone leave features cacheable
+        frozen_mode = "per_epoch_augmented" if augmented else "per_epoch"
+        if cfg["frozen_feature_cache"] and not augmented:
             bs = cfg["eval_batch_size"] or max(cfg["batch_size"], 64)
             dtype = amp_dtype(cfg["amp"], device)
             feats = {s: _features(built, sp, device=device, batch_size=bs, dtype=dtype) for s, sp in splits.items()}

@@ -8,6 +8,7 @@ from ...store import CellResult
 from ..builder import SPLITS, Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
+from . import pipeline
 
 
 def introduction(b: Builder) -> None:
@@ -101,10 +102,7 @@ def data(b: Builder) -> None:
             sub = facts.train_subsampled
             sec.blocks.append(Paragraph(b.tr("data.subsampled", to_n=count(sub.to_n), from_n=count(sub.from_n),
                                              seed=sub.seed)))
-        if cell is not None:
-            aug = cell.data.augment
-            sec.blocks.append(Paragraph(b.tr("data.preprocessing", preprocessing=cell.data.preprocessing,
-                                             augmentation=b.tr("data.no_augmentation") if aug == "none" else aug)))
+        pipeline.add(b, sec, ds, cell)  # the preprocessing sentence and the exact pipeline table(s)
         dups = facts.duplicates or {}
         n_exact, n_near = len(dups.get("exact") or []), len(dups.get("near") or [])
         sec.blocks.append(Paragraph(b.tr("data.duplicates", exact=n_exact, near=n_near,
@@ -179,7 +177,8 @@ def methods(b: Builder) -> None:
             if k not in h:
                 continue
             label = b.strategy_name(c.cell.strategy)
-            who = by_value.setdefault(plain(h[k]), [])
+            value = pipeline.augment_value(b, h[k]) if k == "augment" else plain(h[k])
+            who = by_value.setdefault(value, [])
             if label not in who:
                 who.append(label)
         text = (next(iter(by_value)) if len(by_value) == 1
