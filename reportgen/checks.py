@@ -15,6 +15,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,14 @@ MIN_EPOCHS_FOR_BEST_EPOCH = 3
 TRAIN_TEST_GAP = 0.10
 MACS_META_RANGE = (0.9, 1.1)
 MACS_TOOLS_REL_DIFF = 0.20
+
+# Class-share shift between train and val/test: total variation distance (half the sum of absolute
+# share differences = the largest gap in probability any set of classes gets between the two splits).
+# Any single class moving by ≥ 10 points already gives TVD ≥ 0.10, so one threshold covers both
+# readings; 0.10 is the scale on which a majority-class baseline's accuracy moves by 10 points between
+# splits, the same scale as TRAIN_TEST_GAP. Compared exactly (fractions of the counts), so a split at
+# exactly 0.10 fires however floats would round 0.5 − 0.4.
+SHIFT_TVD = Fraction(1, 10)
 
 COLLAPSE_SCORE_RANGE = 1e-3  # test scores spanning less than this are a constant output
 
@@ -133,7 +142,47 @@ def check_duplicates(facts: DatasetFacts) -> list[Finding]:
     return out
 
 
-DATASET_CHECKS: list[Callable[[DatasetFacts], list[Finding]]] = [check_small_val, check_imbalance, check_duplicates]
+def class_shares(counts: list[int]) -> list[float]:
+    """Each class's share of a split (the report's table and the shift check use this one function)."""
+    n = sum(counts)
+    return [c / n if n else 0.0 for c in counts]
+
+
+def total_variation(a: list[int], b: list[int]) -> Fraction:
+    """Exact total variation distance between the class shares of two splits' counts."""
+    na, nb = sum(a), sum(b)
+    if not na or not nb:
+        return Fraction(0)
+    return sum((abs(Fraction(x, na) - Fraction(y, nb)) for x, y in zip(a, b, strict=False)), Fraction(0)) / 2
+
+
+def split_shift(facts: DatasetFacts, split: str) -> dict[str, Any] | None:
+    """How the class shares of ``split`` differ from train: TVD and the class that moved most."""
+    _, train = _split(facts, "train")
+    n, other = _split(facts, split)
+    if not train or not other or not sum(train) or not sum(other):
+        return None
+    tvd = total_variation(train, other)
+    p, q = class_shares(train), class_shares(other)
+    worst = max(range(len(p)), key=lambda i: abs(q[i] - p[i]))
+    return {"split": split, "n": n, "tvd": float(tvd), "tvd_pts": 100 * float(tvd), "shifted": tvd >= SHIFT_TVD,
+            "class_name": _class_name(facts, worst), "train_share": p[worst], "split_share": q[worst],
+            "diff_pts": 100 * (q[worst] - p[worst]), "threshold_pts": 100 * float(SHIFT_TVD)}
+
+
+def check_class_shift(facts: DatasetFacts) -> list[Finding]:
+    """Validation or test class shares that differ from training by TVD ≥ 0.10 (one finding per split)."""
+    out = []
+    for split in ("val", "test"):
+        shift = split_shift(facts, split)
+        if shift and shift.pop("shifted"):
+            out.append(finding(f"class_shift_{split}", "warning", scope={"dataset": facts.name},
+                               evidence={k: v for k, v in shift.items() if k != "split"}))
+    return out
+
+
+DATASET_CHECKS: list[Callable[[DatasetFacts], list[Finding]]] = [check_small_val, check_imbalance, check_duplicates,
+                                                                  check_class_shift]
 
 
 # --------------------------------------------------------------------------- cell checks

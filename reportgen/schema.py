@@ -325,5 +325,58 @@ class FindingsRecord(Record):
     findings: list[Finding]
 
 
+
+# --------------------------------------------------------------------------- data the grader can see (PNG indexes)
+class SampleImage(Record):
+    """One sample image written as a PNG: which image of which split, and its file."""
+
+    split: str
+    index: int  # position in the split (as in predictions_*.csv)
+    sample_id: str
+    label: int
+    class_name: str
+    file: str  # a plain file name in the index's folder
+
+
+class SampleIndex(Record):
+    """datasets/<name>/samples.json: a few real images per class per split, as the model was fed them."""
+
+    FILE: ClassVar[str] = "datasets/{name}/samples.json"
+    dataset: str
+    classes: list[str]
+    input_size: int  # the decoded size (px) the PNGs hold before upscaling
+    scale: int  # nearest-neighbour upscale factor (1 = none): PNG[::scale, ::scale] is the decoded image
+    color: str
+    per_class: int
+    method: str
+    samples: list[SampleImage]
+
+
+class PreviewImage(Record):
+    """One training image before the training pipeline and after a few random draws of it."""
+
+    index: int
+    sample_id: str
+    label: int
+    class_name: str
+    before: str
+    after: list[str]
+
+
+class AugmentPreview(Record):
+    """augment_preview.json (+ augment_preview/*.png): the cell's augmentation applied to training images."""
+
+    FILE: ClassVar[str] = "augment_preview.json"
+    cell_id: str
+    dataset: str
+    pipeline: str  # the cell's `augment` setting as text (the report groups previews by it)
+    input_size: int
+    scale: int
+    seed: int
+    draws: int
+    images: list[PreviewImage]
+
+
 RECORDS: tuple[type[Record], ...] = (DatasetFacts, DataRecord, CellRecord, EnvRecord, ArchRecord, EpochRow,
-                                     MetricsRecord, ResultRecord, RunRecord, FindingsRecord)
+                                     MetricsRecord, ResultRecord, RunRecord, FindingsRecord,
+                                     SampleIndex, AugmentPreview)

@@ -31,7 +31,7 @@ import torch
 from .. import __version__, safepath, status, store
 from ..config import Experiment
 from ..consistency import score_cell
-from ..data import Dataset, pipeline
+from ..data import Dataset, pipeline, samples
 from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
@@ -237,6 +237,7 @@ def _write_run_files(exp: Experiment, plan: Preflight) -> None:
     for name, ds in plan.datasets.items():
         store.write_record(run_dir / "datasets" / f"{name}.json",
                            DatasetFacts(**ds.facts(), duplicates=_duplicates(ds)))
+        samples.write_dataset_samples(run_dir, name, ds)  # the report's sample-image grid
 
 
 def _duplicates(ds: Dataset) -> dict:
@@ -336,6 +337,9 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         cache_keys={s: d.key for s, d in decoded.items()},
         preprocessing=_preprocessing(ds, cell.backbone.input_size, built), augment=cfg["augment"],
         pipeline=pipeline.record(cfg["augment"], cell.backbone.input_size)))
+    samples.write_augment_preview(cdir, cell_id=cell.id, dataset=ds.spec.name, augment=cfg["augment"],
+                                  train=decoded["train"], classes=ds.classes, sample_ids=ds.sample_ids("train"),
+                                  seed=cell.seed)  # only when augment is not "none"
 
     channels_last = device.type == "cuda" and cfg["channels_last"]
     model.to(device)

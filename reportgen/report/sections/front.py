@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...store import CellResult
-from ..builder import SPLITS, Builder, slug
+from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
-from . import pipeline
+from . import data_view, pipeline
 
 
 def introduction(b: Builder) -> None:
@@ -84,19 +84,7 @@ def data(b: Builder) -> None:
         cell = next(iter(b.cells(dataset=ds)), None)
         if len(b.datasets()) > 1:
             sec.blocks.append(Heading(b.ds_label(ds), f"sec-data-{slug(ds)}"))
-        header = [b.tr("col.split"), b.tr("col.n")] + list(facts.classes)
-        rows = []
-        for sp in SPLITS:
-            info = facts.splits.get(sp)
-            n, counts = (info.n, info.counts) if info else (None, [])
-            row: list[Any] = [b.tr(f"split.{sp}"), count(n)]
-            for i in range(len(facts.classes)):
-                k = counts[i] if i < len(counts) else None
-                share = (k / n) if (k is not None and n) else None
-                row.append(Cell(count(k), sub=f"{pct(share)}%" if share is not None else ""))
-            rows.append(row)
-        b.table(sec, f"splits:{ds}", b.tr("cap.splits", dataset=b.ds_label(ds)), header, rows,
-                source=f"datasets/{ds}.json")
+        data_view.class_shares(b, sec, ds, facts)  # counts, shares, TVD from train, shift warning
         sec.blocks.append(Paragraph(_split_sentence(b, facts)))
         if facts.train_subsampled:
             sub = facts.train_subsampled
@@ -107,6 +95,7 @@ def data(b: Builder) -> None:
         n_exact, n_near = len(dups.get("exact") or []), len(dups.get("near") or [])
         sec.blocks.append(Paragraph(b.tr("data.duplicates", exact=n_exact, near=n_near,
                                          method=plain(dups.get("method")))))
+        data_view.data_views(b, sec, ds)  # sample images per class per split, augmentation preview
     b.note(sec, "data")
 
 

@@ -1,0 +1,154 @@
+"""The data section's views of the data itself: class shares per split with a shift warning, a grid of
+sample images per class per split, and the training augmentation preview (one per distinct pipeline).
+
+Reads only the store: ``datasets/<name>.json`` (counts), ``datasets/<name>/samples.json`` and
+``cells/<id>/augment_preview.json`` with the PNG files they list (written by
+:mod:`reportgen.data.samples` in the runner). A store written before these files existed simply
+has no grid or preview.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ... import checks, safepath
+from ...i18n import t
+from ...schema import AugmentPreview, DatasetFacts, SampleIndex
+from ...store import read_record
+from ..builder import SPLITS, Builder, slug, stamp
+from ..format import count, dec, pct
+from ..model import Cell, Paragraph, Section
+
+
+def _tr(b: Builder, key: str, **values: Any) -> str:
+    """This module's strings live in the ``datavis`` catalog domain (not under ``report.``)."""
+    return t(b.lang, key, **values)
+
+
+_PNG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.png$")
+
+
+def _store_png(root: Path, folder: Path, name: str) -> str | None:
+    """The path of a PNG an index lists, relative to ``root``; None if the name is not a plain file name
+    (a tampered index must not reach outside its folder). A link on the way is a StoreError."""
+    if not _PNG_NAME.match(name):
+        return None
+    path = safepath.check_inside(root, folder / name)
+    return str(path.relative_to(root))
+
+
+def _file_stamp(root: Path, rel: str | None) -> str:
+    if rel is None:
+        return ""
+    try:
+        st = (root / rel).lstat()
+    except OSError:
+        return ""
+    return f"{rel}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _read_index(cls: type, root: Path, path: Path) -> Any:
+    safepath.check_inside(root, path)
+    if not path.is_file():
+        return None
+    return read_record(cls, path)
+
+
+# --------------------------------------------------------------------------- class shares
+def class_shares(b: Builder, sec: Section, ds: str, facts: DatasetFacts) -> None:
+    """Count and share of every class in every split, each split's TVD from training, and a sentence
+    that warns when validation or test drifts from training by the threshold the finding uses."""
+    header = [b.tr("col.split"), b.tr("col.n")] + list(facts.classes) + [_tr(b, "datavis.col.tvd")]
+    rows = []
+    shifts = {}
+    for sp in SPLITS:
+        info = facts.splits.get(sp)
+        n, counts = (info.n, info.counts) if info else (None, [])
+        shares = checks.class_shares(counts) if counts else []
+        row: list[Any] = [b.tr(f"split.{sp}"), count(n)]
+        for i in range(len(facts.classes)):
+            k = counts[i] if i < len(counts) else None
+            row.append(Cell(count(k), sub=f"{pct(shares[i])}%" if k is not None and n else ""))
+        shift = checks.split_shift(facts, sp) if sp != "train" else None
+        if shift:
+            shifts[sp] = shift
+        row.append(Cell(dec(shift["tvd"]) if shift else "—", cls="warn" if shift and shift["shifted"] else ""))
+        rows.append(row)
+    tab = b.table(sec, f"shares-{slug(ds)}", _tr(b, "datavis.cap.shares", dataset=b.ds_label(ds)), header, rows,
+                  source=f"datasets/{ds}.json")
+    b.refs[f"splits:{ds}"] = tab.label  # the discussion cites the split table under this name
+    threshold = dec(float(checks.SHIFT_TVD), 2)
+    warned = [s for s in shifts.values() if s["shifted"]]
+    for s in warned:
+        sec.blocks.append(Paragraph(_tr(
+            b, "datavis.shift.warn", split=b.tr(f"split.{s['split']}"), tvd=dec(s["tvd"]), threshold=threshold,
+            class_name=s["class_name"], split_share=pct(s["split_share"]), train_share=pct(s["train_share"]))))
+    if shifts and not warned:
+        top = max(shifts.values(), key=lambda s: s["tvd"])
+        sec.blocks.append(Paragraph(_tr(b, "datavis.shift.none", threshold=threshold, tvd=dec(top["tvd"]),
+                                         split=b.tr(f"split.{top['split']}"))))
+
+
+# --------------------------------------------------------------------------- sample images
+def sample_grid(b: Builder, sec: Section, ds: str) -> None:
+    root = b.run.path
+    folder = root / "datasets" / ds
+    index: SampleIndex | None = _read_index(SampleIndex, root, folder / "samples.json")
+    if index is None or not index.samples:
+        return
+    splits = [s for s in SPLITS if any(x.split == s for x in index.samples)]
+    by_key = {(x.split, x.label): [] for x in index.samples}
+    for x in index.samples:
+        by_key[(x.split, x.label)].append(_store_png(root, folder / "samples", x.file))
+    rows, stamps = [], []
+    for c, name in enumerate(index.classes):
+        files: list[str | None] = []
+        for sp in splits:
+            got = by_key.get((sp, c), [])
+            files += got + [None] * (index.per_class - len(got))
+        rows.append({"label": name, "files": files})
+        stamps += [_file_stamp(root, f) for f in files]
+    upscaled = _tr(b, "datavis.samples.upscaled", scale=index.scale) if index.scale > 1 else ""
+    caption = _tr(b, "datavis.cap.samples", dataset=b.ds_label(ds), per_class=index.per_class,
+                   size=index.input_size, upscaled=upscaled)
+    job = ("samples", {"root": str(root), "rows": rows, "groups": [b.tr(f"split.{s}") for s in splits],
+                       "per_group": index.per_class, "stamps": stamps})
+    b.figure(sec, f"samples-{slug(ds)}", caption, job, source=f"datasets/{ds}/samples.json", wide=True)
+
+
+# --------------------------------------------------------------------------- augmentation preview
+def augment_previews(b: Builder, sec: Section, ds: str) -> None:
+    """One preview figure per distinct augmentation pipeline used on ``ds`` (the first cell's images)."""
+    root = b.run.path
+    groups: dict[tuple[str, int], list[tuple[Any, AugmentPreview]]] = {}
+    for c in b.cells(dataset=ds):
+        prev = _read_index(AugmentPreview, root, c.path / AugmentPreview.FILE)
+        if prev is not None:
+            groups.setdefault((prev.pipeline, prev.input_size), []).append((c, prev))
+    for n, ((pipeline, _size), members) in enumerate(groups.items()):
+        cell, prev = members[0]
+        folder = cell.path / "augment_preview"
+        rows, stamps = [], [stamp(cell, AugmentPreview.FILE)]
+        for img in prev.images:
+            files = [_store_png(root, folder, img.before)] + [_store_png(root, folder, f) for f in img.after]
+            rows.append({"label": img.class_name, "files": files})
+            stamps += [_file_stamp(root, f) for f in files]
+        used = []
+        for c, _ in members:
+            label = f"{b.bb_label(c.cell.backbone)} / {b.strategy_name(c.cell.strategy)}"
+            if label not in used:
+                used.append(label)
+        columns = [_tr(b, "datavis.grid.before")] + [_tr(b, "datavis.grid.after", k=k + 1) for k in range(prev.draws)]
+        caption = _tr(b, "datavis.cap.augpreview", dataset=b.ds_label(ds), pipeline=pipeline, draws=prev.draws,
+                       seed=prev.seed, size=prev.input_size, cells=b.join(used))
+        job = ("augpreview", {"root": str(root), "rows": rows, "columns": columns, "stamps": stamps})
+        b.figure(sec, f"augpreview-{slug(ds)}-{n + 1}", caption, job,
+                 source=f"cells/{cell.id}/{AugmentPreview.FILE}", wide=True)
+
+
+def data_views(b: Builder, sec: Section, ds: str) -> None:
+    """The sample grid and the augmentation previews of one dataset (after its tables and text)."""
+    sample_grid(b, sec, ds)
+    augment_previews(b, sec, ds)
