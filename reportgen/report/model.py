@@ -18,6 +18,7 @@ class Cell:
     text: str
     sub: str = ""
     cls: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # (href, text): cross-references (task index)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Figure:
     job: tuple[str, dict] = field(repr=False)
     uri: str = ""
     wide: bool = False
+    width: str = ""  # CSS width of the drawn figure (HTML only; the PDF uses image-resolution)
     kind: str = "figure"
 
 
@@ -138,6 +140,7 @@ class ReportContext:
     sections: list[Section]
     other_languages: list[Link] = field(default_factory=list)
     font_face_url: str = ""  # set for PDF output: @font-face src pointing to the CJK font file
+    unanswered: list[str] = field(default_factory=list)  # ids of [[report.tasks]] with no answer or evidence
 
     @property
     def figures(self) -> list[Figure]:
