@@ -2,8 +2,8 @@
 
 The index is created first (so its table is numbered in reading order) and filled in last, once every
 section exists: a task counts as answered when the student wrote an answer, or when a section it names
-holds generated evidence (a table or a figure) or the student's note in this run. Unanswered tasks are
-listed in a box under the index and returned, so ``render`` can log them before the student hands in.
+holds generated evidence (a table, a figure, validity findings) or the student's note in this run.
+Unanswered tasks are listed in a box under the index and returned, so ``render`` can log them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ...i18n import t
 from ...report_config import pick
 from ..builder import Builder
 from ..format import markdown
-from ..model import Cell, Figure, Note, Paragraph, Section, Table
+from ..model import Cell, Figure, Findings, Note, Paragraph, Section, Table
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ def _key(sec: Section) -> str:
 
 
 def has_evidence(sec: Section) -> bool:
-    """Generated tables/figures, or the student's own note, in this section."""
-    return any(isinstance(block, (Table, Figure, Note)) for block in sec.blocks)
+    """Generated tables, figures or validity findings, or the student's own note, in this section."""
+    return any(isinstance(block, (Table, Figure, Findings, Note)) for block in sec.blocks)
 
 
 def finish(b: Builder, index: TaskIndex | None) -> list[str]:
