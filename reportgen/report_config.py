@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .i18n import catalog
 
 TEXT_LANGS = ("zh-TW", "en")
 
-# Section keys a task may point at: the report's sections in reading order (report/context.py builds
-# them under these keys; ``findings`` and ``appendix`` have no note of their own, so config.py's
-# REPORT_SECTIONS lacks them).
-TASK_SECTIONS = ("introduction", "model_selection", "data", "methods", "results", "comparison", "findings",
-                 "discussion", "limitations", "appendix")
+
+
+def task_sections() -> tuple[str, ...]:
+    """Section keys a task may point at: every section the report builds (``Builder.section(key)`` titles
+    each from the catalog key ``report.section.<key>``, so a section added later is known here too)."""
+    return tuple(k.removeprefix("report.section.") for k in catalog("en") if k.startswith("report.section."))
+
 
 TASK_KEYS = ("id", "question", "sections", "answer", "answer_file")
 LANG_TEXT = 'a string, or a table of languages {"zh-TW" = "…", en = "…"}'
@@ -129,15 +132,16 @@ def _text(v: Any, *, file: Path, key: str) -> str | dict[str, str]:
 
 
 def _sections(v: Any, *, file: Path, where: str) -> list[str]:
+    valid = task_sections()
     if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
         raise ConfigError(f"bad value {v!r}", file=file, key=f"{where}.sections",
                           expected='a list of report section keys, e.g. ["results", "comparison"]',
-                          fix="one of " + ", ".join(TASK_SECTIONS))
+                          fix="one of " + ", ".join(valid))
     for j, s in enumerate(v):
-        if s not in TASK_SECTIONS:
+        if s not in valid:
             raise ConfigError(f'unknown report section "{s}"', file=file, key=f"{where}.sections[{j}]",
-                              expected="one of " + ", ".join(TASK_SECTIONS),
-                              fix=_did_you_mean(s, TASK_SECTIONS) or "use one of the section keys above")
+                              expected="one of " + ", ".join(valid),
+                              fix=_did_you_mean(s, valid) or "use one of the section keys above")
     return list(dict.fromkeys(v))  # a section named twice is shown once
 
 

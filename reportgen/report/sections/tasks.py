@@ -8,7 +8,6 @@ Unanswered tasks are listed in a box under the index and returned, so ``render``
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,6 @@ from ...report_config import pick
 from ..builder import Builder
 from ..format import markdown
 from ..model import Cell, Figure, Findings, Note, Paragraph, Section, Table
-
-log = logging.getLogger(__name__)
 
 INDEX_REF = "task-index"  # the task index table's ref (Builder.refs) and the section's anchor suffix
 
