@@ -23,6 +23,7 @@ from typing import Any
 import tomllib
 
 from .errors import ConfigError
+from .report_config import lang_text, parse_tasks
 
 STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -212,7 +213,7 @@ EXPERIMENT_KEYS: dict[str, tuple[Any, Validator]] = {
 }
 
 REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
-    "title": ("Transfer learning on medical images", _str),
+    "title": ("Transfer learning on medical images", lang_text),  # a string or {"zh-TW" = …, en = …}
     "course": ("", _str),
     "author": ("", _str),
     "student_id": ("", _str),
@@ -220,6 +221,7 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
     "language": ("both", _choice(LANGUAGES)),
     "notes": ({}, _type(dict, "a table of section = \"Markdown text\"")),
     "notes_file": (None, _optional(_str)),
+    "tasks": ([], _type(list, "[[report.tasks]] blocks")),  # the lab's questions: report_config.parse_tasks
 }
 
 DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -250,7 +252,7 @@ BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
     "name": (REQUIRED, _str),
     "weights": ("DEFAULT", _str),
     "input_size": (224, _bounded_int("input_size")),
-    "reason": ("", _str),
+    "reason": ("", lang_text),
     "label": (None, _optional(_str)),
     "stem": ("default", _choice(STEMS)),  # "small": 3×3 stride-1 stem, no max-pool, for 28–64 px inputs
 }
@@ -334,7 +336,7 @@ class BackboneSpec:
     name: str
     weights: str
     input_size: int
-    reason: str
+    reason: str | dict[str, str]  # one text, or one per language (report_config.pick)
     label: str | None
     key: str
     stem: str = "default"
@@ -482,8 +484,11 @@ def load_experiment(path: str | Path) -> Experiment:
             raise ConfigError(f'unknown report section "{sec}"', file=path, key=f"report.notes.{sec}",
                               expected="one of " + ", ".join(REPORT_SECTIONS),
                               fix=_did_you_mean(sec, REPORT_SECTIONS) or "rename the note")
-        if not isinstance(txt, str):
-            raise ConfigError("a note must be a string (Markdown)", file=path, key=f"report.notes.{sec}")
+        try:
+            report["notes"][sec] = lang_text(txt)
+        except ValueError as exc:
+            raise ConfigError("a note must be Markdown text", file=path, key=f"report.notes.{sec}",
+                              expected=str(exc), fix=f'write {sec} = "…" in [report.notes]') from None
     if report["notes_file"]:
         notes_path = _resolve(base, report["notes_file"])
         assert notes_path is not None
@@ -491,6 +496,7 @@ def load_experiment(path: str | Path) -> Experiment:
             raise ConfigError("notes file not found", file=path, key="report.notes_file",
                               expected=f"a Markdown file at {notes_path}", fix="create it or remove the key")
         report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
+    report["tasks"] = parse_tasks(report["tasks"], file=path, read_text=read_text_file)
     if report["date"] is None:
         report["date"] = dt.date.today().isoformat()
 

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from ..i18n import t
+from ..report_config import pick
 from ..schema import DatasetFacts, SplitMetrics
 from ..store import CellResult, RunResults
 from .format import markdown
@@ -55,7 +56,7 @@ class Builder:
         self.run, self.analysis, self.lang = run, analysis, lang
         self.exp = run.experiment
         self.report_cfg = self.exp.get("report", {}) or {}
-        self.notes: dict[str, str] = self.report_cfg.get("notes") or {}
+        self.notes: dict[str, Any] = self.report_cfg.get("notes") or {}
         self.sections: list[Section] = []
         self.n_tables = 0
         self.n_figures = 0
@@ -66,6 +67,10 @@ class Builder:
     # ---- text
     def tr(self, key: str, **values: Any) -> str:
         return t(self.lang, f"report.{key}", **values)
+
+    def text(self, value: Any) -> str:
+        """The user's text for this report's language (a string, or a {"zh-TW": …, "en": …} table)."""
+        return pick(value, self.lang)
 
     def join(self, items: Any) -> str:
         """A list in running text: "a, b, c" / "a、b、c"."""
@@ -88,7 +93,7 @@ class Builder:
         return sec
 
     def note(self, sec: Section, key: str) -> None:
-        text = self.notes.get(key)
+        text = self.text(self.notes.get(key))
         if text:
             sec.blocks.append(Note(html=markdown(text), label=self.tr("ui.author_note")))
 

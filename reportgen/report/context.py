@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, front, pipeline, results
+from .sections import back, comparison, front, pipeline, results, tasks
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -22,10 +22,11 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     """The whole report for one language as view models (figures still to be drawn)."""
     b = Builder(run, analysis, lang)
     cfg = b.report_cfg
-    cover = Cover(title=cfg.get("title") or b.tr("ui.default_title"), course=cfg.get("course") or "",
+    cover = Cover(title=b.text(cfg.get("title")) or b.tr("ui.default_title"), course=cfg.get("course") or "",
                   author=cfg.get("author") or "", student_id=cfg.get("student_id") or "",
                   date=str(cfg.get("date") or ""),
                   labels={k: b.tr(f"cover.{k}") for k in ("course", "author", "student_id", "date")})
+    task_index = tasks.start(b)  # right after the cover and contents: the lab's questions first
     abstract = b.section("abstract")
     front.introduction(b)
     front.model_selection(b)
@@ -35,6 +36,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     results.results(b)
     comparison.comparison(b)
     back.findings(b)
+    tasks.answers_section(b)
     disc = b.section("discussion")
     disc.blocks.extend(Paragraph(p) for p in discussion.discussion_paragraphs(b))
     b.note(disc, "discussion")
@@ -45,6 +47,8 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     # The abstract is written last because it cites tables numbered further down.
     abstract.blocks.extend(Paragraph(p) for p in discussion.abstract(b))
     b.note(abstract, "abstract")
+    unanswered = tasks.finish(b, task_index)
     ui = {k: b.tr(f"ui.{k}") for k in ("toc", "page", "source", "not_run", "language_other", "generated_by",
                                          "severity")}
-    return ReportContext(lang=lang, title=cover.title, cover=cover, ui=ui, sections=b.sections)
+    return ReportContext(lang=lang, title=cover.title, cover=cover, ui=ui, sections=b.sections,
+                         unanswered=unanswered)

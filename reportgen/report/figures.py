@@ -2,8 +2,8 @@
 
 One style for every figure: the Okabe–Ito colour-blind-safe palette with a fixed colour *and* line
 style per strategy (legible in greyscale print), the CJK font registered so zh-TW labels have real
-glyphs, ~110 dpi RGB PNGs (sharp in print at the sizes used, cheap to draw, to embed and for
-WeasyPrint to decode: no alpha channel to split into a soft mask).
+glyphs, 200 dpi RGB PNGs (sharp in print: report.css gives them ``image-resolution: 200dpi``, so they
+print at their drawn size in inches; no alpha channel for WeasyPrint to split into a soft mask).
 
 Drawing time is spent per axes (tick labels, text layout with a 65,000-glyph CJK font), so the
 report uses **small multiples** — one figure per (dataset, strategy) with a column per backbone,
@@ -47,8 +47,14 @@ from . import figures_images
 
 log = logging.getLogger(__name__)
 
-DPI = 110
-STYLE_VERSION = 2  # bump when a drawing function changes, so cached figures are redrawn
+DPI = 200  # print resolution at the drawn size; report.css image-resolution must say the same
+
+
+def css_width(png: bytes) -> str:
+    """The drawn width of a figure PNG in CSS pixels (96 per inch), for screens that ignore image-resolution."""
+    width = int.from_bytes(png[16:20], "big")  # the PNG IHDR width
+    return f"{width * 96 / DPI:.0f}px"
+STYLE_VERSION = 3  # bump when a drawing function changes, so cached figures are redrawn
 STRATEGY_STYLE = {  # Okabe–Ito; the same colour for a strategy in every figure
     "finetune": {"color": "#0072B2", "ls": "-", "marker": "o"},
     "frozen": {"color": "#E69F00", "ls": "--", "marker": "s"},
@@ -124,7 +130,8 @@ def _clean(xs: list, ys: list) -> tuple[list, list]:
 
 
 def _width(n: int, per: float = 1.75, extra: float = 0.8) -> float:
-    return min(per * n + extra, 7.2)
+    """Inches: per panel plus margins, at least room for a three-entry legend, at most the A4 text width."""
+    return min(max(per * n + extra, 3.4), 7.2)
 
 
 def _top_legend(fig: Figure, handles: list, labels: list[str], h: float) -> None:

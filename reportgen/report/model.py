@@ -18,6 +18,7 @@ class Cell:
     text: str
     sub: str = ""
     cls: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # (href, text): cross-references (task index)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Figure:
     uri: str = ""
     wide: bool = False
     ref: str = ""
+    width: str = ""  # CSS width of the drawn figure (HTML only; the PDF uses image-resolution)
     kind: str = "figure"
 
 
@@ -140,6 +142,7 @@ class ReportContext:
     sections: list[Section]
     other_languages: list[Link] = field(default_factory=list)
     font_face_url: str = ""  # set for PDF output: @font-face src pointing to the CJK font file
+    unanswered: list[str] = field(default_factory=list)  # ids of [[report.tasks]] with no answer or evidence
 
     @property
     def figures(self) -> list[Figure]:

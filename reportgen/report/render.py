@@ -30,7 +30,7 @@ from ..schema import RunRecord
 from ..store import atomic_write_bytes, atomic_write_text, load_run
 from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
-from .figures import FigureSet, data_uri, default_workers, worker_pool
+from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
 from .fonts import find_cjk_font, subset_font
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,9 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     font = find_cjk_font()
 
     contexts = [build_context(run, analysis, lg) for lg in langs]
+    if contexts[0].unanswered:  # the student should see this before handing in, not only in the PDF
+        log.warning("%d task(s) unanswered: %s (write answer = \"…\" or name their sections in [[report.tasks]])",
+                    len(contexts[0].unanswered), ", ".join(contexts[0].unanswered))
     blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]
@@ -300,7 +303,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
             # The HTML is self-contained: figures and the (subset) font inline as data URIs; a browser
             # without a CJK system font would otherwise draw the zh-TW text as tofu boxes.
             for fig, png in zip(blocks, figures.pngs(), strict=False):
-                fig.uri = data_uri(png)
+                fig.uri, fig.width = data_uri(png), css_width(png)
             embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
             for ctx in contexts:
                 ctx.font_face_url = embedded

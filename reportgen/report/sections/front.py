@@ -8,6 +8,7 @@ from ...store import CellResult
 from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
+from ..prose import semantic_label
 from . import data_view, pipeline
 
 
@@ -68,7 +69,7 @@ def model_selection(b: Builder) -> None:
                               n_in=c.arch.head_in_features, n_out=c.arch.head_out_features))
     if heads:
         sec.blocks.append(Paragraph(" ".join(heads)))
-    reasons = {x["name"]: x.get("reason") or "" for x in b.exp.get("backbones", [])}
+    reasons = {x["name"]: b.text(x.get("reason")) for x in b.exp.get("backbones", [])}
     sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))
     sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or b.tr('ui.no_reason')}"
                                   for bb in b.backbones()]))
@@ -150,8 +151,9 @@ def methods(b: Builder) -> None:
         if cell is None:
             continue
         sem = cell.cell.strategy_semantics
-        values = [sem.init, sem.backbone_trainable, sem.backbone_mode, sem.frozen_epochs]
-        rows.append([b.strategy_name(s)] + [plain(v) for v in values] + [b.tr(f"strategy.{s}.desc")])
+        values = [semantic_label(b.lang, "init", sem.init), semantic_label(b.lang, "trainable", sem.backbone_trainable),
+                  semantic_label(b.lang, "mode", sem.backbone_mode), plain(sem.frozen_epochs)]
+        rows.append([b.strategy_name(s)] + values + [b.tr(f"strategy.{s}.desc")])
     b.table(sec, "strategies", b.tr("cap.strategies"), header, rows, source="cells/*/cell.json strategy_semantics",
             numeric_from=99)
     # One row per key; values that differ between cells are listed with the strategies that used them.

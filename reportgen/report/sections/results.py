@@ -9,6 +9,7 @@ from ...store import CellResult
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
 from ..format import NA, count, dec, dec_ci, pct, pct_ci, plain
 from ..model import Cell, Heading, Paragraph, Section
+from ..prose import metric_label
 
 METRIC_COLS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "ece")
 
@@ -84,7 +85,7 @@ def results(b: Builder) -> None:
                 b.figure(sec, f"curves:{ds}:{s}:{part[0].id}",
                          b.tr("cap.curves", cell=b.join(cell_label(b, c, multi_seed) for c in part),
                               strategy=b.strategy_name(s), dataset=b.ds_label(ds),
-                              metric=b.join(dict.fromkeys(x["metric"] for x in series))),
+                              metric=b.join(dict.fromkeys(metric_label(b.lang, x["metric"]) for x in series))),
                          ("curves", {"series": series, "titles": [cell_label(b, c, multi_seed) for c in part],
                                      "labels": fig_labels(b)}),
                          source=", ".join(f"cells/{c.id}/epochs.csv" for c in part), wide=len(part) > 1)
