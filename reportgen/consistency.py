@@ -20,7 +20,8 @@ from .store import CellResult, Predictions, RunResults
 # Same kernel, same inputs: anything above float noise is a real disagreement.
 TOLERANCE = 1e-9
 CHECKED = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece", "kappa_quadratic", "n",
-           "majority_baseline_accuracy")
+           "majority_baseline_accuracy", "loss")
+PER_CLASS = ("precision", "recall", "f1", "support", "auc")
 
 
 def score_split(pred: Predictions, *, classes: list[str], seed: int, threshold: float | None = None,
@@ -77,10 +78,18 @@ def check_cell(cell: CellResult) -> list[Mismatch]:
             out.append(Mismatch(cell.id, f"metrics.json {split}.confusion_matrix", stored.confusion_matrix,
                                 fresh.confusion_matrix))
         for a, b in zip(stored.per_class, fresh.per_class, strict=False):
-            for name in ("precision", "recall", "f1", "support"):
+            for name in PER_CLASS:
                 if _differs(getattr(a, name), getattr(b, name)):
                     out.append(Mismatch(cell.id, f"metrics.json {split}.per_class[{a.name}].{name}",
                                         getattr(a, name), getattr(b, name)))
+            for name in ("precision_ci", "recall_ci"):
+                if any(_differs(x, y) for x, y in zip(getattr(a, name), getattr(b, name), strict=True)):
+                    out.append(Mismatch(cell.id, f"metrics.json {split}.per_class[{a.name}].{name}",
+                                        getattr(a, name), getattr(b, name)))
+        if [p.model_dump() for p in stored.confused_pairs] != [p.model_dump() for p in fresh.confused_pairs]:
+            out.append(Mismatch(cell.id, f"metrics.json {split}.confused_pairs",
+                                [(p.true, p.predicted, p.count) for p in stored.confused_pairs[:3]],
+                                [(p.true, p.predicted, p.count) for p in fresh.confused_pairs[:3]]))
         for rule in ("at_0.5", "at_val_youden"):
             sa = (stored.binary or {}).get(rule)
             fb = (fresh.binary or {}).get(rule)

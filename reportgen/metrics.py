@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from . import classmetrics
+
 logger = logging.getLogger(__name__)
 
 # Metrics the bootstrap computes vectorised from resample weights (no Python loop per resample).
@@ -162,6 +164,20 @@ def per_class(cm, class_names: Sequence[str]) -> list[dict]:
     ]
 
 
+def _kappa_from_confusion(cms: np.ndarray) -> np.ndarray:
+    """Quadratic weighted kappa of a batch of ``(B, K, K)`` (weighted) confusion matrices; NaN where undefined."""
+    k = cms.shape[1]
+    idx = np.arange(k)
+    weights = (idx[:, None] - idx[None, :]) ** 2 / max(k - 1, 1) ** 2
+    n = cms.sum(axis=(1, 2))
+    expected = np.einsum("bi,bj->bij", cms.sum(axis=2), cms.sum(axis=1))
+    chance = np.full(n.shape, np.nan)
+    np.divide((weights * expected).sum(axis=(1, 2)), n, out=chance, where=n > 0)
+    out = np.full(n.shape, np.nan)
+    np.divide((weights * cms).sum(axis=(1, 2)), chance, out=out, where=(chance > 0) & ~np.isnan(chance))
+    return np.where(np.isnan(out), np.nan, 1.0 - out)
+
+
 def quadratic_weighted_kappa(y_true, y_pred, n_classes: int) -> float:
     """Cohen's kappa with quadratic weights (for ordinal grades such as retinopathy 0-4).
 
@@ -171,16 +187,7 @@ def quadratic_weighted_kappa(y_true, y_pred, n_classes: int) -> float:
     if n_classes < 2:
         return float("nan")
     observed = confusion_matrix(y_true, y_pred, n_classes).astype(float)
-    n = observed.sum()
-    if n == 0:
-        return float("nan")
-    idx = np.arange(n_classes)
-    weights = (idx[:, None] - idx[None, :]) ** 2 / (n_classes - 1) ** 2
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
-    chance = (weights * expected).sum()
-    if chance == 0:
-        return float("nan")
-    return float(1.0 - (weights * observed).sum() / chance)
+    return float(_kappa_from_confusion(observed[None])[0])
 
 
 # --------------------------------------------------------------------------- ROC / AUC
@@ -236,6 +243,16 @@ def roc_auc(y_true, probs) -> float | None:
     if np.unique(y).size < 2:
         return None
     return finite_or_none(_weighted_auc(np.ones((1, y.shape[0])), y, p)[0])
+
+
+def per_class_auc(y_true, probs) -> list[float | None]:
+    """One-vs-rest AUC of each class (its probability against every other class); None where undefined.
+
+    The multiclass ``roc_auc`` is the mean of the defined entries; for a binary task both entries equal it.
+    """
+    y, p = check_inputs(y_true, probs)
+    ones = np.ones((1, y.shape[0]))
+    return [finite_or_none(_weighted_binary_auc(ones, y == k, p[:, k])[0]) for k in range(p.shape[1])]
 
 
 def roc_curve_points(y_true, score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -407,15 +424,19 @@ def bootstrap_ci(
 def _bootstrap_cis(
     y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int, alpha: float
 ) -> dict[str, list[float | None]]:
-    """CIs of accuracy, macro F1, AUC and balanced accuracy from one shared set of resamples."""
+    """CIs of the headline metrics, kappa and the loss, from one shared set of resamples."""
     n, k = p.shape
     pred = p.argmax(axis=1)
-    names = ("accuracy", "macro_f1", "auc", "balanced_accuracy")
+    losses = classmetrics.sample_losses(y, p)
+    names = ("accuracy", "macro_f1", "auc", "balanced_accuracy", "kappa_quadratic", "loss")
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for idx in bootstrap_resamples(n, n_boot=n_boot, seed=seed):
         w = resample_weights(idx, n)
-        scores = _confusion_scores(_weighted_confusion(w, y, pred, k))
+        cms = _weighted_confusion(w, y, pred, k)
+        scores = _confusion_scores(cms)
         scores["auc"] = _weighted_auc(w, y, p)
+        scores["kappa_quadratic"] = _kappa_from_confusion(cms)
+        scores["loss"] = classmetrics.weighted_loss(w, losses)
         for name in names:
             parts[name].append(scores[name])
     return {
@@ -478,7 +499,11 @@ def summarize(
     Returns:
         a dict of plain floats, ints, lists and None (undefined numbers are None, never NaN).
         ``majority_baseline_accuracy`` is the accuracy of always predicting the split's most
-        frequent class. ``binary`` is None for multiclass tasks.
+        frequent class. ``binary`` is None for multiclass tasks. ``loss`` is the mean cross-entropy
+        ``-log p[y]`` of the probabilities (unweighted, no label smoothing: see
+        :func:`reportgen.classmetrics.sample_losses`); ``per_class`` adds Wilson 95 % intervals of
+        precision and recall and the one-vs-rest AUC; ``confused_pairs`` lists the off-diagonal
+        confusion cells, most frequent first.
     """
     y, p = check_inputs(y_true, probs)
     n, k = p.shape
@@ -499,7 +524,10 @@ def summarize(
         "auc": roc_auc(y, p),
         "ece": expected_calibration_error(y, p),
         "kappa_quadratic": finite_or_none(quadratic_weighted_kappa(y, pred, k)),
-        "per_class": per_class(cm, class_names),
+        "loss": float(classmetrics.sample_losses(y, p).mean()),
+        "per_class": [{**row, **cis, "auc": auc_k} for row, cis, auc_k in zip(
+            per_class(cm, class_names), classmetrics.per_class_cis(cm), per_class_auc(y, p), strict=True)],
+        "confused_pairs": classmetrics.confused_pairs(cm, class_names),
         "confusion_matrix": cm.tolist(),
         "confusion_matrix_normalized": _safe_div(cm, support[:, None]).tolist(),
         "prevalence": (support / n).tolist(),

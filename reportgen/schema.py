@@ -203,6 +203,18 @@ class PerClass(Record):
     recall: float | None
     f1: float | None
     support: int
+    precision_ci: tuple[float | None, float | None]  # Wilson 95 %, over the class's predictions
+    recall_ci: tuple[float | None, float | None]  # Wilson 95 %, over the class's support
+    auc: float | None  # one-vs-rest
+
+
+class ConfusedPair(Record):
+    """One off-diagonal confusion cell: ``count`` samples of class ``true`` predicted as ``predicted``."""
+
+    true: str
+    predicted: str
+    count: int
+    share: float  # count / support of the true class
 
 
 class ThresholdBlock(Record):
@@ -237,7 +249,9 @@ class SplitMetrics(Record):
     auc: float | None
     ece: float
     kappa_quadratic: float | None
+    loss: float  # mean cross-entropy of the stored probabilities (unweighted, no label smoothing)
     per_class: list[PerClass]
+    confused_pairs: list[ConfusedPair]  # most frequent first
     confusion_matrix: list[list[int]]
     confusion_matrix_normalized: list[list[float | None]]
     prevalence: list[float]
@@ -379,4 +393,4 @@ class AugmentPreview(Record):
 
 RECORDS: tuple[type[Record], ...] = (DatasetFacts, DataRecord, CellRecord, EnvRecord, ArchRecord, EpochRow,
                                      MetricsRecord, ResultRecord, RunRecord, FindingsRecord,
-                                     SampleIndex, AugmentPreview)
+                                     SampleIndex, AugmentPreview, PerClass, ConfusedPair)

@@ -221,8 +221,36 @@ def confusion(panels: list[dict], classes: list[str], labels: dict) -> bytes:
     return _png(fig)
 
 
+CLASS_COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+
+def _ovr_panel(ax: Any, panel: dict, labels: dict) -> None:
+    """One-vs-rest ROC of one cell: a curve per class, and the macro average of their TPRs on the union
+    of their FPRs (scikit-learn's construction). Legend numbers are the stored AUCs passed in."""
+    import numpy as np
+
+    from ..metrics import roc_curve_points
+    from ..store import read_predictions
+
+    pred = read_predictions(Path(panel["path"]) / "predictions_test.csv")
+    curves = []
+    for k, name in enumerate(panel["classes"]):
+        try:
+            fpr, tpr, _ = roc_curve_points((pred.labels == k).astype(int), pred.probs[:, k])
+        except ValueError:  # the class is absent from the test set: no curve, no AUC
+            continue
+        curves.append((fpr, tpr))
+        ax.plot(fpr, tpr, color=CLASS_COLORS[k % len(CLASS_COLORS)], lw=1.1,
+                label=f"{name} {panel['auc_texts'][k]}")
+    if curves:
+        grid = np.unique(np.concatenate([c[0] for c in curves]))
+        mean_tpr = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)
+        ax.plot(grid, mean_tpr, color="#222222", lw=1.8, ls="--", label=f"{labels['macro']} {panel['macro_text']}")
+
+
 def roc(panels: list[dict], labels: dict) -> bytes:
-    """One dataset, a panel per backbone: test-set ROC curve of every strategy, AUC in the legend."""
+    """ROC on the test set. Binary: a panel per backbone, a curve per strategy. Multi-class (panels marked
+    ``ovr``): a panel per strategy, a one-vs-rest curve per class plus the macro average. AUC in the legend."""
     from ..metrics import roc_curve_points
     from ..store import read_predictions
 
@@ -233,7 +261,9 @@ def roc(panels: list[dict], labels: dict) -> bytes:
                       wspace=0.1)
     for ax, panel in zip(axes[0], panels, strict=False):
         ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label=labels["chance"])
-        for c in panel["cells"]:
+        if panel.get("ovr"):
+            _ovr_panel(ax, panel, labels)
+        for c in panel.get("cells", []):
             pred = read_predictions(Path(c["path"]) / "predictions_test.csv")
             try:
                 fpr, tpr, _ = roc_curve_points(pred.labels, pred.probs[:, 1])

@@ -214,7 +214,7 @@ def test_summarize_binary_keys_ranges_and_thresholds():
         "majority_baseline_accuracy", "ci", "binary",
     }  # fmt: skip
     assert expected_keys <= set(out)
-    assert set(out["ci"]) == {"accuracy", "macro_f1", "auc", "balanced_accuracy"}
+    assert set(out["ci"]) == {"accuracy", "macro_f1", "auc", "balanced_accuracy", "kappa_quadratic", "loss"}
     assert out["n"] == 10
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece"):
         assert 0.0 <= out[key] <= 1.0
@@ -234,7 +234,9 @@ def test_summarize_binary_keys_ranges_and_thresholds():
     assert (at04["tp"], at04["fp"], at04["tn"], at04["fn"]) == (5, 2, 3, 0)
     assert at04["sensitivity"] == 1.0 and at04["npv"] == 1.0 and at04["ppv"] == pytest.approx(5 / 7)
     for name, (lo, hi) in out["ci"].items():
-        assert 0.0 <= lo <= hi <= 1.0, name
+        low = {"kappa_quadratic": -1.0, "loss": 0.0}.get(name, 0.0)
+        high = float("inf") if name == "loss" else 1.0
+        assert low <= lo <= hi <= high, name
     assert out["ci"]["accuracy"] == list(M.bootstrap_ci(y, probs, "accuracy", n_boot=200, seed=0))
     assert M.summarize(y, probs, class_names=["a", "b"], n_boot=10)["binary"]["at_val_youden"] is None
 

@@ -1,24 +1,37 @@
-"""Comparison across backbones × strategies: pivots with paired tests, seed spread, figures, cost.
+"""Comparison across backbones × strategies: one table of every run, pivots with paired tests, seed spread,
+most-confused class pairs, figures, cost.
 
-Every value in a pivot cell is the cell's own metric (the object its results table shows); the
-difference and p-value come from ``analysis/comparisons.json``, whose per-cell values the
-consistency gate has checked against the same metrics before rendering.
+Every value in a table is the cell's own metric (``metrics.json``, written by ``metrics.summarize``); the
+difference and p-value come from ``analysis/comparisons.json``, whose per-cell values the consistency gate
+has checked against the same metrics before rendering.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ...store import CellResult
 from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug, stamp
 from ..format import count, dec, dec_ci, macs, megabytes, params, pct, pct_ci, points, pvalue, seconds, signed
 from ..model import Cell, Heading, Paragraph, Section
-from .results import epoch_series, fig_labels
+from .results import epoch_series, fig_labels, rt
 
 PIVOT_METRICS = ("accuracy", "macro_f1", "auc")
+ORDINAL_METRICS = ("kappa_quadratic",)  # shown (table column, pivot) only for datasets declared ordinal
+CONFUSED_ROWS = 6  # most-confused pairs per table: the pairs a grader reads, not the whole off-diagonal
 
 
 def _fmt(metric: str):
-    return (dec, dec_ci, signed) if metric == "auc" else (pct, pct_ci, points)
+    return (dec, dec_ci, signed) if metric in ("auc", "kappa_quadratic", "loss") else (pct, pct_ci, points)
+
+
+def is_ordinal(b: Builder, ds: str) -> bool:
+    facts = b.facts(ds)
+    return facts is not None and facts.task == "ordinal"
+
+
+def _seed_tag(b: Builder, seed: int) -> str:
+    return rt(b, "cap.seed_suffix", seed=seed) if len(b.seeds()) > 1 else ""
 
 
 def comparison(b: Builder) -> None:
@@ -29,37 +42,108 @@ def comparison(b: Builder) -> None:
     for ds in b.datasets():
         if len(b.datasets()) > 1:
             sec.blocks.append(Heading(b.ds_label(ds), f"sec-comparison-{slug(ds)}"))
-        for metric in PIVOT_METRICS:
-            value, ci_fmt, diff_fmt = _fmt(metric)
-            rows = []
-            for bb in b.backbones():
-                row: list[Any] = [b.bb_label(bb)]
-                for s in strategies:
-                    found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
-                    if not found:
-                        row.append(Cell(b.tr("ui.not_run"), cls="na"))
-                        continue
-                    m = found[0].test
-                    sub = ci_fmt(m.ci_of(metric))
-                    comp = b.comparison(dataset=ds, backbone=bb, seed=seed, a=s, b="scratch")
-                    if comp and s != "scratch":
-                        part = comp.get(metric) or {}
-                        sub = f"{sub}; Δ {diff_fmt(part.get('diff'))}, {pvalue(part.get('p_adjusted'))}"
-                    text = value(getattr(m, metric))
-                    if b.is_collapsed(found[0]):
-                        text = f"{text} †"
-                    row.append(Cell(text, sub=sub))
-                rows.append(row)
-            b.table(sec, f"pivot:{ds}:{metric}", b.tr(f"cap.pivot_{metric}", dataset=b.ds_label(ds)),
-                    [b.tr("col.backbone")] + [b.strategy_name(s) for s in strategies], rows,
-                    source="cells/*/metrics.json (test), analysis/comparisons.json")
+        compare_table(b, sec, ds)
+        if len(b.backbones()) >= 2 or len(strategies) >= 2:
+            pivots(b, sec, ds, strategies, seed)
+        else:  # one run per seed: the table above is the comparison; the discussion cites it
+            b.refs[f"pivot:{ds}:macro_f1"] = b.refs[f"compare:{ds}"]
         if any(b.is_collapsed(c) for c in b.cells(dataset=ds)):
             sec.blocks.append(Paragraph(b.tr("comparison.collapsed_mark")))
         if len(b.seeds()) > 1:
             seed_table(b, sec, ds)
+        confused_tables(b, sec, ds, strategies, seed)
         _figures(b, sec, ds, strategies, seed)
     cost(b, sec)
     b.note(sec, "comparison")
+
+
+def compare_table(b: Builder, sec: Section, ds: str) -> None:
+    """Every run of one dataset in one table: accuracy beside macro-F1 and AUC (95 % CIs), kappa when
+    ordinal, and the test loss — the table the labs' "compare all models" task asks for."""
+    metrics = ("accuracy", "macro_f1", "auc") + (ORDINAL_METRICS if is_ordinal(b, ds) else ()) + ("loss",)
+    multi_seed = len(b.seeds()) > 1
+    rows: list[list[Any]] = []
+    for bb in b.backbones():
+        for s in b.strategies():
+            for seed in b.seeds():
+                row: list[Any] = [b.bb_label(bb), b.strategy_name(s)] + ([str(seed)] if multi_seed else [])
+                found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
+                if not found:
+                    rows.append(row + [Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * (len(metrics) - 1))
+                    continue
+                m = found[0].test
+                for name in metrics:
+                    value, ci_fmt, _ = _fmt(name)
+                    text = value(getattr(m, name))
+                    if name == "accuracy" and b.is_collapsed(found[0]):
+                        text = f"{text} †"
+                    row.append(Cell(text, sub=ci_fmt(m.ci_of(name)) if m.ci_of(name) else ""))
+                rows.append(row)
+    header = [b.tr("col.backbone"), b.tr("col.strategy")] + ([rt(b, "col.seed")] if multi_seed else []) + [
+        rt(b, f"col.{name}") if name in ORDINAL_METRICS + ("loss",) else b.tr(f"col.{name}") for name in metrics]
+    caption = rt(b, "cap.compare_ordinal" if is_ordinal(b, ds) else "cap.compare", dataset=b.ds_label(ds))
+    b.table(sec, f"compare:{ds}", caption, header, rows, source="cells/*/metrics.json (test)",
+            numeric_from=3 if multi_seed else 2)
+
+
+def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) -> None:
+    """Rows = backbone, columns = strategy, one table per headline metric: with two backbones and
+    pretrained vs scratch this is the 2×2 table of the retinopathy lab reports."""
+    for metric in PIVOT_METRICS + (ORDINAL_METRICS if is_ordinal(b, ds) else ()):
+        value, ci_fmt, diff_fmt = _fmt(metric)
+        rows = []
+        for bb in b.backbones():
+            row: list[Any] = [b.bb_label(bb)]
+            for s in strategies:
+                found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
+                if not found:
+                    row.append(Cell(b.tr("ui.not_run"), cls="na"))
+                    continue
+                m = found[0].test
+                sub = ci_fmt(m.ci_of(metric))
+                comp = b.comparison(dataset=ds, backbone=bb, seed=seed, a=s, b="scratch")
+                part = (comp or {}).get(metric)  # kappa has no paired test: its cell shows the CI only
+                if part and s != "scratch":
+                    sub = f"{sub}; Δ {diff_fmt(part.get('diff'))}, {pvalue(part.get('p_adjusted'))}"
+                text = value(getattr(m, metric))
+                if b.is_collapsed(found[0]):
+                    text = f"{text} †"
+                row.append(Cell(text, sub=sub))
+            rows.append(row)
+        caption = (rt(b, "cap.pivot_kappa", dataset=b.ds_label(ds)) if metric in ORDINAL_METRICS
+                   else b.tr(f"cap.pivot_{metric}", dataset=b.ds_label(ds)))
+        b.table(sec, f"pivot:{ds}:{metric}", caption + _seed_tag(b, seed),
+                [b.tr("col.backbone")] + [b.strategy_name(s) for s in strategies], rows,
+                source="cells/*/metrics.json (test), analysis/comparisons.json")
+
+
+def confused_tables(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) -> None:
+    """Multi-class only: the most-confused (true → predicted) pairs per backbone, a column per strategy."""
+    for bb in b.backbones():
+        cells = {s: found[0] for s in strategies if (found := b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed))}
+        if not cells or next(iter(cells.values())).cell.num_classes < 3:
+            continue
+        total: dict[tuple[str, str], int] = {}
+        for c in cells.values():
+            for p in c.test.confused_pairs:
+                total[(p.true, p.predicted)] = total.get((p.true, p.predicted), 0) + p.count
+        # Rank by the count summed over strategies (ties: first appearance, i.e. metrics' own order).
+        top = sorted(total, key=lambda k: -total[k])[:CONFUSED_ROWS]
+        shown = [s for s in strategies if s in cells]
+        rows: list[list[Any]] = []
+        for true, predicted in top:
+            row: list[Any] = [rt(b, "pair", true=true, predicted=predicted)]
+            for s in shown:
+                pair = next((p for p in cells[s].test.confused_pairs if (p.true, p.predicted) == (true, predicted)),
+                            None)
+                row.append(Cell(count(pair.count), sub=pct(pair.share)) if pair else Cell("0", sub=pct(0.0)))
+            rows.append(row)
+        if not rows:
+            rows.append([Cell(rt(b, "no_confusions"), cls="na")] + [Cell("—", cls="na")] * len(shown))
+        b.table(sec, f"confused:{ds}:{bb}",
+                rt(b, "cap.confused", dataset=b.ds_label(ds), backbone=b.bb_label(bb), n=len(top)) + _seed_tag(b, seed),
+                [rt(b, "col.pair")] + [b.strategy_name(s) for s in shown], rows,
+                source=", ".join(f"cells/{c.id}/metrics.json test.confused_pairs" for c in cells.values()))
 
 
 def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) -> None:
@@ -94,6 +178,27 @@ def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int
                       "auc_text": dec(c.test.auc)} for c in cells]} for bb, cells in part],
                           "labels": fig_labels(b)}),
                  source="cells/*/predictions_test.csv, metrics.json auc", wide=len(part) > 1)
+    for bb, cells in groups:
+        if cells[0].cell.num_classes > 2:
+            ovr_roc(b, sec, ds, bb, cells)
+
+
+def ovr_roc(b: Builder, sec: Section, ds: str, bb: str, cells: list[CellResult]) -> None:
+    """Multi-class: one-vs-rest ROC curves, a panel per strategy, one curve per class plus the macro average.
+    The legend's AUCs are the stored per-class and macro AUCs (metrics.json), drawn from the same predictions."""
+    order = {s: i for i, s in enumerate(b.strategies())}
+    cells = sorted(cells, key=lambda c: order.get(c.cell.strategy, len(order)))
+    panels = [{"title": b.strategy_name(c.cell.strategy), "ovr": True, "strategy": c.cell.strategy,
+               "path": str(c.path), "stamp": stamp(c, "predictions_test.csv"), "classes": c.test.class_names,
+               "auc_texts": [dec(pc.auc) for pc in c.test.per_class], "macro_text": dec(c.test.auc)} for c in cells]
+    labels = {**fig_labels(b), "macro": rt(b, "fig.macro")}
+    for i in range(0, len(panels), MAX_COLUMNS):
+        part = panels[i:i + MAX_COLUMNS]
+        b.figure(sec, f"roc:{ds}:{bb}" + (f":{i // MAX_COLUMNS}" if i else ""),
+                 rt(b, "cap.roc_ovr", dataset=b.ds_label(ds), backbone=b.bb_label(bb)),
+                 ("roc", {"panels": part, "labels": labels}),
+                 source=", ".join(f"cells/{c.id}/predictions_test.csv" for c in cells) + ", metrics.json per_class.auc",
+                 wide=len(part) > 1)
 
 
 def seed_table(b: Builder, sec: Section, ds: str) -> None:

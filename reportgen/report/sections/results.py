@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...i18n import t
 from ...schema import SplitMetrics
 from ...store import CellResult
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
@@ -12,6 +13,11 @@ from ..model import Cell, Heading, Paragraph, Section
 from ..prose import metric_label
 
 METRIC_COLS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "ece")
+
+
+def rt(b: Builder, key: str, **values: Any) -> str:
+    """A string of the results catalog domain (``reportgen/i18n/results.*.json``: comparison, class reports)."""
+    return t(b.lang, f"results.{key}", **values)
 
 
 def sens_spec(m: SplitMetrics, rule: str) -> str:
@@ -117,7 +123,10 @@ def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: 
     for c in cells:
         who = cell_label(b, c, multi_seed)
         m = c.test
-        group: list[list[Any]] = [[pc.name, pct(pc.precision), pct(pc.recall), pct(pc.f1), count(pc.support)]
+        # Wilson 95 % intervals under precision and recall on every class row: with a few test images per
+        # class (a rare grade, COVID-19 at 1 %) the interval is what tells a real difference from noise.
+        group: list[list[Any]] = [[pc.name, Cell(pct(pc.precision), sub=pct_ci(pc.precision_ci)),
+                                   Cell(pct(pc.recall), sub=pct_ci(pc.recall_ci)), pct(pc.f1), count(pc.support)]
                                   for pc in m.per_class]
         group.append([Cell(b.tr("col.macro_avg"), cls="sum"), pct(_mean(m, "precision")), pct(_mean(m, "recall")),
                       pct(m.macro_f1), count(m.n)])
@@ -125,10 +134,11 @@ def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: 
                       pct(_wmean(m, "recall")), pct(m.weighted_f1), count(m.n)])
         rows += [[Cell(who, cls="group") if i == 0 else Cell("", cls="cont")] + r for i, r in enumerate(group)]
     b.table(sec, f"report:{ds}:{s}", b.tr("cap.class_report", cell=b.join(cell_label(b, c, multi_seed) for c in cells),
-                                           strategy=b.strategy_name(s), dataset=b.ds_label(ds)),
+                                           strategy=b.strategy_name(s), dataset=b.ds_label(ds))
+            + rt(b, "cap.class_report_ci"),
             [b.tr("col.backbone"), b.tr("col.class"), b.tr("col.precision"), b.tr("col.recall"), b.tr("col.f1"),
              b.tr("col.support")],
             rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
 
 
-__all__ = ["epoch_series", "fig_labels", "metric_row", "plain", "results"]
+__all__ = ["epoch_series", "fig_labels", "metric_row", "plain", "results", "rt"]
