@@ -68,21 +68,37 @@ def gradients_enabled(model: nn.Module) -> Iterator[None]:
             m.train(training)
 
 
+@contextlib.contextmanager
+def target_layer(model: nn.Module, spec: TargetSpec) -> Iterator[tuple[str, nn.Module]]:
+    """The module to hook and its name; a ``method`` spec wraps that method's output in an identity probe."""
+    if not spec.method:
+        yield resolve(model, spec.path)
+        return
+    original = getattr(model, spec.path)
+    probe = nn.Identity()
+    # An instance attribute shadows the class's method; the model's own forward calls it unchanged.
+    setattr(model, spec.path, lambda *a, **k: probe(original(*a, **k)))
+    try:
+        yield f"{spec.path}()", probe
+    finally:
+        delattr(model, spec.path)
+
+
 def grad_cam(model: nn.Module, inputs: torch.Tensor, targets: list[int], spec: TargetSpec) -> CamResult:
     """Grad-CAM maps of ``inputs`` (normalized model inputs) for class ``targets[i]`` of image ``i``."""
     try:
         from pytorch_grad_cam import GradCAM
     except ImportError as exc:
         raise MissingPackage(str(exc)) from None
-    layer_name, layer = resolve(model, spec.path)
     shapes: list[tuple[int, ...]] = []
-    hook = layer.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)) if not shapes else None)
-    try:
-        with gradients_enabled(model), GradCAM(model=model, target_layers=[layer],
-                                               reshape_transform=reshape_fn(spec.reshape)) as cam:
-            maps = cam(input_tensor=inputs, targets=[_ClassTarget(c) for c in targets])
-    finally:
-        hook.remove()
+    with target_layer(model, spec) as (layer_name, layer):
+        hook = layer.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)) if not shapes else None)
+        try:
+            with gradients_enabled(model), GradCAM(model=model, target_layers=[layer],
+                                                   reshape_transform=reshape_fn(spec.reshape)) as cam:
+                maps = cam(input_tensor=inputs, targets=[_ClassTarget(c) for c in targets])
+        finally:
+            hook.remove()
     shape = shapes[0] if shapes else ()
     grid = ([shape[1], shape[2]] if spec.reshape == "nhwc" else
             [int(round((shape[1] - 1) ** 0.5))] * 2 if spec.reshape == "vit_tokens" else list(shape[2:4]))

@@ -19,6 +19,9 @@ from torch import nn
 class TargetSpec:
     path: str  # module path; integer parts index a Sequential/ModuleList (negative from the end)
     reshape: str | None = None  # None (B, C, H, W) | "nhwc" (Swin) | "vit_tokens" (ViT, class token first)
+    # A method whose *return value* is the feature map (no module outputs it): the CAM hooks an identity
+    # module wrapped around that method for its duration (``cam.probe``); ``path`` then names the method.
+    method: bool = False
 
 
 # Longest matching prefix wins, so "efficientnet_lite" is not taken for torchvision's "efficientnet".
@@ -41,9 +44,11 @@ _REGISTRY: dict[str, TargetSpec | str] = {
     "maxvit": TargetSpec("blocks.-1"),
     "swin": TargetSpec("features.-1", reshape="nhwc"),
     "vit": TargetSpec("encoder.layers.-1.ln_1", reshape="vit_tokens"),
-    # EfficientNet-Lite (efficientnet_lite_pytorch): conv head → _bn1 → swish → pool. The swish module
-    # is shared with the stem (called twice per forward), so its last *own* module, _bn1, is hooked.
-    "efficientnet_lite": TargetSpec("_bn1"),
+    # EfficientNet-Lite (efficientnet_lite_pytorch): extract_features ends conv head → _bn1 → swish. The
+    # swish module is shared with the stem (called twice per forward) and _bn1 is before the activation
+    # (Grad-CAM on a pre-activation map is mostly negative, so it clips to nothing): the CAM reads the
+    # return value of extract_features, the head block's activated output.
+    "efficientnet_lite": TargetSpec("extract_features", method=True),
     "smallcnn": TargetSpec("-5"),  # the ReLU of the last conv–BN–ReLU block (before its max-pool)
     "mlp": "an MLP has no spatial feature map to explain",
 }
