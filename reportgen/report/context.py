@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, front, results
+from .sections import back, comparison, errors, front, results
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -33,6 +33,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     front.methods(b)
     results.results(b)
     comparison.comparison(b)
+    errors.errors(b)
     back.findings(b)
     disc = b.section("discussion")
     disc.blocks.extend(Paragraph(p) for p in discussion.discussion_paragraphs(b))

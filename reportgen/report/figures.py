@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
 
 from ..errors import RenderError
+from . import figures_explain
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,7 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> bytes:
 
 
 KINDS = {"curves": curves, "overlay": overlay, "confusion": confusion, "roc": roc, "headline": headline,
-         "cost": cost}
+         "cost": cost, "mistakes": figures_explain.mistakes, "gradcam": figures_explain.gradcam}
 
 
 def draw(job: tuple[str, dict], font_path: str) -> bytes:
