@@ -92,3 +92,20 @@ def test_missing_grad_cam_package_is_a_skip_note_not_a_crash(tmp_path: Path, mon
     assert "Grad-CAM skipped for" in en and "install reportgen[explain]" in en
     assert "未產生 Grad-CAM" in zh and "reportgen[explain]" in zh
     assert "Why the models err" in en and "The most confident test mistakes" in en
+
+
+def test_multiclass_warmup_frozen_scratch_explain_the_same_images(real_multiclass_store: Path) -> None:
+    """Three classes (Kermany JPEGs), warm-up / frozen / scratch: the CAM set has every class, the same ids in
+    every cell, and each mistake's call is the stored one."""
+    cells = _cells(real_multiclass_store)
+    recs = {c.name: store.read_record(schema.ExplainRecord, c / "explain.json") for c in cells}
+    assert {n.split("-")[2] for n in recs} == {"warmup", "frozen", "scratch"}
+    ids = {tuple(it.sample_id for it in r.cam_items) for r in recs.values()}
+    assert len(ids) == 1 and len(next(iter(ids))) == 3 * 2
+    for name, rec in recs.items():
+        assert rec.cam_status == "done", (name, rec.cam_reason)
+        assert sorted({it.true for it in rec.cam_items}) == [0, 1, 2]
+        pred = store.read_predictions(real_multiclass_store / "cells" / name / "predictions_test.csv")
+        for m in rec.mistakes:
+            assert m.true == pred.labels[m.index] != m.predicted == int(pred.probs[m.index].argmax())
+            assert m.confidence == pred.probs[m.index].max()
