@@ -14,6 +14,7 @@ from ...i18n import t
 from ...schema import ExplainRecord
 from ...store import CellResult
 from ..builder import Builder, slug, stamp
+from ..figures_explain import VERSION
 from ..format import dec, seconds
 from ..model import Heading, Paragraph, Section
 
@@ -84,7 +85,7 @@ def _gallery(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[
     ncols = max([len(r["panels"]) for r in rows] + [1])
     b.figure(sec, f"mistakes-{slug(ds, bb)}",
              tr(b, "cap.mistakes", backbone=b.bb_label(bb), dataset=b.ds_label(ds), seed=seed),
-             ("mistakes", {"rows": rows, "ncols": ncols}), source=tr(b, "source.mistakes"), wide=True)
+             ("mistakes", {"rows": rows, "ncols": ncols, "version": VERSION}), source=tr(b, "source.mistakes"), wide=True)
 
 
 def _gradcam(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[tuple[CellResult, Any]]) -> None:
@@ -118,7 +119,7 @@ def _gradcam(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[
     b.figure(sec, f"gradcam-{slug(ds, bb)}",
              tr(b, "cap.gradcam", backbone=b.bb_label(bb), dataset=b.ds_label(ds), seed=seed, layer=layers,
                 grid=grid),
-             ("gradcam", {"rows": rows, "header": header}),
+             ("gradcam", {"rows": rows, "header": header, "version": VERSION}),
              source=tr(b, "source.gradcam", method=first.cam_method or "GradCAM", package=first.cam_package or "?"),
              wide=True)
     if first.cam_grid and max(first.cam_grid) <= 1:
