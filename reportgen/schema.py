@@ -391,6 +391,50 @@ class AugmentPreview(Record):
     images: list[PreviewImage]
 
 
+# --------------------------------------------------------------------------- explain.json (reportgen.explain)
+class MistakeItem(Record):
+    """One confidently wrong test image: its identity, the call, and its PNG (relative to the cell folder)."""
+
+    sample_id: str
+    index: int  # position in predictions_test.csv
+    true: int
+    predicted: int
+    confidence: float  # the stored probability of the predicted (wrong) class
+    image: str
+
+
+class CamItem(Record):
+    """One test image of the dataset's fixed Grad-CAM set, with this cell's call and map."""
+
+    sample_id: str
+    index: int
+    true: int
+    predicted: int
+    confidence: float
+    target: int  # the class the CAM explains (the predicted one)
+    image: str  # the input as the model saw it (before normalization), PNG
+    cam: str  # the CAM at input resolution, 8-bit grayscale PNG (0 = no weight, 255 = the image's maximum)
+
+
+class ExplainRecord(Record):
+    """explain.json: the confident-mistakes gallery and the Grad-CAM set of one cell (written by the runner)."""
+
+    FILE: ClassVar[str] = "explain.json"
+    mistakes_k: int
+    n_wrong: int
+    mistakes: list[MistakeItem]
+    cam_status: str  # "done" | "skipped" (package missing, no spatial map) | "failed" (the cell still finished)
+    cam_reason: str | None
+    cam_method: str | None
+    cam_package: str | None
+    cam_layer: str | None
+    cam_grid: list[int] | None
+    cam_target: str  # "predicted"
+    cam_per_class: int
+    cam_items: list[CamItem]
+    seconds: float
+
+
 RECORDS: tuple[type[Record], ...] = (DatasetFacts, DataRecord, CellRecord, EnvRecord, ArchRecord, EpochRow,
                                      MetricsRecord, ResultRecord, RunRecord, FindingsRecord,
-                                     SampleIndex, AugmentPreview, PerClass, ConfusedPair)
+                                     SampleIndex, AugmentPreview, PerClass, ConfusedPair, ExplainRecord)

@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, front, pipeline, results, tasks
+from .sections import back, comparison, errors, front, pipeline, results, tasks
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -35,6 +35,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     pipeline.stem(b)
     results.results(b)
     comparison.comparison(b)
+    errors.errors(b)
     back.findings(b)
     tasks.answers_section(b)
     disc = b.section("discussion")

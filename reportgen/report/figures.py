@@ -43,7 +43,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
 
 from ..errors import RenderError
-from . import figures_images
+from . import figures_explain, figures_images
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,8 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> bytes:
 
 
 KINDS = {"curves": curves, "overlay": overlay, "confusion": confusion, "roc": roc, "headline": headline,
-         "cost": cost, **figures_images.KINDS}
+         "cost": cost, **figures_images.KINDS, "mistakes": figures_explain.mistakes,
+         "gradcam": figures_explain.gradcam}
 
 
 def draw(job: tuple[str, dict], font_path: str) -> bytes:

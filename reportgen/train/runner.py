@@ -36,6 +36,7 @@ from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
 from ..errors import ConfigError, StoreError
+from ..explain import explain_cell
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
@@ -390,6 +391,8 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     summ = score_cell(store.read_predictions(cdir / "predictions_val.csv"),
                       store.read_predictions(cdir / "predictions_test.csv"), classes=ds.classes, seed=cell.seed)
     store.write_record(cdir / "metrics.json", summ)
+    explain_cell(cdir, model=model, backbone=cell.backbone.name, normalization=built.normalization,
+                 test_images=splits["test"].images, device=device, num_classes=k)
     threshold = summ.test.binary["at_val_youden"].threshold if summ.test.binary else None
     if save_checkpoint:
         tmp = cdir / ".best.pt.tmp"

@@ -1,0 +1,106 @@
+"""Image grids for "Why the models err": the confident-mistakes gallery and the Grad-CAM grid.
+
+Self-contained (no import of :mod:`figures`, which registers these in its ``KINDS``): matplotlib
+(Agg) draws the PNGs the runner stored, so render never touches torch. Images are drawn at 200 dpi
+with nearest-neighbour sampling — a 32-px X-ray is shown as the model saw it, not smoothed — and the
+CAM as a translucent heat map over the image.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+VERSION = 5  # in every job of these kinds: bump when drawing changes, so the figure cache redraws them
+DPI = 200  # image panels carry detail: sharp in print (item 8 of issue 11)
+TEXT_WIDTH_IN = 7.2  # A4 text width used by every full-width figure
+CAM_ALPHA = 0.45
+MAX_HEIGHT_IN = 6.6  # A4 text height less a caption of four lines and the section text around it
+
+
+def _read(path: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(Path(path)) as im:
+        return np.asarray(im.convert("L") if im.mode in ("L", "I", "I;16") else im.convert("RGB"))
+
+
+def _png(fig: Figure) -> bytes:
+    from PIL import Image
+
+    canvas = fig.canvas
+    canvas.draw()
+    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="PNG", compress_level=1, optimize=False)
+    return buf.getvalue()
+
+
+def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None, label_in: float = 1.0,
+               fontsize: float = 6.5) -> bytes:
+    """A grid of stored PNGs: ``rows`` = ``{"label", "panels": [panel | None], "empty"?}``, a panel =
+    ``{"path", "title", "cam"?}`` (``cam``: a grayscale PNG drawn over the image as a heat map).
+
+    The grid fills the text width; a row label sits at the left, column headers (if any) on top.
+    """
+    ncols = max(ncols, 1)
+    nrows = max(len(rows), 1)
+    title_in = 0.32  # room for a two-line panel title
+    head_in = 0.42 if header else 0.05  # up to three lines of a wrapped strategy name
+    # As wide as the text allows, at most 1.35 in a panel, and never taller than a page's text block.
+    cell = min((TEXT_WIDTH_IN - label_in) / ncols, 1.35, (MAX_HEIGHT_IN - head_in) / nrows - title_in)
+    # Always the full text width (the page scales a wide figure to it): a narrower canvas would be enlarged,
+    # height and all, so a tall grid is centred with margins instead.
+    w = TEXT_WIDTH_IN
+    x0 = max((w - label_in - cell * ncols) / 2, 0.0)
+    h = head_in + nrows * (cell + title_in) + 0.05
+    fig = Figure(figsize=(w, h), dpi=DPI)
+    FigureCanvasAgg(fig)
+    for r, row in enumerate(rows):
+        top = h - head_in - r * (cell + title_in)
+        fig.text((x0 + 0.02) / w, (top - title_in - cell / 2) / h, row["label"], ha="left", va="center", fontsize=fontsize + 0.5,
+                 wrap=True)
+        panels = row.get("panels") or []
+        if not panels and row.get("empty"):
+            fig.text((x0 + label_in + cell * ncols / 2) / w, (top - title_in - cell / 2) / h, row["empty"], ha="center",
+                     va="center", fontsize=fontsize + 0.5, color="#555555")
+        for col, panel in enumerate(panels[:ncols]):
+            if panel is None:
+                continue
+            ax = fig.add_axes(((x0 + label_in + col * cell + 0.03) / w, (top - title_in - cell + 0.03) / h,
+                               (cell - 0.06) / w, (cell - 0.06) / h))
+            img = _read(panel["path"])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+            if panel.get("cam"):
+                ax.imshow(_read(panel["cam"]), cmap="jet", vmin=0, vmax=255, alpha=CAM_ALPHA,
+                          interpolation="bilinear")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(True)
+                spine.set_linewidth(0.4)
+            if panel.get("title"):
+                ax.set_title(panel["title"], fontsize=fontsize, pad=2, linespacing=1.1)
+    head_size = fontsize + (1 if cell >= 1.0 else 0)
+    chars = max(6, int(cell * 72 / (head_size * 0.55)))  # Latin characters per panel width at this size
+    for col, text in enumerate((header or [])[:ncols]):
+        text = textwrap.fill(text, width=chars)  # CJK names have no spaces and fit as they are
+        fig.text((x0 + label_in + (col + 0.5) * cell) / w, (h - 0.05) / h, text, ha="center", va="top",
+                 fontsize=head_size, linespacing=1.1)
+    return _png(fig)
+
+
+def mistakes(rows: list[dict], ncols: int, version: int = VERSION) -> bytes:
+    """Per strategy (a row), its most confident test mistakes: image, true → predicted, confidence."""
+    return image_grid(rows, ncols=ncols, label_in=1.1)
+
+
+def gradcam(rows: list[dict], header: list[str], version: int = VERSION) -> bytes:
+    """Rows = the fixed test images (true class), first column the image, then one CAM overlay per strategy."""
+    return image_grid(rows, ncols=len(header), header=header, label_in=0.9)
