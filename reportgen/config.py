@@ -211,6 +211,8 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
     "language": ("both", _choice(LANGUAGES)),
     "notes": ({}, _type(dict, "a table of section = \"Markdown text\"")),
     "notes_file": (None, _optional(_str)),
+    # Backbones considered in model selection (torchvision names; checked against torchvision in preflight).
+    "candidates": ([], _str_list),
 }
 
 DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
