@@ -52,21 +52,20 @@ def candidates_table(b: Builder, sec: Section) -> None:
     source = CandidatesRecord.FILE
     if record is None:
         record, source = _fallback_candidates(b), "cells/*/arch.json imagenet"
-    header = [tr(b, f"col.{k}") for k in ("backbone", "weights", "acc1", "acc5", "params", "gflops", "file_size",
-                                          "chosen")]
+    header = [tr(b, f"col.{k}") for k in ("backbone", "acc1", "acc5", "params", "gflops", "file_size", "chosen")]
     rows = []
     for c in record.candidates:
         cls = "chosen" if c.chosen else ""
         gflops = NA if c.gflops is None else f"{c.gflops:.3g}"
         crop = tr(b, "at_crop", size=c.crop_size) if c.crop_size and c.crop_size != 224 else ""
         weights = (c.weights or NA).split(".")[-1] if c.source == "torchvision" else (c.weights or NA)
-        rows.append([Cell(b.bb_label(c.backbone), cls=cls), Cell(weights, cls=cls), Cell(_acc(c.acc1), cls=cls),
+        # The weights' name under the backbone: a column of its own would squeeze every number.
+        rows.append([Cell(b.bb_label(c.backbone), sub=weights, cls=cls), Cell(_acc(c.acc1), cls=cls),
                      Cell(_acc(c.acc5), cls=cls), Cell(params(c.num_params), cls=cls),
                      Cell(gflops, sub=crop, cls=cls), Cell(megabytes(c.file_size_mb), cls=cls),
                      Cell(CHOSEN if c.chosen else "", cls=cls)])
     sec.blocks.append(Heading(tr(b, "head.candidates"), "sec-model-candidates"))
-    b.table(sec, "candidates", tr(b, "cap.candidates", version=record.torchvision), header, rows, source=source,
-            numeric_from=2)
+    b.table(sec, "candidates", tr(b, "cap.candidates", version=record.torchvision), header, rows, source=source)
     notes = []
     lite = [b.bb_label(c.backbone) for c in record.candidates if c.source == "efficientnet-lite"]
     none = [b.bb_label(c.backbone) for c in record.candidates if c.source == "none"]
