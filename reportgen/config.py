@@ -222,6 +222,8 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
     "notes": ({}, _type(dict, "a table of section = \"Markdown text\"")),
     "notes_file": (None, _optional(_str)),
     "tasks": ([], _type(list, "[[report.tasks]] blocks")),  # the lab's questions: report_config.parse_tasks
+    # Backbones considered in model selection (torchvision names; checked against torchvision in preflight).
+    "candidates": ([], _str_list),
 }
 
 DATASET_KEYS: dict[str, tuple[Any, Validator]] = {

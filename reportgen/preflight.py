@@ -22,6 +22,7 @@ from .models.backbones import (
     resolve_weights,
     smallest_input_size,
 )
+from .models.candidates import check_candidates
 from .models.stem import stem_problem
 
 
@@ -43,6 +44,7 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
     src = exp.source
     weights: dict[str, WeightsChoice] = {}
     status: dict[str, str] = {}
+    check_candidates(exp)
     for b in exp.backbones:
         check_backbone_name(b.name, file=src, key=f"{b.key}.name")
         problem = check_input_size(b.name, b.input_size)

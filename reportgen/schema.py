@@ -435,6 +435,61 @@ class ExplainRecord(Record):
     seconds: float
 
 
+
+
+# --------------------------------------------------------------------------- candidates.json, layers.json
+class Candidate(Record):
+    """One candidate backbone's published ImageNet figures (torchvision weights metadata, read offline)."""
+
+    backbone: str
+    chosen: bool  # one of the experiment's [[backbones]]
+    weights: str | None  # the weights enum member ("ResNet50_Weights.IMAGENET1K_V2") or the offline file
+    acc1: float | None
+    acc5: float | None
+    num_params: int | None
+    gflops: float | None  # torchvision's "_ops" at crop_size (GMACs, despite the name)
+    crop_size: int | None
+    file_size_mb: float | None  # MiB, torchvision's "_file_size" (offline Lite weights: the file's size)
+    source: str  # "torchvision" | "efficientnet-lite" | "none"
+
+
+class CandidatesRecord(Record):
+    """candidates.json: the backbones considered in model selection, chosen ones marked."""
+
+    FILE: ClassVar[str] = "candidates.json"
+    torchvision: str
+    candidates: list[Candidate]
+
+
+class LayerRow(Record):
+    """One module of a torchinfo summary (depth 1 = children of the model)."""
+
+    depth: int
+    name: str  # dotted module path ("layer1.0")
+    type: str
+    output_shape: list[int] | None
+    params: int  # parameters of this module and its children
+    params_trainable: int
+
+
+class LayerSummary(Record):
+    """layers.json: the per-layer summary of the cell's model as trained (torchinfo at ``depth``)."""
+
+    FILE: ClassVar[str] = "layers.json"
+    backbone: str
+    strategy: str
+    stage: str  # "frozen" | "finetune": the requires_grad state the trainable column shows
+    input_shape: list[int]
+    depth: int
+    tool: str  # "torchinfo <version>"
+    rows: list[LayerRow]
+    params_total: int
+    params_trainable: int
+    params_frozen: int
+    error: str | None  # torchinfo failed: rows is empty and this says why
+
+
 RECORDS: tuple[type[Record], ...] = (DatasetFacts, DataRecord, CellRecord, EnvRecord, ArchRecord, EpochRow,
-                                     MetricsRecord, ResultRecord, RunRecord, FindingsRecord,
-                                     SampleIndex, AugmentPreview, PerClass, ConfusedPair, ExplainRecord)
+                                     MetricsRecord, ResultRecord, RunRecord, FindingsRecord, CandidatesRecord,
+                                     Candidate, LayerSummary, LayerRow, SampleIndex, AugmentPreview, PerClass,
+                                     ConfusedPair, ExplainRecord)

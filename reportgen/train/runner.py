@@ -40,12 +40,15 @@ from ..explain import explain_cell
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
+from ..models.candidates import candidates_record
 from ..models.strategies import bn_state, max_drift, set_stage
+from ..models.summary import write_layer_summary
 from ..preflight import Preflight, preflight
 from ..schema import (
     HEADLINE,
     SCHEMA,
     ArchRecord,
+    CandidatesRecord,
     CellRecord,
     DataRecord,
     DatasetFacts,
@@ -235,6 +238,7 @@ def _write_run_files(exp: Experiment, plan: Preflight) -> None:
         source=str(exp.source), experiment=exp.to_dict(), cells=planned + [c for c in finished if c not in planned],
         skipped=[SkippedCell(**s.__dict__) for s in plan.skipped]))
     store.atomic_write_text(run_dir / "experiment.toml", exp.raw_text)
+    store.write_record(run_dir / CandidatesRecord.FILE, candidates_record(exp))
     for name, ds in plan.datasets.items():
         store.write_record(run_dir / "datasets" / f"{name}.json",
                            DatasetFacts(**ds.facts(), duplicates=_duplicates(ds)))
@@ -333,6 +337,8 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     if choice.kind == "offline":
         arch["imagenet"] = arch_stats_mod.weights_meta_for(cell.backbone.name, "offline")
     store.write_record(cdir / "arch.json", ArchRecord(**arch))
+    write_layer_summary(cdir, model, backbone=cell.backbone.name, strategy=cell.strategy,
+                        head_path=built.head_path, input_size=cell.backbone.input_size)
     store.write_record(cdir / "data.json", DataRecord(
         **{"duplicates": None, **ds.facts()}, input_size=cell.backbone.input_size,
         cache_keys={s: d.key for s, d in decoded.items()},

@@ -6,6 +6,7 @@ from ..builder import Builder
 from ..format import NA, plain
 from ..model import Cell, Code, FindingItem, Findings, Paragraph
 from ..wording import describe, severity_label
+from . import selection
 
 
 def findings(b: Builder) -> None:
@@ -49,6 +50,7 @@ def appendix(b: Builder) -> None:
     status += [[cid, Cell(b.tr("ui.not_run"), cls="na"), NA] for cid in b.run.missing]
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],
             status, source="run.json cells, cells/*/result.json", numeric_from=99)
+    selection.layer_tables(b, sec)
     toml_path = b.run.path / "experiment.toml"
     toml = toml_path.read_text(encoding="utf-8", errors="replace") if toml_path.is_file() else b.tr("ui.no_toml")
     sec.blocks.append(Code(toml, b.tr("cap.toml")))

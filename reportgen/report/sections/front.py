@@ -9,7 +9,7 @@ from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
 from ..prose import semantic_label
-from . import data_view, pipeline
+from . import data_view, pipeline, selection
 
 
 def introduction(b: Builder) -> None:
@@ -34,6 +34,7 @@ def first_cell(b: Builder, backbone: str) -> CellResult | None:
 
 def model_selection(b: Builder) -> None:
     sec = b.section("model_selection")
+    selection.candidates_table(b, sec)
     header = [b.tr(f"col.{k}") for k in ("backbone", "weights", "input_size", "params_total", "macs",
                                          "imagenet_acc1", "imagenet_acc5", "file_size")]
     rows = []
@@ -61,14 +62,10 @@ def model_selection(b: Builder) -> None:
             source="cells/*/arch.json")
     if notes:
         sec.blocks.append(BulletList(notes))
-    heads = []
-    for bb in b.backbones():
-        c = first_cell(b, bb)
-        if c is not None and c.arch.head_in_features and c.arch.head_out_features:
-            heads.append(b.tr("model.head", backbone=b.bb_label(bb), head=c.arch.head,
-                              n_in=c.arch.head_in_features, n_out=c.arch.head_out_features))
+    heads = selection.head_sentences(b, first_cell)
     if heads:
         sec.blocks.append(Paragraph(" ".join(heads)))
+    selection.params_table(b, sec)
     reasons = {x["name"]: b.text(x.get("reason")) for x in b.exp.get("backbones", [])}
     sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))
     sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or b.tr('ui.no_reason')}"
