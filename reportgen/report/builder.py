@@ -97,7 +97,7 @@ class Builder:
         self.n_tables += 1
         tab = Table(number=self.n_tables, anchor=f"tab-{self.n_tables}",
                     label=self.tr("ui.table_label", n=self.n_tables), caption=caption, header=header,
-                    rows=[_cells(r) for r in rows], source=source, numeric_from=numeric_from)
+                    rows=[_cells(r) for r in rows], source=source, numeric_from=numeric_from, ref=ref)
         self.refs[ref] = tab.label
         sec.blocks.append(tab)
         return tab
@@ -107,7 +107,7 @@ class Builder:
         self.n_figures += 1
         fig = Figure(number=self.n_figures, anchor=f"fig-{self.n_figures}",
                      label=self.tr("ui.figure_label", n=self.n_figures), caption=caption, alt=caption,
-                     source=source, job=job, wide=wide)
+                     source=source, job=job, wide=wide, ref=ref)
         self.refs[ref] = fig.label
         sec.blocks.append(fig)
         return fig

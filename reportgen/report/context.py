@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, front, results
+from .sections import back, comparison, front, results, training
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -32,6 +32,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     front.data(b)
     front.methods(b)
     results.results(b)
+    training.training(b)
     comparison.comparison(b)
     back.findings(b)
     disc = b.section("discussion")
@@ -41,6 +42,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     lim.blocks.append(BulletList(discussion.limitations(b)))
     b.note(lim, "limitations")
     back.appendix(b)
+    training.epoch_log_appendix(b)
     # The abstract is written last because it cites tables numbered further down.
     abstract.blocks.extend(Paragraph(p) for p in discussion.abstract(b))
     b.note(abstract, "abstract")

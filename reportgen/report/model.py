@@ -65,6 +65,8 @@ class Table:
     rows: list[list[Cell]]
     source: str
     numeric_from: int = 1  # columns from this index on are right-aligned numbers
+    ref: str = ""  # the builder's stable reference ("epochs-<cell id>"), written as data-ref for tests/tools
+    cls: str = ""  # extra CSS class ("compact": long logs in a smaller font)
     kind: str = "table"
 
 
@@ -79,6 +81,7 @@ class Figure:
     job: tuple[str, dict] = field(repr=False)
     uri: str = ""
     wide: bool = False
+    ref: str = ""  # the builder's stable reference ("lr-<dataset>"), written as data-ref
     kind: str = "figure"
 
 
