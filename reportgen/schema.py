@@ -301,6 +301,8 @@ class ResultRecord(Record):
     resumed_from_epoch: int | None
     test: dict[str, float | None]
     finished_at: str
+    class_weights: list[float] | None = None  # per class, as the loss used them (class_weighted_loss)
+    sampler_weights: list[float] | None = None  # per class, one image's draw weight (weighted_sampler)
 
 
 # --------------------------------------------------------------------------- run.json

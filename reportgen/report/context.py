@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, errors, front, pipeline, results, tasks
+from .sections import back, comparison, errors, front, pipeline, results, tasks, training
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -34,6 +34,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     front.methods(b)
     pipeline.stem(b)
     results.results(b)
+    training.training(b)
     comparison.comparison(b)
     errors.errors(b)
     back.findings(b)
@@ -45,6 +46,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     lim.blocks.append(BulletList(discussion.limitations(b)))
     b.note(lim, "limitations")
     back.appendix(b)
+    training.epoch_log_appendix(b)
     # The abstract is written last because it cites tables numbered further down.
     abstract.blocks.extend(Paragraph(p) for p in discussion.abstract(b))
     b.note(abstract, "abstract")

@@ -40,7 +40,7 @@ matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..errors import RenderError
 from . import figures_explain, figures_images
@@ -134,36 +134,58 @@ def _width(n: int, per: float = 1.75, extra: float = 0.8) -> float:
     return min(max(per * n + extra, 3.4), 7.2)
 
 
-def _top_legend(fig: Figure, handles: list, labels: list[str], h: float) -> None:
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=min(len(labels), 5),
+def _top_legend(fig: Figure, handles: list, labels: list[str], h: float, ncols: int = 5) -> None:
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=min(len(labels), ncols),
                frameon=False, borderaxespad=0.2, handlelength=2.4)
 
 
 # --------------------------------------------------------------------------- figure kinds
+def _boundary(ax: Any, s: dict, labels: dict, *, text: bool = False) -> None:
+    """The warm-up epochs shaded and the warm-up → fine-tune boundary (between the last frozen and the
+    first fine-tune epoch) drawn solid: unlike any strategy's line style, so it reads in greyscale too."""
+    if s.get("boundary") is None:
+        return
+    color = _style("warmup")["color"]
+    ax.axvspan(min(s["epoch"]), s["boundary"], color=color, alpha=0.12, lw=0, label=labels["boundary"])
+    ax.axvline(s["boundary"], color=color, lw=1.0, alpha=0.8)
+    if text:
+        ax.text(s["boundary"], 1.0, " " + labels["boundary"], transform=ax.get_xaxis_transform(), fontsize=6.5,
+                va="top", ha="left", color=color)
+
+
 def curves(series: list[dict], titles: list[str], labels: dict) -> bytes:
-    """Small multiples, one column per run: loss (top) and selection metric (bottom) per epoch,
-    training (grey, solid) vs validation (strategy colour, dashed), best epoch dotted."""
+    """Small multiples, one column per run: loss (top), accuracy, and the selection metric when it is
+    neither, per epoch; training (grey, solid) vs validation (strategy colour, dashed), best epoch dotted,
+    the warm-up → fine-tune boundary dash-dotted."""
     n = max(len(series), 1)
-    w, h = _width(n), 3.5
-    fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.62, hspace=0.3)
     metrics = {s["metric"] for s in series}
+    rows = ["loss", "acc"] + (["metric"] if metrics - {"val_acc", "val_loss"} else [])
+    narrow = n <= 2  # a two-row legend: one row of four entries would be wider than the figure
+    w, h = _width(n), 1.05 + 1.25 * len(rows) + (0.2 if narrow else 0)
+    fig, axes = _grid(len(rows), n, w, h, sharex=True, sharey="row", top=0.82 if narrow else 0.62, hspace=0.3)
     for col, (s, title) in enumerate(zip(series, titles, strict=False)):
         color = _style(s["strategy"])["color"]
-        for row, key in enumerate(("loss", "metric")):
+        for row, key in enumerate(rows):
             ax = axes[row][col]
             for split, ls in (("train", "-"), ("val", "--")):
-                x, y = _clean(s["epoch"], s[f"{split}_{key}"])
+                x, y = _clean(s["epoch"], s.get(f"{split}_{key}") or [])
                 if x:
                     ax.plot(x, y, ls=ls, color=color if split == "val" else "#444444", marker=".", ms=4,
                             lw=1.3, label=labels[split])
             if s.get("best_epoch"):
                 ax.axvline(s["best_epoch"], color="#777777", lw=0.9, ls=":", label=labels["best_epoch"])
+            _boundary(ax, s, labels, text=row == 0)
         axes[0][col].set_title(title if len(metrics) == 1 else f"{title} ({s['metric']})")
-        axes[1][col].set_xlabel(labels["epoch"])
+        axes[-1][col].set_xlabel(labels["epoch"])
     axes[0][0].set_ylabel(labels["loss"])
-    axes[1][0].set_ylabel(series[0]["metric"] if len(metrics) == 1 else labels["val_metric"])
-    handles, names = axes[0][0].get_legend_handles_labels()
-    _top_legend(fig, handles, names, h)
+    axes[1][0].set_ylabel(labels["accuracy"])
+    if len(rows) == 3:
+        axes[2][0].set_ylabel(series[0]["metric"] if len(metrics) == 1 else labels["val_metric"])
+    handles: dict[str, Any] = {}
+    for ax in axes[0]:  # the boundary may be on any column's axes
+        for hd, name in zip(*ax.get_legend_handles_labels(), strict=False):
+            handles.setdefault(name, hd)
+    _top_legend(fig, list(handles.values()), list(handles), h, ncols=2 if narrow else 5)
     return _png(fig)
 
 
@@ -171,8 +193,9 @@ def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
     """One dataset, a column per backbone: validation loss (top) and selection metric (bottom) per
     epoch, every strategy overlaid in its fixed colour and line style."""
     n = max(len(series), 1)
-    w, h = _width(n), 3.5
-    fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.62, hspace=0.3)
+    narrow = n <= 2  # strategy names are long: a two-column legend, and room for it
+    w, h = max(_width(n), 4.6) if narrow else _width(n), 3.5 + (0.2 if narrow else 0)
+    fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.82 if narrow else 0.62, hspace=0.3)
     legend: dict[str, Any] = {}
     metrics = {s["metric"] for group in series for s in group}
     for col, (group, title) in enumerate(zip(series, titles, strict=False)):
@@ -185,11 +208,46 @@ def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
                     (line,) = axes[row][col].plot(x, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5,
                                                   lw=1.3)
                     legend.setdefault(name, line)
+            for ax in axes[:, col]:
+                _boundary(ax, s, labels)
         axes[0][col].set_title(title)
         axes[1][col].set_xlabel(labels["epoch"])
     axes[0][0].set_ylabel(f"{labels['val']} {labels['loss']}")
     axes[1][0].set_ylabel(f"{labels['val']} {next(iter(metrics))}" if len(metrics) == 1 else labels["val_metric"])
-    _top_legend(fig, list(legend.values()), list(legend), h)
+    handles = dict(legend)
+    for hd, name in zip(*axes[0][0].get_legend_handles_labels(), strict=False):
+        handles.setdefault(name, hd)  # the warm-up boundary
+    _top_legend(fig, list(handles.values()), list(handles), h, ncols=2 if narrow else 5)
+    return _png(fig)
+
+
+def lr(series: list[dict], labels: dict) -> bytes:
+    """The learning rate each epoch ran with, one line per schedule (runs with identical rates share one
+    line and one label); log scale when it spans a decade or more; warm-up epochs shaded."""
+    # The legend goes under the axes: its labels (several strategies sharing a schedule) can be long.
+    long = max((len(s["label"]) for s in series), default=0) > 40
+    entries = len(series) + any(s.get("boundary") is not None for s in series)
+    legend_rows = entries if long else -(-entries // 2)
+    w, h = 6.4, 2.3 + 0.16 * legend_rows
+    fig, axes = _grid(1, 1, w, h, left=0.75, bottom=0.55 + 0.16 * legend_rows, top=0.15, right=0.2)
+    ax = axes[0][0]
+    values = [v for s in series for v in s["lr"] if v and v > 0]
+    for i, s in enumerate(series):
+        st = _style(s["strategy"])
+        ax.plot(s["epoch"], s["lr"], color=st["color"], ls=st["ls"], marker=BACKBONE_MARKERS[i % 8], ms=3, lw=1.3,
+                label=s["label"])
+        _boundary(ax, s, labels)
+    if values and max(values) / min(values) >= 10:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    # Plain "0.001 / 2.5e-05" as the tables print it; no mathtext (see cost()).
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.3g}"))
+    ax.set_xlabel(labels["epoch"])
+    ax.set_ylabel(labels["lr"])
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=False))
+    fig.legend(list(unique.values()), list(unique), loc="lower center", bbox_to_anchor=(0.5, 0.0),
+               ncols=1 if long else 2, fontsize=6.5, frameon=False, handlelength=2.4)
     return _png(fig)
 
 
@@ -353,7 +411,7 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> bytes:
 
 KINDS = {"curves": curves, "overlay": overlay, "confusion": confusion, "roc": roc, "headline": headline,
          "cost": cost, **figures_images.KINDS, "mistakes": figures_explain.mistakes,
-         "gradcam": figures_explain.gradcam}
+         "gradcam": figures_explain.gradcam, "lr": lr}
 
 
 def draw(job: tuple[str, dict], font_path: str) -> bytes:

@@ -66,7 +66,8 @@ class Table:
     rows: list[list[Cell]]
     source: str
     numeric_from: int = 1  # columns from this index on are right-aligned numbers
-    ref: str = ""  # the builder's stable name for it (data-ref in the HTML; tests find elements by it)
+    ref: str = ""  # the builder's stable reference ("epochs-<cell id>"), written as data-ref for tests/tools
+    cls: str = ""  # extra CSS class ("compact": long logs in a smaller font)
     kind: str = "table"
 
 

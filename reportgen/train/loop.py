@@ -66,6 +66,10 @@ class LoopResult:
     batch_size_used: int
     oom_retries: int
     amp_dtype: str | None
+    # What the loss and the sampler actually used, per class (None: not used), so the report prints
+    # the values rather than re-deriving them from the class counts.
+    class_weights: list[float] | None = None
+    sampler_weights: list[float] | None = None
 
 
 # --------------------------------------------------------------------------- set-up
@@ -94,6 +98,12 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     counts = np.bincount(labels, minlength=num_classes).astype(float)
     w = len(labels) / (num_classes * np.maximum(counts, 1))
     return torch.tensor(w, dtype=torch.float32)
+
+
+def sampler_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per-class weight of one image for the weighted sampler: 1 / n_c, so every class is drawn equally often."""
+    counts = np.bincount(labels, minlength=num_classes)
+    return 1.0 / np.maximum(counts, 1)
 
 
 def make_loss(cfg: dict, *, weights: torch.Tensor | None, device: torch.device) -> Callable:
@@ -299,10 +309,10 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     weights = class_weights(train.labels, cfg.num_classes) if t["class_weighted_loss"] else None
     loss_fn = make_loss(t, weights=weights, device=dev)
-    sample_weights = None
+    sample_weights = sampler_class = None
     if t["weighted_sampler"]:
-        counts = np.bincount(train.labels, minlength=cfg.num_classes)
-        sample_weights = 1.0 / np.maximum(counts[train.labels], 1)
+        sampler_class = sampler_weights(train.labels, cfg.num_classes)
+        sample_weights = sampler_class[train.labels]
 
     frozen_epochs = t["epochs"] if cfg.strategy == "frozen" else (
         t["warmup_frozen_epochs"] if cfg.strategy == "warmup" else 0)
@@ -410,4 +420,6 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
         best_epoch = len(rows)
     return LoopResult(best_state=best_state, best_epoch=best_epoch, best_value=best_value, epochs=rows,
                       stopped_early=stopped_early, batch_size_used=batch_size, oom_retries=oom_retries,
-                      amp_dtype=None if dtype is None else str(dtype).removeprefix("torch."))
+                      amp_dtype=None if dtype is None else str(dtype).removeprefix("torch."),
+                      class_weights=None if weights is None else [float(w) for w in weights.tolist()],
+                      sampler_weights=None if sampler_class is None else [float(w) for w in sampler_class])

@@ -417,6 +417,7 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         "youden_threshold_val": threshold, "resumed_from_epoch": None if resume is None else resume["epoch"],
         "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg["compile"]),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "class_weights": res.class_weights, "sampler_weights": res.sampler_weights,
     }
     store.write_record(cdir / store.RESULT_FILE, ResultRecord(**result))  # last: marks the cell finished
     ckpt.delete()

@@ -45,7 +45,18 @@ def fig_labels(b: Builder) -> dict[str, str]:
             "macro_f1", "auc", "wall_time", "trainable_params", "val_metric")
     labels = {k: b.tr(f"fig.{k}") for k in keys}
     labels.update({f"strategy.{s}": b.strategy_name(s) for s in STRATEGY_ORDER})
+    labels.update({k: t(b.lang, f"training.fig.{k}") for k in ("accuracy", "lr", "boundary")})
     return labels
+
+
+def warmup_boundary(c: CellResult) -> float | None:
+    """Where the warm-up ends on an epoch axis: halfway between the last frozen and the first fine-tune
+    epoch, read from epochs.csv's ``stage`` column (None when the cell never changed stage)."""
+    ep = c.epochs
+    for prev, row in zip(ep, ep[1:], strict=False):
+        if prev.stage == "frozen" and row.stage == "finetune":
+            return prev.epoch + 0.5
+    return None
 
 
 def epoch_series(c: CellResult) -> dict[str, Any]:
@@ -56,7 +67,9 @@ def epoch_series(c: CellResult) -> dict[str, Any]:
     return {"epoch": [r.epoch for r in ep], "train_loss": [r.train_loss for r in ep],
             "val_loss": [r.val_loss for r in ep], "train_metric": train_metric,
             "val_metric": [getattr(r, f"val_{metric}", None) for r in ep],
-            "metric": sel, "best_epoch": c.result.best_epoch, "strategy": c.cell.strategy}
+            "train_acc": [r.train_acc for r in ep], "val_acc": [r.val_acc for r in ep],
+            "metric": sel, "best_epoch": c.result.best_epoch, "strategy": c.cell.strategy,
+            "boundary": warmup_boundary(c)}
 
 
 def results(b: Builder) -> None:
@@ -89,7 +102,7 @@ def results(b: Builder) -> None:
             for part in chunks(done):
                 series = [epoch_series(c) for c in part]
                 b.figure(sec, f"curves:{ds}:{s}:{part[0].id}",
-                         b.tr("cap.curves", cell=b.join(cell_label(b, c, multi_seed) for c in part),
+                         t(b.lang, "training.cap.curves", cell=b.join(cell_label(b, c, multi_seed) for c in part),
                               strategy=b.strategy_name(s), dataset=b.ds_label(ds),
                               metric=b.join(dict.fromkeys(metric_label(b.lang, x["metric"]) for x in series))),
                          ("curves", {"series": series, "titles": [cell_label(b, c, multi_seed) for c in part],
@@ -141,4 +154,4 @@ def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: 
             rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
 
 
-__all__ = ["epoch_series", "fig_labels", "metric_row", "plain", "results", "rt"]
+__all__ = ["epoch_series", "fig_labels", "metric_row", "plain", "results", "rt", "warmup_boundary"]
