@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 class Record(BaseModel):

@@ -51,16 +51,17 @@ def tiny_data(root: Path, lab: str) -> dict[str, Any]:
     raise KeyError(lab)
 
 
-def _shrink_augment(value: Any) -> Any:
-    """Scale an op list's pixel sizes to the test's input size (resize a little larger, crops = input)."""
+def _shrink_augment(value: Any, original: int) -> Any:
+    """Scale an op list's pixel sizes by SIZE / original; the last resize or crop is exactly SIZE (the pipeline
+    must end at the backbone's input size, which validate checks)."""
     if not isinstance(value, list):
         return value
-    out = []
-    for op in value:
-        op = dict(op)
-        if "size" in op:
-            op["size"] = SIZE + SIZE // 8 if op.get("op") == "resize" else SIZE
-        out.append(op)
+    out = [dict(op) for op in value]
+    sized = [op for op in out if "size" in op]
+    for op in sized:
+        op["size"] = max(1, round(op["size"] * SIZE / original))
+    if sized:
+        sized[-1]["size"] = SIZE
     return out
 
 
@@ -72,20 +73,21 @@ def tiny_lab_toml(lab: str, root: Path) -> Path:
         for key in ("path", "train_csv", "val_csv", "test_csv", "image_root", "max_train_samples"):
             ds.pop(key, None)
         ds.update(tiny_data(root / "data", lab))
+    original = doc["backbones"][0].get("input_size", 224)
     for bb in doc["backbones"]:
         bb["input_size"] = SIZE
     train = doc.setdefault("train", {})
     train.update({"epochs": 2, "batch_size": 16, "amp": "auto"})
     if "warmup_frozen_epochs" in train:
         train["warmup_frozen_epochs"] = 1
-    train["augment"] = _shrink_augment(train.get("augment", "none"))
+    train["augment"] = _shrink_augment(train.get("augment", "none"), original)
     for group in doc.get("overrides", {}).values():
         for table in group.values():
             table.pop("epochs", None)
             if "batch_size" in table:
                 table["batch_size"] = min(table["batch_size"], 16)
             if "augment" in table:
-                table["augment"] = _shrink_augment(table["augment"])
+                table["augment"] = _shrink_augment(table["augment"], original)
     # Paths in the lab (answer_file, notes_file) stay relative to experiments/.
     for task in doc.get("report", {}).get("tasks", []):
         if "answer_file" in task:

@@ -65,7 +65,7 @@ def test_class_shares_table_and_shift_sentence_follow_the_counts(rendered) -> No
 def test_sample_grid_is_in_both_languages(rendered) -> None:
     en, zh = rendered["en"], rendered["zh"]
     for html, caption in ((en, "Sample images of PneumoniaMNIST: 4 per class"), (zh, "的樣本影像：每個類別")):
-        figs = [m for m in re.finditer(r'<figure class="figure wide" id="fig-\d+">\s*<img src="([^"]+)" alt="[^"]*">'
+        figs = [m for m in re.finditer(r'<figure class="figure wide" id="fig-\d+"[^>]*>\s*<img src="([^"]+)" alt="[^"]*"[^>]*>'
                                        r'\s*<figcaption><span class="label">[^<]+</span> ([^<]+)</figcaption>', html)
                 if caption in m.group(2)]
         assert len(figs) == 1, caption

@@ -40,9 +40,7 @@ def _png(b: Builder, c: CellResult, rel: str) -> dict[str, str]:
 
 
 def errors(b: Builder) -> None:
-    sec = Section(anchor="sec-errors", number=len(b.sections) + 1, title=tr(b, "section"),
-                  title_alt="" if b.lang == "en" else t("en", "explain.section"))
-    b.sections.append(sec)
+    sec = b.section("errors")  # a key of its own: [[report.tasks]] sections = ["errors"] can name it
     seed = b.seeds()[0]
     records = {c.id: explain_of(c) for c in b.run.cells if c.cell.seed == seed}
     per_class = next((r.cam_per_class for r in records.values() if r), 2)
