@@ -147,21 +147,22 @@ def layer_tables(b: Builder, sec: Section) -> None:
                     continue
                 seen_any = True
                 key = (bb, summary.error or "", _signature(summary))
-                label = b.strategy_name(s)
                 entry = groups.setdefault(key, (summary, []))
-                if label not in entry[1]:
-                    entry[1].append(label)
+                if s not in entry[1]:
+                    entry[1].append(s)
     sec.blocks.append(Heading(tr(b, "head.layers"), "sec-appendix-layers"))
     if not seen_any:
         sec.blocks.append(Paragraph(tr(b, "layers_missing")))
         return
     header = [tr(b, f"col.{k}") for k in ("layer", "type", "output", "layer_params", "layer_trainable")]
     used_refs: set[str] = set()
-    for (bb, _, _), (summary, strategies) in groups.items():
+    for (bb, _, _), (summary, keys) in groups.items():
+        strategies = [b.strategy_name(k) for k in keys]
+        # The ref names strategy keys, not labels: the same table has the same ref in every language.
         ref, n = f"layers-{slug(bb)}", 1
         while ref in used_refs:  # a backbone's further tables (another trainable column, another head size)
             n += 1
-            ref = f"layers-{slug(bb, *strategies)}" + (f"-{n}" if n > 2 else "")
+            ref = f"layers-{slug(bb, *keys)}" + (f"-{n}" if n > 2 else "")
         used_refs.add(ref)
         if summary.error:
             sec.blocks.append(Paragraph(tr(b, "layers_failed", backbone=b.bb_label(bb),
