@@ -104,16 +104,7 @@ def _grid(nrows: int, ncols: int, w: float, h: float, *, sharex: Any = False, sh
     return fig, axes
 
 
-def _png(fig: Figure) -> bytes:
-    """RGB PNG, fast zlib level: the PNG is decoded again by the browser or WeasyPrint anyway."""
-    from PIL import Image
-
-    canvas = fig.canvas
-    canvas.draw()
-    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="PNG", compress_level=1, optimize=False)
-    return buf.getvalue()
+_png = figures_images.png_of  # RGB PNG, fast zlib level (one writer for every figure kind)
 
 
 def data_uri(png: bytes) -> str:

@@ -8,13 +8,14 @@ CAM as a translucent heat map over the image.
 
 from __future__ import annotations
 
-import io
 import textwrap
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .figures_images import png_of as _png  # one PNG writer for every figure kind
 
 VERSION = 6  # in every job of these kinds: bump when drawing changes, so the figure cache redraws them
 DPI = 200  # image panels carry detail: sharp in print (item 8 of issue 11)
@@ -28,17 +29,6 @@ def _read(path: str) -> np.ndarray:
 
     with Image.open(Path(path)) as im:
         return np.asarray(im.convert("L") if im.mode in ("L", "I", "I;16") else im.convert("RGB"))
-
-
-def _png(fig: Figure) -> bytes:
-    from PIL import Image
-
-    canvas = fig.canvas
-    canvas.draw()
-    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="PNG", compress_level=1, optimize=False)
-    return buf.getvalue()
 
 
 def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None, label_in: float = 1.0,
