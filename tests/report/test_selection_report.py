@@ -46,7 +46,7 @@ def test_real_store_has_a_layer_summary_per_cell_and_the_report_shows_them(store
     # fine-tune and scratch train every layer (one table); frozen's trainable column differs (its own table).
     layer_refs = sorted(r for r in tables if r.startswith("layers-"))
     assert layer_refs == ["layers-efficientnet-lite0", "layers-efficientnet-lite0-frozen"]  # keys, not labels
-    frozen = tables["layers-efficientnet-lite0-fixed-feature-extractor"]
+    frozen = tables["layers-efficientnet-lite0-frozen"]
     names = [row[0].text for row in frozen.rows]
     assert "_fc" in names and "· _blocks.15" in names
     fc = next(row for row in frozen.rows if row[0].text == "_fc")
