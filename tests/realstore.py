@@ -32,6 +32,19 @@ discussion = "The **scratch** baseline needs more epochs. <b>not bold</b>"
 """
 
 
+def section_builder(run_dir: Path, lang: str, *sections):
+    """A report Builder for a real store with only ``sections`` built (each a ``sections.<module>.<fn>``)."""
+    from reportgen.report.analysis import ensure_analysis
+    from reportgen.report.builder import Builder
+    from reportgen.store import load_run
+
+    run = load_run(run_dir)
+    b = Builder(run, ensure_analysis(run), lang)
+    for build in sections:
+        build(b)
+    return b
+
+
 def build_store(root: Path, *, name: str = "real", strategies: str = '["finetune", "frozen", "scratch"]',
                 seeds: str = "[0, 1]", size: int = 32, n_train: int = 160, epochs: int = 2, extra: str = "",
                 dataset_extra: str = "") -> Path:

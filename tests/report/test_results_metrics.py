@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from realstore import section_builder
 
 from reportgen.cli import cli
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.builder import Builder
 from reportgen.report.format import count, dec, dec_ci, pct, pct_ci
 from reportgen.report.model import Figure, Table
@@ -20,11 +20,7 @@ from reportgen.store import load_run, read_json
 
 
 def _build(run_dir: Path, lang: str = "en") -> Builder:
-    run = load_run(run_dir)
-    b = Builder(run, ensure_analysis(run), lang)
-    results.results(b)
-    comparison.comparison(b)
-    return b
+    return section_builder(run_dir, lang, results.results, comparison.comparison)
 
 
 def _by_ref(b: Builder, ref: str) -> Table | Figure:

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 import torchvision
 from click.testing import CliRunner
-from realstore import DEMO_NPZ, write_toml
+from realstore import DEMO_NPZ, section_builder, write_toml
 
 from reportgen.cli import cli
 from reportgen.report import render_report
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.builder import Builder
 from reportgen.report.sections import back, front
 from reportgen.schema import CandidatesRecord, LayerSummary
@@ -22,11 +21,7 @@ from reportgen.store import load_run, read_record
 
 
 def _builder(run_dir: Path, lang: str = "en") -> Builder:
-    run = load_run(run_dir)
-    b = Builder(run, ensure_analysis(run), lang)
-    front.model_selection(b)
-    back.appendix(b)
-    return b
+    return section_builder(run_dir, lang, front.model_selection, back.appendix)
 
 
 def _tables(b: Builder) -> dict[str, object]:
