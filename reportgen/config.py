@@ -33,7 +33,8 @@ LOSSES = ("ce", "bce")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 AUGMENTS = ("none", "flips", "medical")  # presets; a list of ops is accepted too (data/pipeline.py)
 STEMS = ("default", "small")
-DATASET_KINDS = ("npz", "folder", "csv")
+DATASET_KINDS = ("npz", "folder", "csv", "medmnist")
+MEDMNIST_SIZES = (28, 64, 128, 224)  # the sizes the medmnist package publishes (MedMNIST+)
 TASKS = ("auto", "binary", "multiclass", "ordinal")
 COLOR_MODES = ("auto", "gray", "rgb")
 LANGUAGES = ("zh-TW", "en", "both")
@@ -202,6 +203,30 @@ def _augment(v: Any) -> Any:
     return check_augment(v)
 
 
+def _intensity(v: Any) -> Any:
+    """How stored intensities become 8-bit model input; the policies live in data/decode.py."""
+    from .data.decode import check_intensity
+
+    return check_intensity(v)
+
+
+def _regex(v: Any) -> str:
+    """A regular expression naming each image's group (patient) in its file name."""
+    if not isinstance(v, str) or not v:
+        raise ValueError("a regular expression, e.g. 'person(\\d+)_' (its first group is the patient)")
+    try:
+        re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"a valid regular expression ({exc})") from None
+    return v
+
+
+def _medmnist_size(v: Any) -> int:
+    if isinstance(v, bool) or v not in MEDMNIST_SIZES:
+        raise ValueError("one of " + ", ".join(map(str, MEDMNIST_SIZES)))
+    return int(v)
+
+
 _str = _type(str, "a string")
 _bool = _type(bool, "true or false")
 
@@ -248,6 +273,14 @@ DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
     "credit": ("", _str),
     "modality": ("", _str),  # e.g. "chest X-ray": the report names it only when declared
     "label": (None, _optional(_str)),  # the name used in prose (default: MedMNIST spelling or `name`)
+    # Pixel-faithful decoding (data/decode.py): "auto" | "minmax" | "bit_depth" | {window = [centre, width]}.
+    "intensity": ("auto", _intensity),
+    # Patient-level splits (data/groups.py): a CSV column, or a regex on the file name (first group = patient).
+    "group_column": (None, _optional(_str)),
+    "group_pattern": (None, _optional(_regex)),
+    # kind = "medmnist" (data/medmnist.py): `name` is the MedMNIST name, files {name}[_{size}].npz in `root`.
+    "size": (None, _optional(_medmnist_size)),
+    "root": (None, _optional(_str)),
 }
 
 BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -331,6 +364,11 @@ class DatasetSpec:
     modality: str
     label: str | None
     key: str  # "datasets[0]": where it was declared, for error messages
+    intensity: Any = "auto"
+    group_column: str | None = None
+    group_pattern: str | None = None
+    size: int | None = None  # kind = "medmnist" only
+    root: Path | None = None  # kind = "medmnist" only
 
 
 @dataclass(frozen=True)
@@ -507,7 +545,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for i, d in enumerate(datasets):
         key = f"datasets[{i}]"
         d = dict(d)
-        for pk in ("path", "train_csv", "val_csv", "test_csv", "image_root"):
+        for pk in ("path", "train_csv", "val_csv", "test_csv", "image_root", "root"):
             d[pk] = _resolve(base, d[pk])
         if d["kind"] in ("npz", "folder") and d["path"] is None:
             raise ConfigError(f'kind = "{d["kind"]}" needs a path', file=path, key=f"{key}.path",
@@ -518,6 +556,7 @@ def load_experiment(path: str | Path) -> Experiment:
                     raise ConfigError(f'kind = "csv" needs {req}', file=path, key=f"{key}.{req}",
                                       expected="a CSV file with columns "
                                       f'"{d["path_column"]}" and "{d["label_column"]}"')
+        _check_medimg_keys(d, file=path, key=key)
         dspecs.append(DatasetSpec(**{**d, "classes": tuple(d["classes"]) if d["classes"] else None}, key=key))
     _unique([d.name for d in dspecs], file=path, key="datasets", what="dataset name")
 
@@ -535,6 +574,28 @@ def load_experiment(path: str | Path) -> Experiment:
                       seeds=exp["seeds"], strategies=exp["strategies"], report=report, datasets=dspecs,
                       backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text,
                       launcher=parse_launcher(doc.get("launcher", {}), file=path))
+
+
+def _check_medimg_keys(d: dict, *, file: Path, key: str) -> None:
+    """The keys of issue 20 (groups, medmnist) against the dataset's kind; fills medmnist defaults."""
+    if d["kind"] == "medmnist":
+        from .data.medmnist import check_spec
+
+        check_spec(d, file=file, key=key)
+    else:
+        for k in ("size", "root"):
+            if d[k] is not None:
+                raise ConfigError(f'{k} applies to kind = "medmnist" only', file=file, key=f"{key}.{k}",
+                                  fix=f"remove {k} (kind is {d['kind']!r})")
+    if d["group_column"] is not None and d["kind"] != "csv":
+        raise ConfigError('group_column applies to kind = "csv" only', file=file, key=f"{key}.group_column",
+                          fix="name the groups with group_pattern (a regex on the file name) for image folders")
+    if d["group_pattern"] is not None and d["kind"] not in ("csv", "folder"):
+        raise ConfigError(f'group_pattern needs image files; kind = "{d["kind"]}" holds arrays', file=file,
+                          key=f"{key}.group_pattern", fix="remove group_pattern")
+    if d["group_column"] is not None and d["group_pattern"] is not None:
+        raise ConfigError("group_column and group_pattern are both set", file=file, key=f"{key}.group_pattern",
+                          fix="keep one way of naming each image's group")
 
 
 def parse_launcher(table: Any, *, file: Path) -> dict[str, Any]:

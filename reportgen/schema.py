@@ -43,6 +43,9 @@ class ValSplit(Record):
     seed: int | None
     small: bool
     reason: str
+    # Carved by group (patient): {"by", "rule", "method", "n_splits", "seed", "groups_total", "groups_val",
+    # "fraction_actual"} (reportgen.data.groups.carve); None when carved by image or not carved.
+    grouped: dict[str, Any] | None = None
 
 
 class Subsample(Record):
@@ -67,6 +70,13 @@ class DatasetFacts(Record):
     description: str
     credit: str
     duplicates: dict[str, Any] | None = None  # only in datasets/<name>.json (computed once per run)
+    # How stored intensities became 8-bit input: {"policy", "window", "census": {"source": {..}, "mapping": {..}}}
+    # (reportgen.data.decode); None in stores written before it existed.
+    intensity: dict[str, Any] | None = None
+    # Declared groups (patients) per split and their overlap across splits (reportgen.data.groups.overlap_record).
+    groups: dict[str, Any] | None = None
+    # kind = "medmnist": {"name", "size", "file", "splits": "official"} for matching published baselines.
+    medmnist: dict[str, Any] | None = None
 
 
 class PipelineStep(Record):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import DatasetSpec
 from ..errors import DataError
-from . import pipeline
+from . import decode, groups, pipeline
 from .cache import DecodedSplit, decode_split, detect_color
 from .sources import SPLITS, SourceDataset, finalize_splits, load_source, resolve_task
 
@@ -22,6 +22,7 @@ class Dataset:
     task: str
     color: str
     split_record: dict
+    groups_record: dict | None = None  # groups.overlap_record: patients per split and across splits
     # (input size, train decode ops, val/test decode ops) -> split -> decoded arrays
     _decoded: dict[tuple[int, str, str], dict[str, DecodedSplit]] = field(default_factory=dict, repr=False)
 
@@ -48,7 +49,8 @@ class Dataset:
             self._decoded[key] = {
                 split: decode_split(self.source.splits[split], size=st.train_size if split == "train" else size,
                                     color=self.color, progress=progress, desc=f"{self.spec.name}/{split} @{size}px",
-                                    ops=st.train_decode if split == "train" else st.eval_decode)
+                                    ops=st.train_decode if split == "train" else st.eval_decode,
+                                    intensity=self.spec.intensity)
                 for split in SPLITS
             }
         return self._decoded[key]
@@ -64,7 +66,28 @@ class Dataset:
                   for s, src in self.source.splits.items()}
         return {"name": self.spec.name, "kind": self.spec.kind, "classes": self.classes, "task": self.task,
                 "color": self.color, "splits": splits, "val_split": None, **self.split_record,
-                "description": self.spec.description, "credit": self.spec.credit}
+                "description": self.spec.description, "credit": self.spec.credit,
+                "intensity": self.intensity_record(), "groups": self.groups_record,
+                "medmnist": ({"name": self.spec.name, "size": self.spec.size, "file": self.source.origin.name,
+                              "splits": "official"} if self.spec.kind == "medmnist" else None)}
+
+    def intensity_record(self) -> dict:
+        """The declared intensity policy and what it did: decode tags counted over every split of one decode
+        (the plain decode at the smallest size when there is one; census None before anything is decoded)."""
+        policy = self.spec.intensity
+        census = None
+        keys = sorted(self._decoded, key=lambda k: (k[1:] != _plain_keys(k[0]), k[0]))
+        for key in keys:
+            per_split = [d.census for d in self._decoded[key].values()]
+            if all(c is not None for c in per_split):
+                census = {"source": {}, "mapping": {}}
+                for c in per_split:
+                    for part in ("source", "mapping"):
+                        for tag, n in c.get(part, {}).items():
+                            census[part][tag] = census[part].get(tag, 0) + int(n)
+                break
+        return {"policy": decode.policy_name(policy),
+                "window": policy["window"] if isinstance(policy, dict) else None, "census": census}
 
 
 def _plain_keys(size: int) -> tuple[str, str]:
@@ -79,7 +102,7 @@ def open_dataset(spec: DatasetSpec) -> Dataset:
     _check_classes_present(src, spec)
     color = spec.color if spec.color != "auto" else detect_color(src.splits["train"])
     return Dataset(spec=spec, source=src, task=resolve_task(spec, len(src.classes)), color=color,
-                   split_record=record)
+                   split_record=record, groups_record=groups.overlap_record(src.splits, spec))
 
 
 def _check_classes_present(src: SourceDataset, spec: DatasetSpec) -> None:

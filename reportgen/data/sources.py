@@ -20,7 +20,7 @@ from ..config import DatasetSpec
 from ..errors import DataError
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}  # .dcm: data/decode.py
 
 
 @dataclass
@@ -57,7 +57,10 @@ class SourceDataset:
 
 def load_source(spec: DatasetSpec) -> SourceDataset:
     """Read a dataset's layout and labels. Raises DataError for anything unusable."""
-    loader = {"npz": _load_npz, "folder": _load_folder, "csv": _load_csv}[spec.kind]
+    if spec.kind == "medmnist":  # the npz loader on {root}/{name}[_{size}].npz, fetched if missing
+        from .medmnist import load_medmnist as loader
+    else:
+        loader = {"npz": _load_npz, "folder": _load_folder, "csv": _load_csv}[spec.kind]
     ds = loader(spec)
     for split, src in ds.splits.items():
         src.ids = _sample_ids(split, src, ds.origin)
@@ -354,9 +357,12 @@ def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
                 "carved_from": None, "fraction": None, "seed": None, "small": False,
                 "reason": f"the official validation split has {official_n} ≥ min_val_size = {spec.min_val_size} "
                           "images"}
-    if val is None or len(val) < spec.min_val_size:
+    if spec.kind == "medmnist" and val is not None:  # the benchmark's own splits, as published
+        decision.update(small=len(val) < spec.min_val_size,
+                        reason=f"the official MedMNIST validation split ({official_n} images), used as-is")
+    elif val is None or len(val) < spec.min_val_size:
         pool = ds.splits["train"] if val is None else _merged(ds.splits["train"], val)
-        vidx = stratified_indices(pool.labels, spec.val_fraction, seed=spec.split_seed)
+        vidx, grouped = _carve(pool, spec)
         if val is None or len(vidx) > len(val):
             tidx = np.setdiff1d(np.arange(len(pool)), vidx)
             ds.splits["val"] = pool.subset(vidx)
@@ -367,7 +373,7 @@ def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
                             reason=("no official validation split" if val is None else
                                     f"the official validation split ({official_n}) is below min_val_size = "
                                     f"{spec.min_val_size}; a stratified {spec.val_fraction:g} of train + val "
-                                    f"gives {len(vidx)}"))
+                                    f"gives {len(vidx)}"), grouped=grouped)
             record["val_carved"] = {"from": "train", "fraction": spec.val_fraction, "seed": spec.split_seed,
                                     "original_val_n": official_n or 0, "min_val_size": spec.min_val_size}
         else:
@@ -383,6 +389,16 @@ def finalize_splits(ds: SourceDataset, spec: DatasetSpec) -> dict:
         record["train_subsampled"] = {"from_n": len(train), "to_n": len(idx), "seed": spec.split_seed + 1}
         ds.splits["train"] = train.subset(idx)
     return record
+
+
+def _carve(pool: SplitSource, spec: DatasetSpec) -> tuple[np.ndarray, dict | None]:
+    """Validation indices: stratified by class, and by group (patient) when the dataset declares groups."""
+    from . import groups
+
+    if not groups.declared(spec):
+        return stratified_indices(pool.labels, spec.val_fraction, seed=spec.split_seed), None
+    g = groups.groups_of(pool.files, groups.labeler(spec), spec, "train")
+    return groups.carve(pool.labels, g, spec.val_fraction, seed=spec.split_seed, spec=spec)
 
 
 def resolve_task(spec: DatasetSpec, n_classes: int) -> str:
