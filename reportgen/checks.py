@@ -181,8 +181,25 @@ def check_class_shift(facts: DatasetFacts) -> list[Finding]:
     return out
 
 
+def check_group_overlap(facts: DatasetFacts) -> list[Finding]:
+    """Declared groups (patients) found in more than one split, official splits included (data/groups.py).
+
+    High: a patient seen in training and scored in validation or test inflates the score the way an exact
+    duplicate does, and every image of that patient counts.
+    """
+    g = facts.groups or {}
+    if not g.get("in_several"):
+        return []
+    pairs = ", ".join(f"{k} {v}" for k, v in (g.get("overlap") or {}).items() if v)
+    images = ", ".join(f"{k} {v}" for k, v in (g.get("images_in_several") or {}).items() if v)
+    return [finding("group_overlap", "high", scope={"dataset": facts.name},
+                    evidence={"count": g["in_several"], "pairs": pairs, "images": images,
+                              "example": ", ".join(map(str, (g.get("examples") or [])[:3])),
+                              "rule": g.get("rule", "")})]
+
+
 DATASET_CHECKS: list[Callable[[DatasetFacts], list[Finding]]] = [check_small_val, check_imbalance, check_duplicates,
-                                                                  check_class_shift]
+                                                                  check_class_shift, check_group_overlap]
 
 
 # --------------------------------------------------------------------------- cell checks

@@ -118,7 +118,7 @@ def carve(labels: np.ndarray, groups: np.ndarray, fraction: float, *, seed: int,
     _, vidx = next(folds.split(np.zeros(len(labels)), labels, groups))
     vidx = np.sort(vidx)
     info = {**rule(spec), "method": f"StratifiedGroupKFold(n_splits={n_splits}, shuffle=True, "
-                                    f"random_state={seed}), first fold", "n_splits": n_splits,
+                                    f"random_state={seed})", "fold": 0, "n_splits": n_splits,
             "seed": seed, "groups_total": n_groups, "groups_val": len(set(groups[vidx].tolist())),
             "fraction_actual": len(vidx) / len(labels)}
     return vidx, info

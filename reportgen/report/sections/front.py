@@ -9,7 +9,7 @@ from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
 from ..prose import semantic_label
-from . import data_view, pipeline, selection
+from . import data_medimg, data_view, pipeline, selection
 
 
 def introduction(b: Builder) -> None:
@@ -89,6 +89,7 @@ def data(b: Builder) -> None:
             sec.blocks.append(Paragraph(b.tr("data.subsampled", to_n=count(sub.to_n), from_n=count(sub.from_n),
                                              seed=sub.seed)))
         pipeline.add(b, sec, ds, cell)  # the preprocessing sentence and the exact pipeline table(s)
+        data_medimg.add(b, sec, facts)  # intensity policy, patient groups, MedMNIST file (issue 20)
         dups = facts.duplicates or {}
         n_exact, n_near = len(dups.get("exact") or []), len(dups.get("near") or [])
         sec.blocks.append(Paragraph(b.tr("data.duplicates", exact=n_exact, near=n_near,
