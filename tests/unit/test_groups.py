@@ -118,7 +118,7 @@ def _csv_dataset(tmp_path: Path, *, column: str = "patient") -> Path:
     rows["test"].append("0.png,0,p0")  # patient p0 also in the test list
     for s, r in rows.items():
         (tmp_path / f"{s}.csv").write_text(f"image,label,{column}\n" + "\n".join(r) + "\n", encoding="utf-8")
-    return write_toml(tmp_path / "c.toml", f"""
+    return write_toml(tmp_path / "c.toml", """
         [[datasets]]
         name = "c"
         kind = "csv"
