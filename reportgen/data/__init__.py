@@ -68,7 +68,7 @@ class Dataset:
                 "color": self.color, "splits": splits, "val_split": None, **self.split_record,
                 "description": self.spec.description, "credit": self.spec.credit,
                 "intensity": self.intensity_record(), "groups": self.groups_record,
-                "medmnist": ({"name": self.spec.name, "size": self.spec.size, "file": self.source.origin.name,
+                "medmnist": ({"name": self.spec.name.lower(), "size": self.spec.size, "file": self.source.origin.name,
                               "splits": "official"} if self.spec.kind == "medmnist" else None)}
 
     def intensity_record(self) -> dict:

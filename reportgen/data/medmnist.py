@@ -58,14 +58,14 @@ def file_name(name: str, size: int) -> str:
 
 def check_spec(d: dict[str, Any], *, file: Path, key: str) -> None:
     """Validate a parsed ``[[datasets]]`` table of kind medmnist and fill its defaults (size, root, path, classes)."""
-    name = d["name"]
+    name = str(d["name"]).lower()  # "PneumoniaMNIST" names the same set; files and records use the package's spelling
     if name not in DATASETS:
         import difflib
 
         why = _REFUSED.get(name) or ("a 3D MedMNIST set; reportgen trains 2D classifiers" if name.endswith("3d")
                                      else None)
-        close = difflib.get_close_matches(str(name).lower(), list(DATASETS), n=1)
-        raise ConfigError(f'"{name}" is not a MedMNIST 2D single-label dataset' + (f" ({why})" if why else ""),
+        close = difflib.get_close_matches(name, list(DATASETS), n=1)
+        raise ConfigError(f'"{d["name"]}" is not a MedMNIST 2D single-label dataset' + (f" ({why})" if why else ""),
                           file=file, key=f"{key}.name", expected="one of " + ", ".join(DATASETS),
                           fix=f'did you mean "{close[0]}"?' if close else 'name the MedMNIST set, e.g. "pneumoniamnist"')
     if d["path"] is not None:
@@ -82,6 +82,11 @@ def check_spec(d: dict[str, Any], *, file: Path, key: str) -> None:
                           fix="remove classes to use MedMNIST's own names")
 
 
+def flag(spec: DatasetSpec) -> str:
+    """The package's name of the set (lower case), whatever capitals the TOML used."""
+    return spec.name.lower()
+
+
 def load_medmnist(spec: DatasetSpec) -> Any:
     """The npz loader on the dataset's file, after fetching it if it is missing; checks the image size."""
     from .sources import _load_npz
@@ -95,7 +100,7 @@ def load_medmnist(spec: DatasetSpec) -> Any:
         if src.arrays.shape[1:3] != (spec.size, spec.size):
             raise DataError(f"{split}_images are {src.arrays.shape[1]}×{src.arrays.shape[2]} px, not {spec.size}",
                             file=spec.path, key=f"{spec.key}.size",
-                            expected=f"the {spec.size} px file {file_name(spec.name, spec.size)}",
+                            expected=f"the {spec.size} px file {file_name(flag(spec), spec.size)}",
                             fix="set size to the file's size, or put the right file in root")
     return ds
 
@@ -103,7 +108,7 @@ def load_medmnist(spec: DatasetSpec) -> Any:
 def _download(spec: DatasetSpec) -> None:
     """Fetch the file through the medmnist package; a clear DataError when that is impossible."""
     assert spec.path is not None and spec.size is not None
-    fname = file_name(spec.name, spec.size)
+    fname = file_name(flag(spec), spec.size)
     where = (f"put {fname} in {spec.path.parent} (download it from the MedMNIST Zenodo record linked on the "
              "MedMNIST website), or pip install medmnist on a machine with internet to fetch it automatically")
     try:
@@ -113,7 +118,7 @@ def _download(spec: DatasetSpec) -> None:
                         file=spec.path, key=f"{spec.key}.root", fix=where) from None
     try:
         spec.path.parent.mkdir(parents=True, exist_ok=True)
-        cls = getattr(medmnist, DATASETS[spec.name][0])
+        cls = getattr(medmnist, DATASETS[flag(spec)][0])
         log.info("downloading %s through the medmnist package into %s", fname, spec.path.parent)
         cls(split="test", download=True, root=str(spec.path.parent), size=spec.size)
     except Exception as exc:  # noqa: BLE001 - offline, a proxy, a changed package: one clear message

@@ -89,6 +89,11 @@ def test_grouped_carving_keeps_every_patient_on_one_side(tmp_path: Path, kermany
     assert len(found) == 1 and found[0].severity == "high"
     assert found[0].evidence["count"] == g["in_several"]
     assert f"train–test {len(train & test)}" in found[0].evidence["pairs"]
+    from reportgen.report.wording import describe
+
+    for lang in ("en", "zh-TW"):  # the finding reads in both languages with the counts it holds
+        words = describe(found[0], lang)
+        assert str(g["in_several"]) in words["detail"] and KERMANY_PATTERN in words["detail"]
 
 
 def test_carving_by_image_would_share_patients_and_the_seed_decides(tmp_path: Path, kermany_split: Path) -> None:

@@ -64,6 +64,22 @@ def test_official_splits_are_used_as_is_and_recorded(tmp_path: Path, npz: Path) 
                                  "splits": "official"}
 
 
+def test_capitalised_name_reads_the_same_file(tmp_path: Path, npz: Path) -> None:
+    root = tmp_path / "mm"
+    root.mkdir()
+    shutil.copy(npz, root / "pneumoniamnist.npz")
+    t = write_toml(tmp_path / "cap.toml", f"""
+        [[datasets]]
+        name = "PneumoniaMNIST"
+        kind = "medmnist"
+        root = "{root}"
+        [[backbones]]
+        name = "resnet18"
+        """)
+    ds = open_dataset(load_experiment(t).datasets[0])
+    assert ds.facts()["medmnist"]["name"] == "pneumoniamnist" and len(ds.source.splits["val"]) == 524
+
+
 def test_missing_file_offline_is_exit_2_saying_where_to_put_it(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "medmnist", None)  # the package is not installed
     root = tmp_path / "empty"
