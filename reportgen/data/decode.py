@@ -139,17 +139,17 @@ def read_image(path: Path, policy: Any = "auto") -> tuple[Image.Image, tuple[str
             bits = 16 if "16" in im.mode else _tiff_bits(im) or 32
             source = "float" if a.dtype.kind == "f" else f"{bits}-bit"
             out, how = apply_policy(a, policy, bits, path=path, deep=True)
-            return Image.fromarray(out, "L"), (source, how)
+            return Image.fromarray(out), (source, how)
         if im.mode in ("RGB", "RGBA") and _is_16bit_colour(path, im):
             a = _read_16bit_colour(path)
             out, how = apply_policy(a, policy, 16, path=path, deep=True)
-            return Image.fromarray(out, "RGB"), ("16-bit", how)
+            return Image.fromarray(out), ("16-bit", how)
         if policy_name(policy) in ("auto", "bit_depth"):
             return im.copy(), ("8-bit", "as_stored")  # unchanged: the caller converts to L/RGB as before
         grey = im.mode in ("L", "LA", "1", "P") and (im.mode != "P" or _palette_is_grey(im))
         a = np.asarray(im.convert("L" if grey else "RGB"))
         out, how = apply_policy(a, policy, 8, path=path, deep=False)
-        return Image.fromarray(out, "L" if grey else "RGB"), ("8-bit", how)
+        return Image.fromarray(out), ("8-bit", how)
     finally:
         im.close()
 
