@@ -4,8 +4,8 @@ A student cannot tell whether 0.86 accuracy on PneumoniaMNIST is good; the bench
 *their* protocol. A published row is therefore matched to a cell only when every protocol field is the same:
 the benchmark (declared by ``benchmark = "<flag>"`` / ``"<flag>_<size>"`` on an npz or folder dataset, or a
 ``kind = "medmnist"`` dataset's name and size), the official test split (its size and class count, checked on
-the store), the image size, the input size where the source fixes it, the architecture, its stem, and the
-strategy. Anything else is no match and nothing is shown — a near miss is never presented as a comparison.
+the store), the image size, the input size where the source fixes it, the architecture, its stem, the
+strategy, and for pretrained rows ImageNet weights. Anything else is no match and nothing is shown — a near miss is never presented as a comparison.
 A training subset (``max_train_samples``) keeps the test protocol, so it still matches, and the report says so.
 
 Findings: a cell more than ``FAR_BELOW`` below the published value, or whose 95 % CI lies wholly more than
@@ -36,7 +36,6 @@ class Source:
     key: str
     short: str
     cite: str
-    protocol: str
     checked: str
 
 
@@ -67,7 +66,7 @@ class Match:
 def load() -> tuple[dict[str, dict[str, Any]], tuple[Row, ...]]:
     """``(datasets, rows)`` from the shipped file (read once)."""
     doc = tomllib.loads(FILE.read_text(encoding="utf-8"))
-    sources = {k: Source(key=k, short=v["short"], cite=v["cite"], protocol=v["protocol"], checked=v["checked"])
+    sources = {k: Source(key=k, short=v["short"], cite=v["cite"], checked=v["checked"])
                for k, v in doc["sources"].items()}
     rows = tuple(Row(source=sources[r["source"]], dataset=r["dataset"], image_size=int(r["image_size"]),
                      input_size=int(r["input_size"]), backbone=r["backbone"], stem=r["stem"], strategy=r["strategy"],
@@ -121,6 +120,13 @@ def _official_test(facts: DatasetFacts | None, meta: dict[str, Any]) -> bool:
     return not meta.get("classes") or len(facts.classes) == int(meta["classes"])
 
 
+def imagenet_weights(weights: str) -> bool:
+    """The cell started from ImageNet weights: a torchvision enum/DEFAULT or the offline Lite packages (a
+    ``.pth`` file could hold anything, so it never matches a published ImageNet-pretrained row)."""
+    w = (weights or "").strip()
+    return bool(w) and w.lower() != "none" and not w.endswith((".pth", ".pt")) and "/" not in w
+
+
 def match(cell: CellResult, spec: dict[str, Any] | None, facts: DatasetFacts | None) -> Match | None:
     """The published row for exactly this cell's protocol, or None (never the nearest row)."""
     ident = dataset_identity(spec)
@@ -134,7 +140,8 @@ def match(cell: CellResult, spec: dict[str, Any] | None, facts: DatasetFacts | N
     c = cell.cell
     for row in rows:
         if (row.dataset == flag and row.image_size in (0, size) and row.input_size in (0, c.input_size)
-                and row.backbone == c.backbone and row.stem == (c.stem or "default") and row.strategy == c.strategy):
+                and row.backbone == c.backbone and row.stem == (c.stem or "default") and row.strategy == c.strategy
+                and (row.strategy == "scratch" or imagenet_weights(c.weights))):
             sub = facts.train_subsampled if facts else None
             return Match(row=row, label=str(meta.get("label", flag)),
                          subset={"to_n": sub.to_n, "from_n": sub.from_n} if sub else None)

@@ -148,7 +148,7 @@ def published_note(b: Builder, sec: Section, cells: list[CellResult], matched: d
     """Under a table with published figures: the matching and finding rules, each source cited, any subset."""
     sources = {m.row.source.key: m.row.source for m in matched.values()}
     parts = [rt_b(b, "note", below=f"{100 * baselines.FAR_BELOW:.0f}", above=f"{100 * baselines.ABOVE_CI_MARGIN:.0f}")]
-    parts += [rt_b(b, "source", short=src.short, cite=src.cite, protocol=src.protocol) for src in sources.values()]
+    parts += [rt_b(b, "source", short=src.short, cite=src.cite, protocol=rt_b(b, f"protocol.{src.key}")) for src in sources.values()]
     for c in cells:
         sub = matched[c.id].subset
         if sub:
