@@ -102,7 +102,10 @@ def dataset_identity(spec: dict[str, Any] | None) -> tuple[str, int] | None:
     if not spec:
         return None
     if spec.get("benchmark"):
-        return parse_benchmark(str(spec["benchmark"]))
+        found = parse_benchmark(str(spec["benchmark"]))
+        if found and spec.get("kind") == "medmnist" and spec.get("size") and "_" not in str(spec["benchmark"]):
+            return found[0], int(spec["size"])  # the size the medmnist dataset reads, not the 28 px default
+        return found
     if spec.get("kind") == "medmnist":
         flag = str(spec.get("flag") or spec.get("medmnist") or spec.get("name") or "")
         size = spec.get("size") or 28
