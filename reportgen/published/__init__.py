@@ -4,10 +4,11 @@ can validate ``[report.checklist]`` keys without an import cycle; no torch."""
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 CHECKLISTS = Path(__file__).with_name("checklists.toml")
 

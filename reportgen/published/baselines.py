@@ -5,8 +5,9 @@ A student cannot tell whether 0.86 accuracy on PneumoniaMNIST is good; the bench
 the benchmark (declared by ``benchmark = "<flag>"`` / ``"<flag>_<size>"`` on an npz or folder dataset, or a
 ``kind = "medmnist"`` dataset's name and size), the official test split (its size and class count, checked on
 the store), the image size, the input size where the source fixes it, the architecture, its stem, the
-strategy, and for pretrained rows ImageNet weights. Anything else is no match and nothing is shown — a near miss is never presented as a comparison.
-A training subset (``max_train_samples``) keeps the test protocol, so it still matches, and the report says so.
+strategy, and for pretrained rows ImageNet weights. Anything else is no match and nothing is shown: a near
+miss is never presented as a comparison. A training subset (``max_train_samples``) keeps the test
+protocol, so it still matches, and the report says so.
 
 Findings: a cell more than ``FAR_BELOW`` below the published value, or whose 95 % CI lies wholly more than
 ``ABOVE_CI_MARGIN`` above it (on the same test set that usually means leakage or a different split).
@@ -15,11 +16,12 @@ Findings: a cell more than ``FAR_BELOW`` below the published value, or whose 95 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ..schema import DatasetFacts, Finding
 from ..store import CellResult, RunResults

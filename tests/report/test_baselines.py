@@ -8,9 +8,9 @@ a near miss must match nothing. The end-to-end run of a true MedMNIST v2 protoco
 from __future__ import annotations
 
 import re
-import tomllib
 
 import pytest
+import tomllib
 
 from reportgen.i18n import t
 from reportgen.published import baselines
