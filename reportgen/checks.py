@@ -332,6 +332,9 @@ def run_checks(run: RunResults) -> list[Finding]:
     for cell in run.cells:
         for check in CELL_CHECKS:
             found.extend(check(cell, facts.get(cell.cell.dataset)))
+    from .published.baselines import check_published  # needs run.json's dataset specs, not one cell's facts
+
+    found.extend(check_published(run))
     found = _sorted_unique(found)
     log.info("validity checks: %s", dict(Counter(f.severity for f in found)) or "none")
     return found

@@ -23,7 +23,7 @@ from typing import Any
 import tomllib
 
 from .errors import ConfigError
-from .report_config import lang_text, parse_tasks
+from .report_config import lang_text, parse_checklist, parse_tasks
 
 STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -249,7 +249,22 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
     "tasks": ([], _type(list, "[[report.tasks]] blocks")),  # the lab's questions: report_config.parse_tasks
     # Backbones considered in model selection (torchvision names; checked against torchvision in preflight).
     "candidates": ([], _str_list),
+    # The author's answers to reporting-checklist items (CLAIM 2024, TRIPOD+AI): report_config.parse_checklist
+    "checklist": ({}, _type(dict, 'a table of item = "answer", e.g. claim_5 = "retrospective"')),
 }
+
+def _benchmark(v: Any) -> str:
+    """A published benchmark this dataset *is* (baselines.toml): "pneumoniamnist", "pneumoniamnist_64", …"""
+    from .published.baselines import benchmark_ids, parse_benchmark
+
+    if isinstance(v, str) and parse_benchmark(v) is not None:
+        return v.strip().lower()
+    exc = ValueError("a benchmark from reportgen/published/baselines.toml: " + ", ".join(benchmark_ids())
+                     + ' (a MedMNIST flag may end in its size: "pneumoniamnist_64")')
+    close = _did_you_mean(str(v).lower().split("_")[0], benchmark_ids()) if isinstance(v, str) else ""
+    exc.fix = close or "remove the key if the data are not that benchmark's files"  # type: ignore[attr-defined]
+    raise exc
+
 
 DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
     "name": (REQUIRED, _name),
@@ -281,6 +296,9 @@ DATASET_KEYS: dict[str, tuple[Any, Validator]] = {
     # kind = "medmnist" (data/medmnist.py): `name` is the MedMNIST name, files {name}[_{size}].npz in `root`.
     "size": (None, _optional(_medmnist_size)),
     "root": (None, _optional(_str)),
+    # The published benchmark these files are (its official test split): the report then shows the published
+    # result for a cell of exactly the same protocol (reportgen/published/baselines.py).
+    "benchmark": (None, _optional(_benchmark)),
 }
 
 BACKBONE_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -369,6 +387,7 @@ class DatasetSpec:
     group_pattern: str | None = None
     size: int | None = None  # kind = "medmnist" only
     root: Path | None = None  # kind = "medmnist" only
+    benchmark: str | None = None  # a published benchmark id (baselines.toml); None: not compared
 
 
 @dataclass(frozen=True)
@@ -537,6 +556,7 @@ def load_experiment(path: str | Path) -> Experiment:
                               expected=f"a Markdown file at {notes_path}", fix="create it or remove the key")
         report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
     report["tasks"] = parse_tasks(report["tasks"], file=path, read_text=read_text_file)
+    report["checklist"] = parse_checklist(report["checklist"], file=path)
     if report["date"] is None:
         report["date"] = dt.date.today().isoformat()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .i18n import catalog
+from .published import checklist_ids
 
 TEXT_LANGS = ("zh-TW", "en")
 
@@ -156,3 +157,30 @@ def _answer_file(v: Any, *, file: Path, key: str, read_text) -> str:
         raise ConfigError("answer file not found", file=file, key=key, expected=f"a Markdown file at {path}",
                           fix="create it, fix the path (relative to the experiment file), or remove the key")
     return read_text(path, what="answer file", key=key, file=file)
+
+
+def parse_checklist(table: Any, *, file: Path) -> dict[str, str | dict[str, str]]:
+    """``[report.checklist]`` → ``{item id: text}``: the author's answers to CLAIM / TRIPOD+AI items the run
+    cannot answer (``claim_5 = "retrospective"``, or a per-language table). Keys are the ids in
+    ``reportgen/published/checklists.toml``; a misspelt one is an error naming it, with the nearest id.
+
+    Raises:
+        ConfigError: naming ``report.checklist.<key>``, what was expected, and a fix.
+    """
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise ConfigError("report.checklist must be a table", file=file, key="report.checklist",
+                          expected='[report.checklist] with lines such as claim_5 = "retrospective"',
+                          fix="write the answers under a [report.checklist] header")
+    ids = checklist_ids()
+    out: dict[str, str | dict[str, str]] = {}
+    for k, v in table.items():
+        if k not in ids:
+            close = _did_you_mean(k, ids)
+            raise ConfigError(f'unknown checklist item "{k}"', file=file, key=f"report.checklist.{k}",
+                              expected="claim_1 … claim_44 (CLAIM 2024) or " + ", ".join(
+                                  i for i in ids if i.startswith("tripod_")),
+                              fix=close or "use an item id listed in docs/checklists.md")
+        out[k] = _text(v, file=file, key=f"report.checklist.{k}")
+    return out

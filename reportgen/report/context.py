@@ -13,7 +13,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, errors, front, pipeline, results, tasks, training
+from .sections import back, checklist, comparison, errors, front, pipeline, results, tasks, training
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -50,8 +50,9 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     # The abstract is written last because it cites tables numbered further down.
     abstract.blocks.extend(Paragraph(p) for p in discussion.abstract(b))
     b.note(abstract, "abstract")
+    checklist_open = checklist.checklist(b)  # last: it links to the elements every other section made
     unanswered = tasks.finish(b, task_index)
     ui = {k: b.tr(f"ui.{k}") for k in ("toc", "page", "source", "not_run", "language_other", "generated_by",
                                          "severity")}
     return ReportContext(lang=lang, title=cover.title, cover=cover, ui=ui, sections=b.sections,
-                         unanswered=unanswered)
+                         unanswered=unanswered, checklist_open=checklist_open)

@@ -144,6 +144,7 @@ class ReportContext:
     other_languages: list[Link] = field(default_factory=list)
     font_face_url: str = ""  # set for PDF output: @font-face src pointing to the CJK font file
     unanswered: list[str] = field(default_factory=list)  # ids of [[report.tasks]] with no answer or evidence
+    checklist_open: list[str] = field(default_factory=list)  # CLAIM/TRIPOD+AI items neither the run nor the author answers
 
     @property
     def figures(self) -> list[Figure]:

@@ -263,6 +263,10 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     if contexts[0].unanswered:  # the student should see this before handing in, not only in the PDF
         log.warning("%d task(s) unanswered: %s (write answer = \"…\" or name their sections in [[report.tasks]])",
                     len(contexts[0].unanswered), ", ".join(contexts[0].unanswered))
+    if contexts[0].checklist_open:  # reviewers check these; the author should see the gaps before submitting
+        log.warning("reporting-checklist items still open (%d): %s (answer them in [report.checklist], "
+                    "e.g. claim_5 = \"retrospective\")", len(contexts[0].checklist_open),
+                    ", ".join(contexts[0].checklist_open))
     blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...i18n import t
+from ...published import baselines
 from ...schema import SplitMetrics
 from ...store import CellResult
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
@@ -78,11 +79,12 @@ def results(b: Builder) -> None:
     header = [b.tr("col.backbone")] + [b.tr(f"col.{k}") for k in METRIC_COLS] + [b.tr("col.sens_spec"),
                                                                                b.tr("col.best_epoch")]
     multi_seed = len(b.seeds()) > 1
+    published = baselines.matches(b.run)  # cell id → the published result for exactly its protocol
     for s in b.strategies():
         sec.blocks.append(Heading(b.strategy_name(s), f"sec-results-{slug(s)}"))
         sec.blocks.append(Paragraph(b.tr(f"strategy.{s}.desc")))
         for ds in b.datasets():
-            rows = []
+            rows, shown = [], []
             for bb in b.backbones():
                 for seed in b.seeds():
                     label = f"{b.bb_label(bb)} (seed {seed})" if multi_seed else b.bb_label(bb)
@@ -91,11 +93,21 @@ def results(b: Builder) -> None:
                         if b.is_collapsed(found[0]):
                             label = Cell(label, sub=b.tr("results.collapsed_tag"), cls="warn")
                         rows.append([label] + metric_row(b, found[0]))
+                        shown.append(found[0])
                     else:
                         rows.append([label, Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * 6)
+                        shown.append(None)
+            matched = {c.id: published[c.id] for c in shown if c is not None and c.id in published}
+            source = "cells/*/metrics.json (test), result.json"
+            if matched:  # a column only where some cell has an exact published match (none: the table is unchanged)
+                for row, c in zip(rows, shown, strict=True):
+                    row.append(published_cell(b, matched[c.id]) if c is not None and c.id in matched else Cell(""))
+                source += ", reportgen/published/baselines.toml"
             b.table(sec, f"metrics:{ds}:{s}", b.tr("cap.test_metrics", dataset=b.ds_label(ds),
                                                    strategy=b.strategy_name(s)),
-                    header, rows, source="cells/*/metrics.json (test), result.json")
+                    header + [rt_b(b, "col.published")] if matched else header, rows, source=source)
+            if matched:
+                published_note(b, sec, [c for c in shown if c is not None and c.id in matched], matched)
             done = b.cells(dataset=ds, strategy=s)
             if not done:
                 continue
@@ -116,6 +128,32 @@ def results(b: Builder) -> None:
                                     "classes": done[0].test.class_names, "labels": fig_labels(b)}),
                      source="cells/*/metrics.json confusion_matrix", wide=len(done) > 2)
     b.note(sec, "results")
+
+
+def rt_b(b: Builder, key: str, **values: Any) -> str:
+    """A string of the published-baselines catalog (``reportgen/i18n/baselines.*.json``)."""
+    return t(b.lang, f"baselines.{key}", **values)
+
+
+def published_cell(b: Builder, m: baselines.Match) -> Cell:
+    """The published figure for one cell's exact protocol, with its source and configuration below."""
+    r = m.row
+    size = rt_b(b, "size", n=r.image_size) if r.image_size else rt_b(b, "any_size")
+    return Cell(rt_b(b, "cell", acc=pct(r.values.get("acc")), auc=dec(r.values.get("auc"))),
+                sub=rt_b(b, "cell_sub", source=r.source.short, backbone=b.bb_label(r.backbone), size=size,
+                         strategy=b.strategy_name(r.strategy)))
+
+
+def published_note(b: Builder, sec: Section, cells: list[CellResult], matched: dict[str, baselines.Match]) -> None:
+    """Under a table with published figures: the matching and finding rules, each source cited, any subset."""
+    sources = {m.row.source.key: m.row.source for m in matched.values()}
+    parts = [rt_b(b, "note", below=f"{100 * baselines.FAR_BELOW:.0f}", above=f"{100 * baselines.ABOVE_CI_MARGIN:.0f}")]
+    parts += [rt_b(b, "source", short=src.short, cite=src.cite, protocol=rt_b(b, f"protocol.{src.key}")) for src in sources.values()]
+    for c in cells:
+        sub = matched[c.id].subset
+        if sub:
+            parts.append(rt_b(b, "subset", cell=b.bb_label(c.cell.backbone), to_n=sub["to_n"], from_n=sub["from_n"]))
+    sec.blocks.append(Paragraph(" ".join(dict.fromkeys(parts))))
 
 
 def _mean(m: SplitMetrics, key: str) -> float | None:
