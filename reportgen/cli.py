@@ -7,6 +7,7 @@ Heavy imports (torch) happen inside the commands that need them, so `--help` and
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,25 @@ from .errors import EXIT_BAD_INPUT, ReportgenError
 
 class Group(click.Group):
     """Turns ReportgenError into a clean message + exit 2; suggests a command on a typo."""
+
+    # Commands imported only when used: the report package takes ~0.6 s to import, and `validate`
+    # must answer in well under a second.
+    LAZY = {"render": "reportgen.report.command:render"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[cmd_name].split(":")
+            try:
+                self.add_command(getattr(importlib.import_module(module), attr))
+            except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
+                logging.getLogger(__name__).debug("%s unavailable: %s", cmd_name, exc)
+                return None
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,10 +62,10 @@ class Group(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
-        if name and name not in self.commands and not name.startswith("-"):
+        if name and name not in self.commands and name not in self.LAZY and not name.startswith("-"):
             import difflib
 
-            close = difflib.get_close_matches(name, list(self.commands), n=1)
+            close = difflib.get_close_matches(name, [*self.commands, *self.LAZY], n=1)
             if close:
                 ctx.fail(f"no such command {name!r}. Did you mean {close[0]!r}?")
         return super().resolve_command(ctx, args)
@@ -60,6 +80,7 @@ def cli(verbose: int) -> None:
 
     \b
     Typical use:
+      reportgen init data/my_xrays              # look at the data, write a starter TOML
       reportgen validate experiments/hw4.toml   # check everything, train nothing
       reportgen plan experiments/hw4.toml       # the cells, their size and cost
       reportgen run experiments/hw4.toml        # train (resumable: finished cells are kept)
@@ -93,17 +114,45 @@ def _print_warnings(warnings: list[dict]) -> None:
 @EXPERIMENT
 def validate(experiment: Path) -> None:
     """Check an experiment file and its data, backbones and weights without training anything."""
+    exp = _load(experiment)  # TOML and schema first: their errors come back before torch is imported
     from .preflight import preflight
 
-    exp = _load(experiment)
     plan = preflight(exp, check_images=True)
-    click.echo(f"ok: {experiment} — {len(plan.cells)} cells "
+    click.echo(f"ok: {os.path.abspath(experiment)} — {len(plan.cells)} cells "
                f"({len(exp.datasets)} dataset(s) × {len(exp.backbones)} backbone(s) × "
                f"{len(exp.strategies)} strateg{'y' if len(exp.strategies) == 1 else 'ies'} × "
                f"{len(exp.seeds)} seed(s)), results in {exp.run_dir}")
     for s in plan.skipped:
         click.echo(f"  skipped {s.dataset}/{s.backbone}/{s.strategy}/s{s.seed}: {s.reason}")
     _print_warnings(plan.warnings)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The TOML to write [default: ./<name>.toml]; an existing file is never overwritten.")
+@click.option("--name", default=None, help="Experiment and dataset name [default: from the folder or file name].")
+@click.option("--epochs", type=click.IntRange(min=1, max=10_000), default=None,
+              help="Epochs per cell [default: 10 with a GPU, 3 on a CPU].")
+@click.option("--input-size", type=click.IntRange(min=8, max=2048), default=None,
+              help="Input size in pixels [default: 224 with a GPU, 64 on a CPU].")
+@click.option("--offline", is_flag=True,
+              help="Propose only backbones whose weights need no download (EfficientNet-Lite).")
+def init(data: Path, output: Path | None, name: str | None, epochs: int | None, input_size: int | None,
+         offline: bool) -> None:
+    """Look at DATA (a folder of class folders, with or without train/ val/ test/; a CSV list; or an .npz) and
+    write a commented starter experiment TOML that validates."""
+    from .init import init_experiment
+
+    w = init_experiment(data, out=output, name=name, epochs=epochs, input_size=input_size, offline=offline)
+    s = w.survey
+    click.echo(f"wrote {w.toml}")
+    for p in w.lists:
+        click.echo(f"wrote {p}")
+    click.echo(f"  {len(s.classes)} classes ({', '.join(s.classes)}), {s.n_images} images, layout: "
+               f"{s.layout.replace('_', ' ')}; backbones: {', '.join(b[0] for b in w.machine.backbones)} "
+               f"({w.machine.device})")
+    click.echo(f"next: reportgen validate {w.toml}  (then plan, run, render)")
 
 
 @cli.command()
@@ -373,19 +422,6 @@ def _size_hint(backbone: str) -> tuple[str, str]:
         return (f"exactly {sizes} ({backbone} is built for a fixed input size)",
                 f"run `reportgen inspect {backbone} --size {fixed[0]}`")
     return "an input size this backbone accepts", "see the backbone's torchvision documentation"
-
-
-def _register_optional() -> None:
-    """Commands that live with their subsystem (render never imports torch)."""
-    try:
-        from .report.command import render
-
-        cli.add_command(render)
-    except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
-        logging.getLogger(__name__).debug("render unavailable: %s", exc)
-
-
-_register_optional()
 
 
 def main() -> None:
