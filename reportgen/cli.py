@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,14 +156,19 @@ def init(data: Path, output: Path | None, name: str | None, epochs: int | None, 
 
 @cli.command()
 @EXPERIMENT
-def plan(experiment: Path) -> None:
-    """Show the cells of the matrix: parameters, input size, epochs and an estimated cost."""
-    from .planning import plan_rows, plan_table
-    from .preflight import preflight
-
+@click.option("--device", default="auto", show_default=True, help="The device `run` will use: auto, cpu, cuda, cuda:N.")
+def plan(experiment: Path, device: str) -> None:
+    """Show the cells of the matrix: parameters, input size, epochs and a cost timed on this machine
+    (a few real batches per backbone, input size and strategy)."""
     exp = _load(experiment)
+    from .planning import TIMED_BATCHES, decode_seconds, plan_rows, plan_table
+    from .preflight import preflight
+    from .train.runner import pick_device
+
+    dev = pick_device(device)
     pf = preflight(exp)
-    click.echo(plan_table(plan_rows(exp, pf)))
+    rows = plan_rows(exp, pf, device=dev)
+    click.echo(plan_table(rows, decode_s=decode_seconds(exp, pf), timed_batches=TIMED_BATCHES.get(dev.type)))
     for s in pf.skipped:
         click.echo(f"skipped {s.dataset}/{s.backbone}/{s.strategy}/s{s.seed}: {s.reason}")
     _print_warnings(pf.warnings)
@@ -223,11 +227,26 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     Safe to interrupt: rerunning skips finished cells and resumes an interrupted one from its last
     finished epoch. Many processes (or Slurm tasks) can fill one store: each cell has its own lock.
     """
-    from .errors import LaunchError
     from .launch import resolve
 
     exp = _load(experiment)
     settings = resolve(exp, kind=launcher, jobs=jobs)
+    from .train.progress import RunWatch
+
+    watch = RunWatch(exp, announce=_on_run_event)
+    try:
+        _run(exp, settings, watch, device=device, only=only, no_wait=no_wait, no_progress=no_progress,
+             no_checkpoints=no_checkpoints, do_render=do_render, tensorboard_dir=tensorboard_dir)
+    except KeyboardInterrupt:
+        # Ctrl-C: say where training stopped and what the store keeps (read from it), not "Aborted!".
+        click.secho(watch.interrupted(), fg="yellow", err=True)
+        click.get_current_context().exit(130)
+
+
+def _run(exp: Any, settings: dict, watch: Any, *, device: str, only: tuple[str, ...], no_wait: bool,
+         no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None) -> None:
+    from .errors import LaunchError
+
     only_list = list(only) or None
     if tensorboard_dir is not None and settings["kind"] != "inline":
         raise click.UsageError("--tensorboard watches cells trained in this process: use it with --launcher inline, "
@@ -235,7 +254,7 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     if settings["kind"] == "local":
         from .launch.local import run_local
 
-        summary = run_local(exp, jobs=settings["jobs"], device=device, on_event=_on_run_event, only=only_list,
+        summary = run_local(exp, jobs=settings["jobs"], device=device, on_event=watch.on_event, only=only_list,
                             save_checkpoints=not no_checkpoints)
     elif settings["kind"] == "slurm":
         from .launch.slurm import run_slurm
@@ -246,23 +265,29 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
             click.echo(f"not waiting: follow it with `reportgen status {exp.run_dir}` (job array {array_id})")
             return
     else:
+        from .train.progress import bars_fit
         from .train.runner import run_experiment
 
         live = None
-        on_event = _on_run_event
+        on_event = watch.on_event
+        watch.bars = not no_progress and bars_fit()
         if tensorboard_dir is not None:
             from .export.tensorboard_export import LiveTensorBoard
 
             live = LiveTensorBoard(tensorboard_dir)
 
             def on_event(kind: str, data: dict) -> None:
-                _on_run_event(kind, data)
+                watch.on_event(kind, data)
                 if kind == "cell_done":
                     live.cell_done(exp.run_dir / "cells" / data["cell_id"])
+
+        def on_epoch(cell_id: str, row: dict) -> None:
+            watch.on_epoch(cell_id, row)
+            if live is not None:
+                live.epoch(cell_id, row)
         try:
-            summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
-                                     on_event=on_event, only=only_list, save_checkpoints=not no_checkpoints,
-                                     on_epoch=live.epoch if live is not None else None)
+            summary = run_experiment(exp, device=device, progress=watch.bars, on_event=on_event, only=only_list,
+                                     save_checkpoints=not no_checkpoints, on_epoch=on_epoch)
         finally:
             if live is not None:
                 live.close()

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from .errors import ConfigError
 from .names import close_names, is_baseline, known_names
 from .report_config import lang_text, parse_tasks
