@@ -101,7 +101,7 @@ def _folder(root: Path) -> Survey:
 
 def _sample(out: Survey, files: list[Path]) -> None:
     """Size and colour of a few files spread over the list (header reads; RGB samples decoded to check)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageChops, UnidentifiedImageError
 
     step = max(1, len(files) // SAMPLE_PER_CLASS)
     for f in files[::step][:SAMPLE_PER_CLASS]:
@@ -115,8 +115,7 @@ def _sample(out: Survey, files: list[Path]) -> None:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             continue  # validate decodes every image and names a broken one; init only proposes settings
         r, g, b = rgb.split()
-        same = max(abs(x - y) for x, y in zip(r.getdata(), g.getdata(), strict=True)) <= 2 and \
-            max(abs(x - y) for x, y in zip(g.getdata(), b.getdata(), strict=True)) <= 2
+        same = max(ImageChops.difference(r, g).getextrema()[1], ImageChops.difference(g, b).getextrema()[1]) <= 2
         out.modes["gray" if same else "rgb"] += 1
 
 
