@@ -160,15 +160,20 @@ def init(data: Path, output: Path | None, name: str | None, epochs: int | None, 
 def plan(experiment: Path, device: str) -> None:
     """Show the cells of the matrix: parameters, input size, epochs and a cost timed on this machine
     (a few real batches per backbone, input size and strategy)."""
+    import time
+
     exp = _load(experiment)
-    from .planning import TIMED_BATCHES, decode_seconds, plan_rows, plan_table
+    t0 = time.perf_counter()  # `run` imports the same: its start-up is part of the estimate
+    from .planning import TIMED_BATCHES, decode_seconds, plan_rows, plan_table, run_overhead_seconds
     from .preflight import preflight
     from .train.runner import pick_device
 
+    startup = time.perf_counter() - t0
     dev = pick_device(device)
     pf = preflight(exp)
     rows = plan_rows(exp, pf, device=dev)
-    click.echo(plan_table(rows, decode_s=decode_seconds(exp, pf), timed_batches=TIMED_BATCHES.get(dev.type)))
+    click.echo(plan_table(rows, decode_s=decode_seconds(exp, pf), run_s=run_overhead_seconds(startup),
+                          timed_batches=TIMED_BATCHES.get(dev.type)))
     for s in pf.skipped:
         click.echo(f"skipped {s.dataset}/{s.backbone}/{s.strategy}/s{s.seed}: {s.reason}")
     _print_warnings(pf.warnings)

@@ -531,7 +531,7 @@ def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
         assert notes_path is not None
         if not notes_path.is_file():
             raise ConfigError("notes file not found", file=path, key="report.notes_file",
-                              expected=f"a Markdown file at {notes_path}", fix="create it or remove the key")
+                              expected=f"a Markdown file at {os.path.abspath(notes_path)}", fix="create it or remove the key")
         report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
     report["tasks"] = parse_tasks(report["tasks"], file=path, read_text=read_text_file)
     if report["date"] is None:

@@ -89,8 +89,19 @@ def _time_epoch(fwd: Any, split_of: Any, *, lcfg: Any, model: torch.nn.Module, h
     return out
 
 
-def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device) -> Timing:
-    """Time the loop's own code on synthetic batches of this cell's shape, on ``device``."""
+def needs(cell: Cell) -> set[str]:
+    """What a cell's epochs run: "full" (all trainable), "frozen" (backbone frozen, per batch) or "head"
+    (the head alone on cached features)."""
+    cfg = cell.train
+    if cell.strategy == "frozen":
+        return {"head"} if cfg["frozen_feature_cache"] and not is_random(cfg["augment"]) else {"frozen"}
+    return {"frozen", "full"} if cell.strategy == "warmup" else {"full"}
+
+
+def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device, stages: set[str]) -> Timing:
+    """Time the loop's own code on synthetic batches of this cell's shape, on ``device``: once per backbone,
+    input size and training settings, for every stage its cells need (finetune and scratch run the same
+    computation per batch, so they share one timing)."""
     from .explain import CAM_PER_CLASS
     from .explain.cam import grad_cam
     from .explain.targets import target_spec
@@ -118,11 +129,9 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
     def images(n: int) -> Any:
         return _split(n, channels=channels, size=size, k=num_classes)
 
-    stages = {"frozen": [True], "warmup": [True, False]}.get(cell.strategy, [False])
-    cached = cell.strategy == "frozen" and cfg["frozen_feature_cache"] and not is_random(cfg["augment"])
     step: dict[bool, float] = {}
-    if not cached:
-        for frozen in stages:
+    for frozen in (True, False):
+        if ("frozen" if frozen else "full") in stages:
             step[frozen] = _time_epoch(fwd, images, lcfg=lcfg, model=model, head_path=built.head_path, frozen=frozen,
                                        batch_size=bs, warmup=warmup, timed=timed, dtype=dtype)
     eval_bs = cfg["eval_batch_size"] or max(bs, 64)
@@ -134,16 +143,15 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
     _sync(device)
     eval_image = (time.perf_counter() - t0) / (eval_bs * timed)
     head_step = 0.0
-    if cached:
+    if "head" in stages:
         from .train.loop import Split
 
         head = model.get_submodule(built.head_path)
         dim = getattr(head, "in_features", None)
-        if dim is None:  # not a linear head: the runner trains per epoch through the frozen backbone
-            cached = False
+        if dim is None and True not in step:  # not a linear head: the runner trains through the frozen backbone
             step[True] = _time_epoch(fwd, images, lcfg=lcfg, model=model, head_path=built.head_path, frozen=True,
                                      batch_size=bs, warmup=warmup, timed=timed, dtype=dtype)
-        else:
+        elif dim is not None:
             rng = np.random.default_rng(0)
             feats = Forward(module=head, norm=None)
 
@@ -155,7 +163,7 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
     # Grad-CAM on CAM_PER_CLASS images per class (explain_cell), timed when the backbone has a target layer.
     cam = 0.0
     spec = target_spec(cell.backbone.name)
-    if not isinstance(spec, str):
+    if not isinstance(spec, str) and _import_seconds("pytorch_grad_cam") >= 0:  # imported once per run, not per cell
         x = fwd.inputs(images(CAM_PER_CLASS * num_classes), np.arange(CAM_PER_CLASS * num_classes), device=device,
                        augment="none", generator=None)
         t0 = time.perf_counter()
@@ -173,12 +181,38 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
                   batches=timed)
 
 
+_IMPORTS: dict[str, float] = {}
+
+
+def _import_seconds(module: str) -> float:
+    """Seconds to import ``module`` the first time (a run pays it once); -1 when it is not installed."""
+    import importlib
+    import sys
+
+    if module not in _IMPORTS:
+        if module in sys.modules:
+            _IMPORTS[module] = 0.0
+        else:
+            t0 = time.perf_counter()
+            try:
+                importlib.import_module(module)
+                _IMPORTS[module] = time.perf_counter() - t0
+            except ImportError:
+                _IMPORTS[module] = -1.0
+    return _IMPORTS[module]
+
+
+def run_overhead_seconds(startup_s: float) -> float:
+    """Once per run: the imports this process timed (torch, torchvision, the explain package)."""
+    return startup_s + sum(v for v in _IMPORTS.values() if v > 0)
+
+
 def project(cell: Cell, t: Timing, n: dict[str, int]) -> dict[str, float]:
     """Seconds of one cell: training epochs, validation passes, final scoring and fixed per-cell work."""
     cfg = cell.train
     steps = math.ceil(n["train"] / cfg["batch_size"])
     epochs = cfg["epochs"]
-    if t.head_step:  # frozen on cached features: the backbone runs once over every image
+    if "head" in needs(cell) and t.head_step:  # frozen on cached features: the backbone runs once over every image
         once = (n["train"] + n["val"] + n["test"]) * t.eval_image
         train = once + epochs * steps * t.head_step
         val = epochs * n["val"] / cfg["batch_size"] * t.head_step / 3  # head forward only
@@ -243,11 +277,13 @@ def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = N
         ds = pf.datasets[cell.dataset.name]
         k = len(ds.classes)
         t = cell.train
-        key = (cell.backbone.name, cell.backbone.input_size, cell.backbone.stem, cell.strategy, t["batch_size"],
-               t["eval_batch_size"], t["amp"], t["frozen_feature_cache"], is_random(t["augment"]),
-               str(t["augment"]), t["loss"], t["optimizer"], k, ds.color)
+        key = _timing_key(cell, k, ds.color)
         if key not in timings:
-            timings[key] = measure(cell, num_classes=k, channels=1 if ds.color == "gray" else 3, device=dev)
+            stages = set().union(*(needs(c) for c in pf.cells
+                                   if _timing_key(c, len(pf.datasets[c.dataset.name].classes),
+                                                  pf.datasets[c.dataset.name].color) == key))
+            timings[key] = measure(cell, num_classes=k, channels=1 if ds.color == "gray" else 3, device=dev,
+                                   stages=stages)
         mkey = (cell.backbone.name, cell.strategy, cell.backbone.input_size, k)
         if mkey not in counted:
             built = build_model(cell.backbone.name, WeightsChoice("none"), num_outputs=k,
@@ -261,6 +297,13 @@ def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = N
                      "input_size": cell.backbone.input_size, "epochs": t["epochs"], "n_train": n["train"],
                      **cost, "device": _device_label(dev), "weights": pf.choice_for(cell).label})
     return rows
+
+
+def _timing_key(cell: Cell, k: int, color: str) -> tuple:
+    """Cells that run the same computation per batch share one timing (the strategy is not part of it)."""
+    t = cell.train
+    return (cell.backbone.name, cell.backbone.input_size, cell.backbone.stem, t["batch_size"], t["eval_batch_size"],
+            t["amp"], str(t["augment"]), t["loss"], t["optimizer"], t["channels_last"], k, color)
 
 
 def _device_label(dev: torch.device) -> str:
@@ -282,7 +325,8 @@ def duration(s: float) -> str:
     return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
 
 
-def plan_table(rows: list[dict[str, Any]], *, decode_s: float = 0.0, timed_batches: int | None = None) -> str:
+def plan_table(rows: list[dict[str, Any]], *, decode_s: float = 0.0, run_s: float = 0.0,
+               timed_batches: int | None = None) -> str:
     head = ["#", "dataset", "backbone", "strategy", "seed", "trainable", "total", "size", "epochs", "n_train",
             "train", "eval", "other", "≈ time"]
     body = [[str(i), r["dataset"], r["backbone"], r["strategy"], str(r["seed"]), _human(r["trainable"]),
@@ -294,11 +338,12 @@ def plan_table(rows: list[dict[str, Any]], *, decode_s: float = 0.0, timed_batch
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if j >= 4 else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths, strict=False)))
 
-    total = sum(r["total_s"] for r in rows) + decode_s
+    total = sum(r["total_s"] for r in rows) + decode_s + run_s
     dev = rows[0]["device"] if rows else "cpu"
     n_cells = f"{len(rows)} cell{'s' if len(rows) != 1 else ''}"
-    decode = f" + decoding {duration(decode_s)} (not yet cached)" if decode_s >= 1 else ""
-    how = (f"timed: {timed_batches} real batches per backbone, size and strategy on this device"
+    decode = f", incl. decoding {duration(decode_s)} (not yet cached)" if decode_s >= 1 else ""
+    decode += f", start-up {duration(run_s)}" if run_s >= 1 else ""
+    how = (f"timed: {timed_batches} real batches per backbone, input size and stage on this device"
            if timed_batches else "timed on this device")
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body), "",
                       f"{n_cells}, ≈ {duration(total)} on {dev}{decode} ({how}; early stopping can only shorten "
