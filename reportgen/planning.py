@@ -31,7 +31,7 @@ from .config import Experiment
 from .data.pipeline import is_random
 from .matrix import Cell
 from .models.backbones import WeightsChoice, build_model
-from .models.stats import count_macs, count_params
+from .models.stats import count_params
 from .models.strategies import set_stage, train_mode
 from .preflight import Preflight
 
@@ -47,8 +47,8 @@ class Timing:
     eval_image: float  # one image through the full model, eval mode (validation, test, feature extraction)
     head_step: float  # one training batch of the head alone on cached features (0 when not cached)
     build: float  # model construction + the architecture stats the runner records
-    score: float  # metrics with bootstrap CIs, val + test
-    cam: float  # Grad-CAM on the explained test images
+    score: float  # metrics with bootstrap CIs, val + test (0 when included in ``cam``)
+    cam: float  # the rest of the runner's per-cell work, timed for real (planning._cell_work)
     batches: int
 
 
@@ -98,14 +98,54 @@ def needs(cell: Cell) -> set[str]:
     return {"frozen", "full"} if cell.strategy == "warmup" else {"full"}
 
 
-def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device, stages: set[str]) -> Timing:
+def _cell_work(cell: Cell, *, model: torch.nn.Module, built: Any, num_classes: int, channels: int,
+               device: torch.device, n: dict[str, int]) -> float:
+    """The runner's per-cell work outside the epochs, run for real into a scratch folder: architecture stats,
+    the per-layer table, predictions, metrics with bootstrap CIs, Grad-CAM and the mistakes gallery, best.pt."""
+    import tempfile
+    from pathlib import Path
+
+    from . import store
+    from .consistency import score_cell
+    from .explain import explain_cell
+    from .models.stats import arch_stats
+    from .models.summary import write_layer_summary
+
+    _import_seconds("pytorch_grad_cam")  # once per run: counted in the run's start-up, not per cell
+    rng = np.random.default_rng(0)
+    classes = [f"c{i}" for i in range(num_classes)]
+    with tempfile.TemporaryDirectory(prefix="reportgen-plan-") as tmp:
+        cdir = Path(tmp)
+        t0 = time.perf_counter()
+        model.cpu()  # the runner takes these stats before the model moves to the device
+        arch_stats(model, input_size=cell.backbone.input_size, weights=None)
+        write_layer_summary(cdir, model, backbone=cell.backbone.name, strategy=cell.strategy,
+                            head_path=built.head_path, input_size=cell.backbone.input_size)
+        model.to(device)
+        for split in ("val", "test"):
+            m = max(n.get(split, 0), num_classes)
+            store.write_predictions(cdir / f"predictions_{split}.csv", np.arange(m) % num_classes,
+                                    rng.dirichlet(np.ones(num_classes), size=m), [f"{split}[{i}]" for i in range(m)])
+        score_cell(store.read_predictions(cdir / "predictions_val.csv"),
+                   store.read_predictions(cdir / "predictions_test.csv"), classes=classes, seed=0)
+        m = max(n.get("test", 0), num_classes)
+        size = cell.backbone.input_size
+        try:
+            explain_cell(cdir, model=model, backbone=cell.backbone.name, normalization=built.normalization,
+                         test_images=rng.integers(0, 256, (m, channels, size, size), dtype=np.uint8), device=device,
+                         num_classes=num_classes)
+        except Exception:  # noqa: BLE001 - the runner never fails a cell on its explanation; nor does the plan
+            pass
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, cdir / "best.pt")
+        _sync(device)
+        return time.perf_counter() - t0
+
+
+def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device, stages: set[str],
+            n: dict[str, int]) -> Timing:
     """Time the loop's own code on synthetic batches of this cell's shape, on ``device``: once per backbone,
     input size and training settings, for every stage its cells need (finetune and scratch run the same
     computation per batch, so they share one timing)."""
-    from .explain import CAM_PER_CLASS
-    from .explain.cam import grad_cam
-    from .explain.targets import target_spec
-    from .metrics import summarize
     from .train.loop import Forward, LoopConfig, amp_dtype, predict
 
     cfg, size = cell.train, cell.backbone.input_size
@@ -115,8 +155,7 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
     built = build_model(cell.backbone.name, WeightsChoice("none"), num_outputs=outputs, input_size=size,
                         stem=cell.backbone.stem)
     model = built.model
-    count_macs(model, size)  # the runner's arch stats and layer summary each run the model once with hooks
-    build = (time.perf_counter() - t0) * 2
+    build = time.perf_counter() - t0
     channels_last = device.type == "cuda" and cfg["channels_last"]
     model.to(device)
     if channels_last:
@@ -160,24 +199,9 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
 
             head_step = _time_epoch(feats, features, lcfg=lcfg, model=model, head_path=built.head_path, frozen=True,
                                     batch_size=bs, warmup=warmup, timed=max(timed, 5), dtype=dtype)
-    # Grad-CAM on CAM_PER_CLASS images per class (explain_cell), timed when the backbone has a target layer.
-    cam = 0.0
-    spec = target_spec(cell.backbone.name)
-    if not isinstance(spec, str) and _import_seconds("pytorch_grad_cam") >= 0:  # imported once per run, not per cell
-        x = fwd.inputs(images(CAM_PER_CLASS * num_classes), np.arange(CAM_PER_CLASS * num_classes), device=device,
-                       augment="none", generator=None)
-        t0 = time.perf_counter()
-        try:
-            grad_cam(model, x, [0] * len(x), spec)
-        except Exception:  # noqa: BLE001 - the runner records a failed CAM and goes on; so does the estimate
-            pass
-        _sync(device)
-        cam = time.perf_counter() - t0
-    probs = np.random.default_rng(0).dirichlet(np.ones(num_classes), size=200)
-    t0 = time.perf_counter()
-    summarize(np.arange(200) % num_classes, probs, class_names=[str(i) for i in range(num_classes)])
-    score = (time.perf_counter() - t0) * 2  # val and test
-    return Timing(step=step, eval_image=eval_image, head_step=head_step, build=build, score=score, cam=cam,
+    cell_work = _cell_work(cell, model=model, built=built, num_classes=num_classes, channels=channels,
+                           device=device, n=n)
+    return Timing(step=step, eval_image=eval_image, head_step=head_step, build=build, score=0.0, cam=cell_work,
                   batches=timed)
 
 
@@ -283,7 +307,7 @@ def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = N
                                    if _timing_key(c, len(pf.datasets[c.dataset.name].classes),
                                                   pf.datasets[c.dataset.name].color) == key))
             timings[key] = measure(cell, num_classes=k, channels=1 if ds.color == "gray" else 3, device=dev,
-                                   stages=stages)
+                                   stages=stages, n={s: len(src) for s, src in ds.source.splits.items()})
         mkey = (cell.backbone.name, cell.strategy, cell.backbone.input_size, k)
         if mkey not in counted:
             built = build_model(cell.backbone.name, WeightsChoice("none"), num_outputs=k,

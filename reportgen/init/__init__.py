@@ -33,6 +33,11 @@ def default_name(data: Path) -> str:
     generic = {"dataset", "data", "images", "test", "train", "all", ""}
     if base.lower() in generic and data.parent.name:  # ".../chest_xray/test" → "chest_xray"
         base = (data.parent.stem if data.parent.name.lower() not in generic else base) or "lab"
+    return _safe(base)
+
+
+def _safe(base: str) -> str:
+    """A name the config accepts (it becomes part of folder names)."""
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", base).strip("._-") or "lab"
 
 
@@ -40,7 +45,9 @@ def init_experiment(data: Path, *, out: Path | None = None, name: str | None = N
                     input_size: int | None = None, offline: bool = False) -> Written:
     """Survey ``data``, write the starter TOML (and CSV lists when needed); never overwrite a file."""
     data = Path(os.path.abspath(data))
-    name = name or default_name(data)
+    dataset_name = default_name(data)
+    # The run folder follows the TOML's name (hw4.toml → runs/hw4), as for the shipped experiments.
+    name = name or (_safe(Path(out).stem) if out else dataset_name)
     toml = Path(os.path.abspath(out or f"{name}.toml"))
     lists_dir = toml.parent / f"{toml.stem}_lists"
     _never_overwrite(toml, toml)
@@ -55,7 +62,7 @@ def init_experiment(data: Path, *, out: Path | None = None, name: str | None = N
                       for s, rows in stratified_split(found.items).items()}
         lists = {s: lists_dir / f"{s}.csv" for s in split_rows}
     machine = detect(offline=offline)
-    text = starter_text(found, machine, name=name, toml=toml, lists=lists, image_root=image_root, epochs=epochs,
+    text = starter_text(found, machine, name=name, dataset_name=dataset_name, toml=toml, lists=lists, image_root=image_root, epochs=epochs,
                         input_size=input_size)
     toml.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

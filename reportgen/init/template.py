@@ -40,7 +40,7 @@ def _counts(s: Survey) -> list[str]:
     return out
 
 
-def starter_text(s: Survey, m: Machine, *, name: str, toml: Path, lists: dict[str, Path], image_root: Path | None,
+def starter_text(s: Survey, m: Machine, *, name: str, dataset_name: str, toml: Path, lists: dict[str, Path], image_root: Path | None,
                  epochs: int | None, input_size: int | None) -> str:
     size = input_size or m.input_size
     n_epochs = epochs or m.epochs
@@ -64,14 +64,14 @@ def starter_text(s: Survey, m: Machine, *, name: str, toml: Path, lists: dict[st
         'strategies = ["finetune", "frozen", "scratch"]  # all weights / only a new head / random init',
         "",
         "[report]",
-        f"title = {_q('Transfer learning on ' + name)}",
+        f"title = {_q('Transfer learning on ' + dataset_name)}",
         'course = ""                   # fill in: course, author, student_id appear on the title page',
         'author = ""',
         'student_id = ""',
         'language = "both"             # "zh-TW", "en" or "both"',
         "",
         "[[datasets]]",
-        f"name = {_q(name)}",
+        f"name = {_q(dataset_name)}",
     ]
     if s.layout == "npz":
         L += ['kind = "npz"', f"path = {_q(_rel(s.source, toml))}"]
