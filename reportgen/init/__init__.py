@@ -62,8 +62,8 @@ def init_experiment(data: Path, *, out: Path | None = None, name: str | None = N
                       for s, rows in stratified_split(found.items).items()}
         lists = {s: lists_dir / f"{s}.csv" for s in split_rows}
     machine = detect(offline=offline)
-    text = starter_text(found, machine, name=name, dataset_name=dataset_name, toml=toml, lists=lists, image_root=image_root, epochs=epochs,
-                        input_size=input_size)
+    text = starter_text(found, machine, name=name, dataset_name=dataset_name, toml=toml, lists=lists,
+                        image_root=image_root, epochs=epochs, input_size=input_size)
     toml.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:
