@@ -7,7 +7,7 @@ Heavy imports (torch) happen inside the commands that need them, so `--help` and
 from __future__ import annotations
 
 import logging
-import sys
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,25 @@ from .errors import EXIT_BAD_INPUT, ReportgenError
 
 class Group(click.Group):
     """Turns ReportgenError into a clean message + exit 2; suggests a command on a typo."""
+
+    # Commands imported only when used: the report package takes ~0.6 s to import, and `validate`
+    # must answer in well under a second.
+    LAZY = {"render": "reportgen.report.command:render"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[cmd_name].split(":")
+            try:
+                self.add_command(getattr(importlib.import_module(module), attr))
+            except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
+                logging.getLogger(__name__).debug("%s unavailable: %s", cmd_name, exc)
+                return None
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,10 +61,10 @@ class Group(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
-        if name and name not in self.commands and not name.startswith("-"):
+        if name and name not in self.commands and name not in self.LAZY and not name.startswith("-"):
             import difflib
 
-            close = difflib.get_close_matches(name, list(self.commands), n=1)
+            close = difflib.get_close_matches(name, [*self.commands, *self.LAZY], n=1)
             if close:
                 ctx.fail(f"no such command {name!r}. Did you mean {close[0]!r}?")
         return super().resolve_command(ctx, args)
@@ -60,6 +79,7 @@ def cli(verbose: int) -> None:
 
     \b
     Typical use:
+      reportgen init data/my_xrays              # look at the data, write a starter TOML
       reportgen validate experiments/hw4.toml   # check everything, train nothing
       reportgen plan experiments/hw4.toml       # the cells, their size and cost
       reportgen run experiments/hw4.toml        # train (resumable: finished cells are kept)
@@ -93,11 +113,11 @@ def _print_warnings(warnings: list[dict]) -> None:
 @EXPERIMENT
 def validate(experiment: Path) -> None:
     """Check an experiment file and its data, backbones and weights without training anything."""
+    exp = _load(experiment)  # TOML and schema first: their errors come back before torch is imported
     from .preflight import preflight
 
-    exp = _load(experiment)
     plan = preflight(exp, check_images=True)
-    click.echo(f"ok: {experiment} — {len(plan.cells)} cells "
+    click.echo(f"ok: {os.path.abspath(experiment)} — {len(plan.cells)} cells "
                f"({len(exp.datasets)} dataset(s) × {len(exp.backbones)} backbone(s) × "
                f"{len(exp.strategies)} strateg{'y' if len(exp.strategies) == 1 else 'ies'} × "
                f"{len(exp.seeds)} seed(s)), results in {exp.run_dir}")
@@ -107,15 +127,53 @@ def validate(experiment: Path) -> None:
 
 
 @cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The TOML to write [default: ./<name>.toml]; an existing file is never overwritten.")
+@click.option("--name", default=None, help="Experiment and dataset name [default: from the folder or file name].")
+@click.option("--epochs", type=click.IntRange(min=1, max=10_000), default=None,
+              help="Epochs per cell [default: 10 with a GPU, 3 on a CPU].")
+@click.option("--input-size", type=click.IntRange(min=8, max=2048), default=None,
+              help="Input size in pixels [default: 224 with a GPU, 64 on a CPU].")
+@click.option("--offline", is_flag=True,
+              help="Propose only backbones whose weights need no download (EfficientNet-Lite).")
+def init(data: Path, output: Path | None, name: str | None, epochs: int | None, input_size: int | None,
+         offline: bool) -> None:
+    """Look at DATA (a folder of class folders, with or without train/ val/ test/; a CSV list; or an .npz) and
+    write a commented starter experiment TOML that validates."""
+    from .init import init_experiment
+
+    w = init_experiment(data, out=output, name=name, epochs=epochs, input_size=input_size, offline=offline)
+    s = w.survey
+    click.echo(f"wrote {w.toml}")
+    for p in w.lists:
+        click.echo(f"wrote {p}")
+    click.echo(f"  {len(s.classes)} classes ({', '.join(s.classes)}), {s.n_images} images, layout: "
+               f"{s.layout.replace('_', ' ')}; backbones: {', '.join(b[0] for b in w.machine.backbones)} "
+               f"({w.machine.device})")
+    click.echo(f"next: reportgen validate {w.toml}  (then plan, run, render)")
+
+
+@cli.command()
 @EXPERIMENT
-def plan(experiment: Path) -> None:
-    """Show the cells of the matrix: parameters, input size, epochs and an estimated cost."""
-    from .planning import plan_rows, plan_table
-    from .preflight import preflight
+@click.option("--device", default="auto", show_default=True, help="The device `run` will use: auto, cpu, cuda, cuda:N.")
+def plan(experiment: Path, device: str) -> None:
+    """Show the cells of the matrix: parameters, input size, epochs and a cost timed on this machine
+    (a few real batches per backbone, input size and strategy)."""
+    import time
 
     exp = _load(experiment)
+    t0 = time.perf_counter()  # `run` imports the same: its start-up is part of the estimate
+    from .planning import TIMED_BATCHES, decode_seconds, plan_rows, plan_table, run_overhead_seconds
+    from .preflight import preflight
+    from .train.runner import pick_device
+
+    startup = time.perf_counter() - t0
+    dev = pick_device(device)
     pf = preflight(exp)
-    click.echo(plan_table(plan_rows(exp, pf)))
+    rows = plan_rows(exp, pf, device=dev)
+    click.echo(plan_table(rows, decode_s=decode_seconds(exp, pf), run_s=run_overhead_seconds(startup),
+                          timed_batches=TIMED_BATCHES.get(dev.type)))
     for s in pf.skipped:
         click.echo(f"skipped {s.dataset}/{s.backbone}/{s.strategy}/s{s.seed}: {s.reason}")
     _print_warnings(pf.warnings)
@@ -174,11 +232,26 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     Safe to interrupt: rerunning skips finished cells and resumes an interrupted one from its last
     finished epoch. Many processes (or Slurm tasks) can fill one store: each cell has its own lock.
     """
-    from .errors import LaunchError
     from .launch import resolve
 
     exp = _load(experiment)
     settings = resolve(exp, kind=launcher, jobs=jobs)
+    from .train.progress import RunWatch
+
+    watch = RunWatch(exp, announce=_on_run_event)
+    try:
+        _run(exp, settings, watch, device=device, only=only, no_wait=no_wait, no_progress=no_progress,
+             no_checkpoints=no_checkpoints, do_render=do_render, tensorboard_dir=tensorboard_dir)
+    except KeyboardInterrupt:
+        # Ctrl-C: say where training stopped and what the store keeps (read from it), not "Aborted!".
+        click.secho(watch.interrupted(), fg="yellow", err=True)
+        click.get_current_context().exit(130)
+
+
+def _run(exp: Any, settings: dict, watch: Any, *, device: str, only: tuple[str, ...], no_wait: bool,
+         no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None) -> None:
+    from .errors import LaunchError
+
     only_list = list(only) or None
     if tensorboard_dir is not None and settings["kind"] != "inline":
         raise click.UsageError("--tensorboard watches cells trained in this process: use it with --launcher inline, "
@@ -186,7 +259,7 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     if settings["kind"] == "local":
         from .launch.local import run_local
 
-        summary = run_local(exp, jobs=settings["jobs"], device=device, on_event=_on_run_event, only=only_list,
+        summary = run_local(exp, jobs=settings["jobs"], device=device, on_event=watch.on_event, only=only_list,
                             save_checkpoints=not no_checkpoints)
     elif settings["kind"] == "slurm":
         from .launch.slurm import run_slurm
@@ -197,23 +270,29 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
             click.echo(f"not waiting: follow it with `reportgen status {exp.run_dir}` (job array {array_id})")
             return
     else:
+        from .train.progress import bars_fit
         from .train.runner import run_experiment
 
         live = None
-        on_event = _on_run_event
+        on_event = watch.on_event
+        watch.bars = not no_progress and bars_fit()
         if tensorboard_dir is not None:
             from .export.tensorboard_export import LiveTensorBoard
 
             live = LiveTensorBoard(tensorboard_dir)
 
             def on_event(kind: str, data: dict) -> None:
-                _on_run_event(kind, data)
+                watch.on_event(kind, data)
                 if kind == "cell_done":
                     live.cell_done(exp.run_dir / "cells" / data["cell_id"])
+
+        def on_epoch(cell_id: str, row: dict) -> None:
+            watch.on_epoch(cell_id, row)
+            if live is not None:
+                live.epoch(cell_id, row)
         try:
-            summary = run_experiment(exp, device=device, progress=not no_progress and sys.stderr.isatty() or False,
-                                     on_event=on_event, only=only_list, save_checkpoints=not no_checkpoints,
-                                     on_epoch=live.epoch if live is not None else None)
+            summary = run_experiment(exp, device=device, progress=watch.bars, on_event=on_event, only=only_list,
+                                     save_checkpoints=not no_checkpoints, on_epoch=on_epoch)
         finally:
             if live is not None:
                 live.close()
@@ -373,19 +452,6 @@ def _size_hint(backbone: str) -> tuple[str, str]:
         return (f"exactly {sizes} ({backbone} is built for a fixed input size)",
                 f"run `reportgen inspect {backbone} --size {fixed[0]}`")
     return "an input size this backbone accepts", "see the backbone's torchvision documentation"
-
-
-def _register_optional() -> None:
-    """Commands that live with their subsystem (render never imports torch)."""
-    try:
-        from .report.command import render
-
-        cli.add_command(render)
-    except ImportError as exc:  # pragma: no cover - only while the report package is incomplete
-        logging.getLogger(__name__).debug("render unavailable: %s", exc)
-
-
-_register_optional()
 
 
 def main() -> None:

@@ -16,14 +16,15 @@ import math
 import os
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from .errors import ConfigError
+from .names import close_names, is_baseline, known_names
 from .report_config import lang_text, parse_checklist, parse_tasks
+from .tomlcheck import ConfigErrors, parse_toml
 
 STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -474,14 +475,16 @@ def _check_table(table: Any, keys: dict[str, tuple[Any, Validator]], *, file: Pa
     for k in table:
         if k not in keys:
             hint = _did_you_mean(k, tuple(keys))
-            raise ConfigError(f'unknown key "{k}"', file=file, key=f"{where}.{k}",
-                              expected="one of " + ", ".join(keys),
-                              fix=hint or "remove it or check the spelling (see experiments/demo.toml)")
+            _report(ConfigError(f'unknown key "{k}"', file=file, key=f"{where}.{k}",
+                                expected="one of " + ", ".join(keys),
+                                fix=hint or "remove it or check the spelling (see experiments/demo.toml)"))
     for k, (default, check) in keys.items():
         if k not in table:
             if default is REQUIRED:
-                raise ConfigError(f'missing required key "{k}"', file=file, key=f"{where}.{k}",
-                                  fix=f'add {k} = ... to {where}')
+                _report(ConfigError(f'missing required key "{k}"', file=file, key=f"{where}.{k}",
+                                    fix=f'add {k} = ... to {where}'))
+                out[k] = None
+                continue
             out[k] = copy.deepcopy(default)
             continue
         try:
@@ -490,10 +493,23 @@ def _check_table(table: Any, keys: dict[str, tuple[Any, Validator]], *, file: Pa
             # A structured value (the augment op list) names the element inside it: augment[3].degrees.
             sub = getattr(exc, "subkey", "")
             value = exc.value if sub else table[k]  # type: ignore[attr-defined]
-            raise ConfigError(f"bad value {value!r}", file=file, key=f"{where}.{k}{sub}",
-                              expected=str(exc), fix=getattr(exc, "fix", None) or f"change {k} in [{where}] to "
-                              "such a value (experiments/demo.toml shows every key)") from None
+            _report(ConfigError(f"bad value {value!r}", file=file, key=f"{where}.{k}{sub}",
+                                expected=str(exc), fix=getattr(exc, "fix", None) or f"change {k} in [{where}] to "
+                                "such a value (experiments/demo.toml shows every key)"))
+            out[k] = None if default is REQUIRED else copy.deepcopy(default)  # keep checking the rest
     return out
+
+
+# While load_experiment runs, problems that leave the rest of the file checkable are collected here
+# (one message lists them all); elsewhere (no collector) the first one is raised as before.
+_COLLECTED: ContextVar[list[ConfigError] | None] = ContextVar("reportgen_config_errors", default=None)
+
+
+def _report(err: ConfigError) -> None:
+    sink = _COLLECTED.get()
+    if sink is None:
+        raise err
+    sink.append(err)
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:
@@ -508,41 +524,60 @@ def load_experiment(path: str | Path) -> Experiment:
     """Parse and validate an experiment file (no torch, no file system checks of the data).
 
     Raises:
-        ConfigError: with file, key, expectation and fix for any problem.
+        ConfigError: with file, key, expectation and fix for any problem; when the file has several,
+            one :class:`ConfigErrors` that lists them all.
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError("experiment file not found", file=path,
                           fix="pass the path of a .toml file, e.g. experiments/demo.toml")
     text = read_text_file(path, what="experiment file")
+    errors: list[ConfigError] = []
+    token = _COLLECTED.set(errors)
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=path,
-                          fix="fix the syntax at that line (strings need quotes, tables [name], arrays [a, b])"
-                          ) from None
-    for k in doc:
+        exp = _load(path, text, errors)
+    except ConfigError as exc:  # a problem the rest of the file cannot be checked past
+        errors.append(exc)
+    except Exception:
+        if not errors:
+            raise
+        # A knock-on failure of a document already known to be broken: report what was found.
+    finally:
+        _COLLECTED.reset(token)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors, file=path)
+    return exp
+
+
+def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
+    doc = parse_toml(text, file=path, errors=errors)
+    if doc is None:
+        raise errors.pop()  # unparsable even with full-width typos replaced: nothing more to check
+    for k in list(doc):
         if k not in TOP_LEVEL:
             hint = _did_you_mean(k, TOP_LEVEL)
-            raise ConfigError(f'unknown section "{k}"', file=path, key=k,
-                              expected="one of " + ", ".join(TOP_LEVEL), fix=hint or "remove it")
+            _report(ConfigError(f'unknown section "{k}"', file=path, key=k,
+                                expected="one of " + ", ".join(TOP_LEVEL), fix=hint or "remove it"))
     base = path.parent
 
     exp = _check_table(doc.get("experiment", {}), EXPERIMENT_KEYS, file=path, where="experiment")
     for i, s in enumerate(exp["strategies"]):
         if s not in STRATEGIES:
-            raise ConfigError(f'unknown strategy "{s}"', file=path, key=f"experiment.strategies[{i}]",
-                              expected="one of " + ", ".join(STRATEGIES),
-                              fix=_did_you_mean(s, STRATEGIES) or "use finetune, frozen, scratch or warmup")
+            _report(ConfigError(f'unknown strategy "{s}"', file=path, key=f"experiment.strategies[{i}]",
+                                expected="one of " + ", ".join(STRATEGIES),
+                                fix=_did_you_mean(s, STRATEGIES) or "use finetune, frozen, scratch or warmup"))
     if len(set(exp["strategies"])) != len(exp["strategies"]):
         raise ConfigError("a strategy is listed twice", file=path, key="experiment.strategies")
 
     report = _check_table(doc.get("report", {}), REPORT_KEYS, file=path, where="report")
     for sec, txt in report["notes"].items():
         if sec not in REPORT_SECTIONS:
-            raise ConfigError(f'unknown report section "{sec}"', file=path, key=f"report.notes.{sec}",
-                              expected="one of " + ", ".join(REPORT_SECTIONS),
-                              fix=_did_you_mean(sec, REPORT_SECTIONS) or "rename the note")
+            _report(ConfigError(f'unknown report section "{sec}"', file=path, key=f"report.notes.{sec}",
+                                expected="one of " + ", ".join(REPORT_SECTIONS),
+                                fix=_did_you_mean(sec, REPORT_SECTIONS) or "rename the note"))
+            continue
         try:
             report["notes"][sec] = lang_text(txt)
         except ValueError as exc:
@@ -553,7 +588,7 @@ def load_experiment(path: str | Path) -> Experiment:
         assert notes_path is not None
         if not notes_path.is_file():
             raise ConfigError("notes file not found", file=path, key="report.notes_file",
-                              expected=f"a Markdown file at {notes_path}", fix="create it or remove the key")
+                              expected=f"a Markdown file at {os.path.abspath(notes_path)}", fix="create it or remove the key")
         report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
     report["tasks"] = parse_tasks(report["tasks"], file=path, read_text=read_text_file)
     report["checklist"] = parse_checklist(report["checklist"], file=path)
@@ -568,20 +603,22 @@ def load_experiment(path: str | Path) -> Experiment:
         for pk in ("path", "train_csv", "val_csv", "test_csv", "image_root", "root"):
             d[pk] = _resolve(base, d[pk])
         if d["kind"] in ("npz", "folder") and d["path"] is None:
-            raise ConfigError(f'kind = "{d["kind"]}" needs a path', file=path, key=f"{key}.path",
-                              expected="the .npz file" if d["kind"] == "npz" else "the folder holding train/ val/ test/")
+            _report(ConfigError(f'kind = "{d["kind"]}" needs a path', file=path, key=f"{key}.path",
+                                expected="the .npz file" if d["kind"] == "npz"
+                                else "the folder holding train/ val/ test/"))
         if d["kind"] == "csv":
             for req in ("train_csv", "test_csv"):
                 if d[req] is None:
-                    raise ConfigError(f'kind = "csv" needs {req}', file=path, key=f"{key}.{req}",
-                                      expected="a CSV file with columns "
-                                      f'"{d["path_column"]}" and "{d["label_column"]}"')
+                    _report(ConfigError(f'kind = "csv" needs {req}', file=path, key=f"{key}.{req}",
+                                        expected="a CSV file with columns "
+                                        f'"{d["path_column"]}" and "{d["label_column"]}"'))
         _check_medimg_keys(d, file=path, key=key)
         dspecs.append(DatasetSpec(**{**d, "classes": tuple(d["classes"]) if d["classes"] else None}, key=key))
     _unique([d.name for d in dspecs], file=path, key="datasets", what="dataset name")
 
     bspecs = [BackboneSpec(**b, key=f"backbones[{i}]")
               for i, b in enumerate(_parse_list(doc, "backbones", BACKBONE_KEYS, file=path))]
+    bspecs = _check_backbone_names(bspecs, doc.get("backbones"), file=path)
     _unique([b.name for b in bspecs], file=path, key="backbones", what="backbone name")
 
     train = _check_table(doc.get("train", {}), TRAIN_KEYS, file=path, where="train")
@@ -618,6 +655,25 @@ def _check_medimg_keys(d: dict, *, file: Path, key: str) -> None:
                           fix="keep one way of naming each image's group")
 
 
+def _check_backbone_names(bspecs: list[BackboneSpec], raw: Any, *, file: Path) -> list[BackboneSpec]:
+    """Names checked without torch (preflight checks them again against torchvision); a baseline with no
+    ``weights`` key gets "none", the only value it accepts, rather than the torchvision default."""
+    out = []
+    for i, b in enumerate(bspecs):
+        if isinstance(b.name, str) and b.name not in known_names():
+            close = close_names(b.name)
+            _report(ConfigError(f'unknown backbone "{b.name}"', file=file, key=f"{b.key}.name",
+                                expected="a torchvision classification model (resnet18, efficientnet_b2, ...), "
+                                "efficientnet_lite0/1/2, or a baseline (mlp, smallcnn)",
+                                fix=(f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                                     else "run `reportgen inspect --list` to see every name")))
+        item = raw[i] if isinstance(raw, list) and i < len(raw) and isinstance(raw[i], dict) else {}
+        if is_baseline(b.name) and "weights" not in item:
+            b = BackboneSpec(**{**b.__dict__, "weights": "none"})
+        out.append(b)
+    return out
+
+
 def parse_launcher(table: Any, *, file: Path) -> dict[str, Any]:
     """``[launcher]`` and ``[launcher.slurm]`` with defaults filled in; unknown keys are errors."""
     out = _check_table(table, LAUNCHER_KEYS, file=file, where="launcher")
@@ -649,11 +705,13 @@ def _name_from_stem(stem: str) -> str:
 def _parse_list(doc: dict, section: str, keys: dict, *, file: Path) -> list[dict]:
     items = doc.get(section)
     if not items:
-        raise ConfigError(f"no {section} declared", file=file, key=section,
-                          fix=f"add at least one [[{section}]] table (see experiments/demo.toml)")
+        _report(ConfigError(f"no {section} declared", file=file, key=section,
+                            fix=f"add at least one [[{section}]] table (see experiments/demo.toml)"))
+        return []
     if not isinstance(items, list):
-        raise ConfigError(f"{section} must be an array of tables", file=file, key=section,
-                          expected=f"[[{section}]] blocks")
+        _report(ConfigError(f"{section} must be an array of tables", file=file, key=section,
+                            expected=f"[[{section}]] blocks"))
+        return []
     return [_check_table(item, keys, file=file, where=f"{section}[{i}]") for i, item in enumerate(items)]
 
 
@@ -661,8 +719,8 @@ def _unique(names: list[str], *, file: Path, key: str, what: str) -> None:
     seen = set()
     for i, n in enumerate(names):
         if n in seen:
-            raise ConfigError(f'{what} "{n}" is declared twice', file=file, key=f"{key}[{i}].name",
-                              fix="give each one a distinct name")
+            _report(ConfigError(f'{what} "{n}" is declared twice', file=file, key=f"{key}[{i}].name",
+                                fix="give each one a distinct name"))
         seen.add(n)
 
 
@@ -672,8 +730,9 @@ def _parse_overrides(table: Any, *, file: Path, strategies: list[str], backbones
     out: dict[str, dict[str, dict[str, Any]]] = {"strategy": {}, "backbone": {}}
     for kind, sub in table.items():
         if kind not in out:
-            raise ConfigError(f'unknown override kind "{kind}"', file=file, key=f"overrides.{kind}",
-                              expected='"strategy" or "backbone"', fix=_did_you_mean(kind, tuple(out)))
+            _report(ConfigError(f'unknown override kind "{kind}"', file=file, key=f"overrides.{kind}",
+                                expected='"strategy" or "backbone"', fix=_did_you_mean(kind, tuple(out))))
+            continue
         if not isinstance(sub, dict):
             raise ConfigError(f"bad value {sub!r}: overrides.{kind} must be a table of tables", file=file,
                               key=f"overrides.{kind}", expected=f"[overrides.{kind}.<name>] with [train] keys",
@@ -682,11 +741,12 @@ def _parse_overrides(table: Any, *, file: Path, strategies: list[str], backbones
         names = strategies if kind == "strategy" else backbones
         for target, values in sub.items():
             if target not in names:
-                raise ConfigError(f'override for unknown {kind} "{target}"', file=file,
-                                  key=f"overrides.{kind}.{target}", expected="one of " + ", ".join(names),
-                                  fix=_did_you_mean(target, names) or (
-                                      f'add "{target}" to [experiment] strategies' if kind == "strategy"
-                                      else f'add a [[backbones]] entry named "{target}"'))
+                _report(ConfigError(f'override for unknown {kind} "{target}"', file=file,
+                                    key=f"overrides.{kind}.{target}", expected="one of " + ", ".join(names),
+                                    fix=_did_you_mean(target, names) or (
+                                        f'add "{target}" to [experiment] strategies' if kind == "strategy"
+                                        else f'add a [[backbones]] entry named "{target}"')))
+                continue
             allowed = {k: v for k, v in TRAIN_KEYS.items()}
             checked = _check_table(values, allowed, file=file, where=f"overrides.{kind}.{target}")
             out[kind][target] = {k: checked[k] for k in values}  # only the keys the user set
@@ -705,12 +765,12 @@ def _parse_exclude(items: Any, *, file: Path, exp: dict, dspecs: list, bspecs: l
             raise ConfigError("each exclude must be a non-empty table", file=file, key=f"exclude[{i}]")
         for k, v in item.items():
             if k not in valid:
-                raise ConfigError(f'unknown key "{k}"', file=file, key=f"exclude[{i}].{k}",
-                                  expected="dataset, backbone, strategy or seed",
-                                  fix=_did_you_mean(k, tuple(valid)))
-            if v not in valid[k]:
-                raise ConfigError(f'{k} "{v}" is not in the experiment', file=file, key=f"exclude[{i}].{k}",
-                                  expected="one of " + ", ".join(map(str, valid[k])))
+                _report(ConfigError(f'unknown key "{k}"', file=file, key=f"exclude[{i}].{k}",
+                                    expected="dataset, backbone, strategy or seed",
+                                    fix=_did_you_mean(k, tuple(valid))))
+            elif v not in valid[k]:
+                _report(ConfigError(f'{k} "{v}" is not in the experiment', file=file, key=f"exclude[{i}].{k}",
+                                    expected="one of " + ", ".join(map(str, valid[k]))))
         out.append(dict(item))
     return out
 

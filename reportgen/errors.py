@@ -7,6 +7,7 @@ message names *where* (file and key), *what was expected*, and *how to fix it*.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,12 @@ class ReportgenError(Exception):
 
     def __str__(self) -> str:
         where = ""
+        # A path is shown resolved: "runs/x" means little when the command ran from another folder.
+        shown = os.path.abspath(self.file) if isinstance(self.file, Path) else self.file
         if self.file is not None and self.key:
-            where = f"{self.file}: {self.key}: "
+            where = f"{shown}: {self.key}: "
         elif self.file is not None:
-            where = f"{self.file}: "
+            where = f"{shown}: "
         elif self.key:
             where = f"{self.key}: "
         lines = [f"{where}{self.message}"]

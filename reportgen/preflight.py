@@ -7,6 +7,8 @@ folder or a label out of range stop the run *before* anything is written to the 
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +147,31 @@ def _open(spec: DatasetSpec, toml: Path) -> Dataset:
     try:
         return open_dataset(spec)
     except DataError as exc:
+        hint = _case_hint(spec, exc)
+        if hint:
+            exc.fix = hint
         if exc.key and exc.key.startswith(spec.key) and exc.file is not None:
-            exc.message = f"{exc.message}: {exc.file}"
+            exc.message = f"{exc.message}: {os.path.abspath(exc.file)}"
             exc.file = toml
         raise
+
+
+def _case_hint(spec: DatasetSpec, exc: DataError) -> str | None:
+    """A declared class that matches a folder or a CSV label except for case: say so (names are case-sensitive)."""
+    if not spec.classes:
+        return None
+    found: set[str] = set()
+    if spec.kind == "folder" and spec.path is not None and spec.path.is_dir():
+        for split in ("train", "val", "test"):
+            d = spec.path / split
+            if d.is_dir():
+                found |= {c.name for c in d.iterdir() if c.is_dir()}
+    found |= set(re.findall(r'unknown label "([^"]*)"', exc.message))
+    pairs = [(c, f) for c in spec.classes for f in sorted(found) if c != f and c.lower() == f.lower()]
+    if not pairs:
+        return None
+    what = "the folder" if spec.kind == "folder" else "the data"
+    said = "; ".join(f'you wrote "{c}", {what} says "{f}"' for c, f in pairs)
+    fixed = [next((f for c2, f in pairs if c2 == c), c) for c in spec.classes]
+    return (f"class names differ only in case ({said}); names are case-sensitive: write classes = ["
+            + ", ".join(f'"{c}"' for c in fixed) + f"] in {spec.key}")

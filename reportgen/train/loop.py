@@ -400,7 +400,10 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
                 sched.step(value if value is not None else 0.0)
             else:
                 sched.step()
-        log.info("%s epoch %d: %s", cfg.desc, epoch, rows[-1])
+        if log.isEnabledFor(logging.INFO):  # -v: a formatted row, the stage as recorded (not a raw dict)
+            from .progress import format_epoch
+
+            log.info("%s %s", cfg.desc, format_epoch(rows[-1], epochs=t["epochs"]))
         halted = bool(t["patience"] and since_best >= t["patience"])
         stopped_early = halted and epoch < t["epochs"]
         if checkpoint is not None:
