@@ -51,6 +51,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     abstract.blocks.extend(Paragraph(p) for p in discussion.abstract(b))
     b.note(abstract, "abstract")
     unanswered = tasks.finish(b, task_index)
+    b.layout()  # one numbering pass, then every citation resolved to the number of the element it names
     ui = {k: b.tr(f"ui.{k}") for k in ("toc", "page", "source", "not_run", "language_other", "generated_by",
                                          "severity")}
     return ReportContext(lang=lang, title=cover.title, cover=cover, ui=ui, sections=b.sections,

@@ -46,7 +46,7 @@ def comparison(b: Builder) -> None:
         if len(b.backbones()) >= 2 or len(strategies) >= 2:
             pivots(b, sec, ds, strategies, seed)
         else:  # one run per seed: the table above is the comparison; the discussion cites it
-            b.refs[f"pivot:{ds}:macro_f1"] = b.refs[f"compare:{ds}"]
+            b.alias(f"pivot:{ds}:macro_f1", f"compare:{ds}")
         if any(b.is_collapsed(c) for c in b.cells(dataset=ds)):
             sec.blocks.append(Paragraph(b.tr("comparison.collapsed_mark")))
         if len(b.seeds()) > 1:
