@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...i18n import t
 from ...store import CellResult
 from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
@@ -68,7 +69,7 @@ def model_selection(b: Builder) -> None:
     selection.params_table(b, sec)
     reasons = {x["name"]: b.text(x.get("reason")) for x in b.exp.get("backbones", [])}
     sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))
-    sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or b.tr('ui.no_reason')}"
+    sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or t(b.lang, 'reportsource.no_reason')}"
                                   for bb in b.backbones()]))
     b.note(sec, "model_selection")
 
