@@ -27,6 +27,7 @@ from ..i18n import t
 from ..report_config import pick
 from ..schema import DatasetFacts, SplitMetrics
 from ..store import CellResult, RunResults
+from . import applicability
 from .format import markdown
 from .labels import backbone_label, dataset_label
 from .model import Cell, Figure, Note, Section, Table
@@ -75,6 +76,7 @@ class Builder:
         self.n_tables = 0  # tables and figures created so far (their numbers come from layout)
         self.n_figures = 0
         self.refs: dict[str, Table | Figure] = {}  # "pivot:<dataset>:macro_f1" → the element cited by that ref
+        self._applies: dict[tuple[str, str, str], bool] = {}
         self.collapsed: set[str] = {f.scope.get("cell_id") for f in analysis.get("findings", [])
                                     if f.id == "collapsed"}
 
@@ -155,12 +157,28 @@ class Builder:
         return names or sorted({c.cell.dataset for c in self.run.cells})
 
     def backbones(self) -> list[str]:
+        """Backbones with at least one applicable strategy (one excluded everywhere gets no row anywhere)."""
         names = [b["name"] for b in self.exp.get("backbones", [])]
-        return names or sorted({c.cell.backbone for c in self.run.cells})
+        names = names or sorted({c.cell.backbone for c in self.run.cells})
+        planned = self._planned_strategies()
+        return [bb for bb in names if any(self.applies(ds, bb, s) for ds in self.datasets() for s in planned)] or names
 
     def strategies(self) -> list[str]:
+        """Planned strategies that apply to at least one backbone: none gets an empty section or column."""
+        planned = self._planned_strategies()
+        names = [b["name"] for b in self.exp.get("backbones", [])] or sorted({c.cell.backbone for c in self.run.cells})
+        return [s for s in planned if any(self.applies(ds, bb, s) for ds in self.datasets() for bb in names)] or planned
+
+    def _planned_strategies(self) -> list[str]:
         planned = self.exp.get("strategies") or sorted({c.cell.strategy for c in self.run.cells})
         return [s for s in STRATEGY_ORDER if s in planned] + [s for s in planned if s not in STRATEGY_ORDER]
+
+    def applies(self, dataset: str, backbone: str, strategy: str) -> bool:
+        """Whether this combination is in the plan (not left out by design: see :mod:`applicability`)."""
+        key = (dataset, backbone, strategy)
+        if key not in self._applies:  # asked for every row of every table: answered once per combination
+            self._applies[key] = applicability.applies(self, dataset=dataset, backbone=backbone, strategy=strategy)
+        return self._applies[key]
 
     def seeds(self) -> list[int]:
         return list(self.exp.get("seeds") or sorted({c.cell.seed for c in self.run.cells}))

@@ -14,7 +14,7 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, comparison, errors, front, pipeline, results, tasks, training
+from .sections import back, comparison, errors, front, pipeline, results, summary, tasks, training
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -47,6 +47,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale
     errors.errors(b)
     back.findings(b)
     tasks.answers_section(b)
+    summary.summary(b)  # every backbone × strategy in one table, as the HW4 reports end, before the discussion
     disc = b.section("discussion")
     disc.blocks.extend(Paragraph(p) for p in discussion.discussion_paragraphs(b))
     b.note(disc, "discussion")

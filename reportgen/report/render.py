@@ -26,10 +26,10 @@ from .. import safepath
 from ..consistency import gate
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
+from ..report_source import Source, reconcile
 from ..schema import RunRecord
 from ..store import atomic_write_bytes, atomic_write_text, load_run
 from .analysis import ensure_analysis
-from ..report_source import Source, reconcile
 from .context import Link, ReportContext, build_context
 from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool

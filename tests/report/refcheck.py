@@ -89,3 +89,21 @@ def misplaced(text: str, html: str, lang: str) -> list[str]:
                 problems.append(f"{value} is in {', '.join(elsewhere)}, not in the cited {', '.join(labels)}: "
                                 f"{sentence!r}")
     return problems
+
+
+def table_rows(html: str, ref: str) -> list[list[str]]:
+    """The body rows of the table whose data-ref is ``ref``, each cell's visible text (sub-line included)."""
+    m = re.search(rf'<figure class="table[^"]*"[^>]*data-ref="{re.escape(ref)}">(.*?)</figure>', html, flags=re.S)
+    assert m, f"no table with data-ref {ref!r}"
+    body = re.search(r"<tbody>(.*?)</tbody>", m.group(1), flags=re.S).group(1)
+    return [[" ".join(_plain(td).split()) for td in re.findall(r"<td[^>]*>(.*?)</td>", tr, flags=re.S)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+
+
+def visible(html: str, *, code: bool = False) -> str:
+    """The text a reader sees (figure payloads dropped); without ``code`` the appendix's TOML listing is left out."""
+    html = re.sub(r"data:[^\"')]+", "", html)
+    if not code:
+        html = re.sub(r"<pre.*?</pre>", " ", html, flags=re.S)
+    html = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return " ".join(_plain(html).split())

@@ -11,8 +11,8 @@ import collections
 import re
 
 import pytest
-
 from refcheck import citations, elements, misplaced, pdf_text, prose
+
 from reportgen.errors import RenderError
 from reportgen.report.builder import Builder
 from reportgen.report.model import Paragraph, Section

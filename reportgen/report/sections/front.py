@@ -6,6 +6,7 @@ from typing import Any
 
 from ...i18n import t
 from ...store import CellResult
+from .. import applicability
 from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
@@ -21,6 +22,7 @@ def introduction(b: Builder) -> None:
         backbones=b.join(b.bb_label(x) for x in b.backbones()),
         strategies=b.join(b.strategy_name(s) for s in b.strategies()), seeds=len(b.seeds()),
         planned=planned, finished=len(b.run.cells))))
+    applicability.plan_note(b, sec)  # combinations left out by design: here once, with the reason, nowhere else
     sec.blocks.append(Paragraph(b.tr("intro.strategies")))
     if b.run.missing:
         sec.blocks.append(Paragraph(b.tr("intro.missing", n=len(b.run.missing))))

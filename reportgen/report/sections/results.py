@@ -7,6 +7,7 @@ from typing import Any
 from ...i18n import t
 from ...schema import SplitMetrics
 from ...store import CellResult
+from .. import applicability
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
 from ..format import NA, count, dec, dec_ci, pct, pct_ci, plain
 from ..model import Cell, Heading, Paragraph, Section
@@ -84,6 +85,8 @@ def results(b: Builder) -> None:
         for ds in b.datasets():
             rows = []
             for bb in b.backbones():
+                if not b.applies(ds, bb, s):
+                    continue  # left out by design: listed once, with its reason, in the introduction
                 for seed in b.seeds():
                     label = f"{b.bb_label(bb)} (seed {seed})" if multi_seed else b.bb_label(bb)
                     found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
@@ -92,7 +95,10 @@ def results(b: Builder) -> None:
                             label = Cell(label, sub=b.tr("results.collapsed_tag"), cls="warn")
                         rows.append([label] + metric_row(b, found[0]))
                     else:
-                        rows.append([label, Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * 6)
+                        cid = next(iter(b.missing(dataset=ds, backbone=bb, strategy=s, seed=seed)), None)
+                        rows.append([label, applicability.missing_cell(b, cid)] + [Cell("—", cls="na")] * 6)
+            if not rows:
+                continue  # this strategy applies to no backbone on this dataset
             b.table(sec, f"metrics:{ds}:{s}", b.tr("cap.test_metrics", dataset=b.ds_label(ds),
                                                    strategy=b.strategy_name(s)),
                     header, rows, source="cells/*/metrics.json (test), result.json")
