@@ -32,7 +32,8 @@ def test_inapplicable_combinations_are_listed_once_with_the_reason_and_nowhere_e
     intro = t(lang, "applicability.intro")
     reason = t(lang, "applicability.reason.no_weights", backbone="MLP")
     assert text.count(intro) == 1 and text.count(reason) == 1
-    assert text.index(intro) < text.index(t(lang, "report.section.model_selection"))  # where the plan is described
+    at = html.index(intro.split("(")[0].split("（")[0])  # where the plan is described: the introduction
+    assert html.index('id="sec-introduction"') < at < html.index('id="sec-model_selection"')
     assert t(lang, "applicability.not_run") not in text and t(lang, "report.ui.not_run") not in text
     for strategy in ("finetune", "frozen"):  # no MLP row in its results table, nor in the comparison table
         assert all(not row[0].startswith("MLP") for row in table_rows(html, f"metrics:{DS}:{strategy}"))
