@@ -127,6 +127,10 @@ def reconcile(source: Source, run: Any) -> Source:
         new = load_experiment(source.toml).to_dict()
         source.report_keys, source.training_keys = split_differences(stored, new)
         run.run = run.run.model_copy(update={"experiment": apply_report_keys(stored, new)})  # records are frozen
+        if "report.candidates" in source.report_keys:  # its table is candidates.json, written by `run` (torchvision)
+            source.warnings.append(
+                f"{source.toml} changes report.candidates: the candidates table is read from candidates.json, "
+                f"which `reportgen run {source.toml}` rewrites (finished cells are kept, nothing retrains)")
         if source.training_keys:
             source.warnings.append(
                 f"{source.toml} changes settings the results depend on ({_short(source.training_keys)}): "
