@@ -312,8 +312,18 @@ def _run(exp: Any, settings: dict, watch: Any, *, device: str, only: tuple[str, 
             click.echo(f"wrote {p}")
 
 
+def _run_folder(path: Path) -> Path:
+    """RUN or EXPERIMENT.toml → the run folder (a TOML names its results folder; report_source.locate)."""
+    from .report_source import locate
+
+    return locate(path).run_dir
+
+
+RUN_OR_TOML = click.argument("run_dir", metavar="RUN|EXPERIMENT.toml", type=click.Path(path_type=Path))
+
+
 @cli.command()
-@click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False, path_type=Path))
+@RUN_OR_TOML
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write one TensorBoard run per cell into DIR/<cell id> (needs reportgen[tensorboard]).")
 @click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[URI]",
@@ -337,6 +347,7 @@ def export(run_dir: Path, tensorboard_dir: Path | None, mlflow_uri: str | None, 
         raise click.UsageError("nothing to export: give --tensorboard DIR, --mlflow [URI] and/or --tables DIR")
     from .export.records import read_run
 
+    run_dir = _run_folder(run_dir)
     run = read_run(run_dir)
     if run.missing:
         click.secho(f"note: {len(run.missing)} planned cell(s) are unfinished and not exported", fg="yellow", err=True)
@@ -361,13 +372,13 @@ def export(run_dir: Path, tensorboard_dir: Path | None, mlflow_uri: str | None, 
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@RUN_OR_TOML
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per cell instead of a table.")
 def status(run_dir: Path, as_json: bool) -> None:
     """Every cell of a run: pending, running, done or failed (with its error), host, elapsed, last epoch."""
     from .status import format_status, run_status
 
-    rows = run_status(run_dir)
+    rows = run_status(_run_folder(run_dir))
     if as_json:
         import json
 
@@ -410,7 +421,7 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@RUN_OR_TOML
 def check(run_dir: Path) -> None:
     """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
     disagreement). `render` runs the same check before writing anything."""
@@ -419,6 +430,7 @@ def check(run_dir: Path) -> None:
     from .report.analysis import ensure_analysis
     from .store import load_run
 
+    run_dir = _run_folder(run_dir)
     run = load_run(run_dir)
     bad = check_run(run, ensure_analysis(run)["comparisons"])
     if bad:

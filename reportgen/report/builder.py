@@ -1,8 +1,21 @@
-"""The report builder: walks the document in reading order and numbers tables and figures as created.
+"""The report builder: sections in reading order, tables and figures registered by *ref*, cited by ref.
 
-Numbering in reading order lets the discussion cite "(Table 4)" correctly. Figures are *jobs* (a
-plotting function and its data); :mod:`render` draws them, possibly in parallel. Every section reads
-the typed store (:mod:`reportgen.schema`) through :class:`Builder`'s lookups, never raw JSON.
+Citing a table or figure (the API for every sentence that names one)::
+
+    tab = b.table(sec, f"binary:{ds}", caption, header, rows, source=...)   # registered under its ref
+    b.alias(f"pivot:{ds}:macro_f1", f"compare:{ds}")                        # a second name for it
+    b.tr("disc.something", ..., ref=b.ref(f"binary:{ds}"))                 # "(Table 14)" once laid out
+
+:meth:`Builder.ref` returns a placeholder, not a number: tables and figures get their numbers in
+one pass (:func:`layout`) after every section is built, in reading order, and every placeholder in
+every string of the report is then replaced by the label of the element it names. So the number
+printed always belongs to the element cited, whatever order sections were built in, and a citation
+of a ref that no element carries stops the render (RenderError naming the ref) instead of printing
+a wrong number or a dash. ``b.ref("a", "b")`` cites every one of the named elements that exists
+(at least one must); :meth:`Builder.has_ref` asks whether one exists so far.
+
+Figures are *jobs* (a plotting function and its data); :mod:`render` draws them, possibly in parallel.
+Every section reads the typed store (:mod:`reportgen.schema`) through :class:`Builder`'s lookups.
 """
 
 from __future__ import annotations
@@ -14,9 +27,11 @@ from ..i18n import t
 from ..report_config import pick
 from ..schema import DatasetFacts, SplitMetrics
 from ..store import CellResult, RunResults
+from . import applicability
 from .format import markdown
 from .labels import backbone_label, dataset_label
 from .model import Cell, Figure, Note, Section, Table
+from .refs import layout, ref_token
 
 STRATEGY_ORDER = ("finetune", "frozen", "warmup", "scratch")
 SPLITS = ("train", "val", "test")
@@ -58,9 +73,10 @@ class Builder:
         self.report_cfg = self.exp.get("report", {}) or {}
         self.notes: dict[str, Any] = self.report_cfg.get("notes") or {}
         self.sections: list[Section] = []
-        self.n_tables = 0
+        self.n_tables = 0  # tables and figures created so far (their numbers come from layout)
         self.n_figures = 0
-        self.refs: dict[str, str] = {}  # "pivot:<dataset>" → "Table 7", for the discussion's citations
+        self.refs: dict[str, Table | Figure] = {}  # "pivot:<dataset>:macro_f1" → the element cited by that ref
+        self._applies: dict[tuple[str, str, str], bool] = {}
         self.collapsed: set[str] = {f.scope.get("cell_id") for f in analysis.get("findings", [])
                                     if f.id == "collapsed"}
 
@@ -100,27 +116,40 @@ class Builder:
     def table(self, sec: Section, ref: str, caption: str, header: list[str], rows: list[list[Any]], *,
               source: str, numeric_from: int = 1) -> Table:
         self.n_tables += 1
-        tab = Table(number=self.n_tables, anchor=f"tab-{self.n_tables}",
-                    label=self.tr("ui.table_label", n=self.n_tables), caption=caption, header=header,
+        tab = Table(number=0, anchor="", label="", caption=caption, header=header,  # numbered by layout()
                     rows=[_cells(r) for r in rows], source=source, numeric_from=numeric_from, ref=ref)
-        self.refs[ref] = tab.label
+        self.refs[ref] = tab
         sec.blocks.append(tab)
         return tab
 
     def figure(self, sec: Section, ref: str, caption: str, job: tuple[str, dict], *, source: str,
                wide: bool = False) -> Figure:
         self.n_figures += 1
-        fig = Figure(number=self.n_figures, anchor=f"fig-{self.n_figures}",
-                     label=self.tr("ui.figure_label", n=self.n_figures), caption=caption, alt=caption,
+        fig = Figure(number=0, anchor="", label="", caption=caption, alt=caption,  # numbered by layout()
                      source=source, job=job, wide=wide, ref=ref)
-        self.refs[ref] = fig.label
+        self.refs[ref] = fig
         sec.blocks.append(fig)
         return fig
 
     def ref(self, *keys: str) -> str:
-        """The label of the first table/figure created under one of ``keys`` ("—" if none)."""
-        found = [self.refs[k] for k in keys if k in self.refs]
-        return ", ".join(found) or "—"
+        """A citation of the tables/figures registered under ``keys``, resolved to "Table 4" by :func:`layout`.
+
+        Every key that names an element when the report is laid out is cited (in the order given); a
+        citation none of whose keys names an element is a RenderError at layout, never a wrong number.
+        """
+        return ref_token(keys)
+
+    def alias(self, key: str, target: str) -> None:
+        """Register ``key`` as a second name of the element registered under ``target`` (which must exist)."""
+        self.refs[key] = self.refs[target]
+
+    def has_ref(self, *keys: str) -> bool:
+        """Whether one of ``keys`` names a table or figure created so far."""
+        return any(k in self.refs for k in keys)
+
+    def layout(self) -> None:
+        """Number tables and figures in reading order and resolve every citation (once, after all sections)."""
+        layout(self.sections, self.refs, self.lang)
 
     # ---- lookups
     def datasets(self) -> list[str]:
@@ -128,12 +157,28 @@ class Builder:
         return names or sorted({c.cell.dataset for c in self.run.cells})
 
     def backbones(self) -> list[str]:
+        """Backbones with at least one applicable strategy (one excluded everywhere gets no row anywhere)."""
         names = [b["name"] for b in self.exp.get("backbones", [])]
-        return names or sorted({c.cell.backbone for c in self.run.cells})
+        names = names or sorted({c.cell.backbone for c in self.run.cells})
+        planned = self._planned_strategies()
+        return [bb for bb in names if any(self.applies(ds, bb, s) for ds in self.datasets() for s in planned)] or names
 
     def strategies(self) -> list[str]:
+        """Planned strategies that apply to at least one backbone: none gets an empty section or column."""
+        planned = self._planned_strategies()
+        names = [b["name"] for b in self.exp.get("backbones", [])] or sorted({c.cell.backbone for c in self.run.cells})
+        return [s for s in planned if any(self.applies(ds, bb, s) for ds in self.datasets() for bb in names)] or planned
+
+    def _planned_strategies(self) -> list[str]:
         planned = self.exp.get("strategies") or sorted({c.cell.strategy for c in self.run.cells})
         return [s for s in STRATEGY_ORDER if s in planned] + [s for s in planned if s not in STRATEGY_ORDER]
+
+    def applies(self, dataset: str, backbone: str, strategy: str) -> bool:
+        """Whether this combination is in the plan (not left out by design: see :mod:`applicability`)."""
+        key = (dataset, backbone, strategy)
+        if key not in self._applies:  # asked for every row of every table: answered once per combination
+            self._applies[key] = applicability.applies(self, dataset=dataset, backbone=backbone, strategy=strategy)
+        return self._applies[key]
 
     def seeds(self) -> list[int]:
         return list(self.exp.get("seeds") or sorted({c.cell.seed for c in self.run.cells}))

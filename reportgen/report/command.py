@@ -11,7 +11,7 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
 
 
 @click.command("render")
-@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dir", metavar="[RUN|EXPERIMENT.toml]", required=False, type=click.Path(path_type=Path))
 @click.option("--pdf", is_flag=True, help="Also write report.pdf (WeasyPrint).")
 @click.option("--lang", type=click.Choice(["zh-TW", "en", "both"]), default=None,
               help="Report language; default: run.json report.language. 'both' writes one document per language.")
@@ -24,7 +24,13 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
                    "[default: one per CPU, at most 4; 1 = all in this process].")
 def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None,
            jobs: int | None) -> None:
-    """Render the results store RUN_DIR (default: the run under ./runs that trained last) into an HTML/PDF report."""
+    """Render a results store into an HTML/PDF report.
+
+    Give the run folder (default: the run under ./runs that trained last) or the experiment TOML: from a TOML,
+    the report's texts (title, notes, task answers, backbone reasons, language) are read from it, so edits
+    made after the run appear without training again; settings that change results need `reportgen run`.
+    """
+    from ..report_source import locate
     from .render import default_run_dir, render_report
 
     try:
@@ -32,8 +38,10 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
             run_dir, others = default_run_dir()
             also = f"; also under runs/: {', '.join(p.name for p in others)}" if others else ""
             click.echo(f"rendering {run_dir} (the run trained last{also})")
-        written = render_report(run_dir, lang=lang, pdf=pdf, template_dir=template_dir, out=out,
-                                jobs=jobs)
+        source = locate(run_dir)
+        messages: list[str] = []
+        written = render_report(source.run_dir, lang=lang, pdf=pdf, template_dir=template_dir, out=out,
+                                jobs=jobs, config=source.toml, messages=messages)
     except ReportgenError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
@@ -50,3 +58,7 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
     for key, path in written.items():
         if key.startswith(("html:", "pdf:")):
             click.echo(f"{key.split(':')[0]} ({key.split(':')[1]}): {path}")
+        elif key.startswith("draft:"):
+            click.echo(f"draft answer: {path}")
+    for line in messages:  # after the paths, so they are the last thing read before hand-in
+        click.secho(f"warning: {line}", fg="yellow", err=True)

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..i18n import t
 from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, checklist, comparison, errors, front, pipeline, results, tasks, training
+from .sections import back, checklist, comparison, errors, front, pipeline, results, summary, tasks, training
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
 
-def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> ReportContext:
-    """The whole report for one language as view models (figures still to be drawn)."""
+def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale: int = 0) -> ReportContext:
+    """The whole report for one language as view models (figures still to be drawn).
+
+    ``stale``: how many results-affecting settings the experiment file given to ``render`` changed since the
+    run (report_source); the report then says, at its top, that it shows the runs as trained.
+    """
     b = Builder(run, analysis, lang)
     cfg = b.report_cfg
     cover = Cover(title=b.text(cfg.get("title")) or b.tr("ui.default_title"), course=cfg.get("course") or "",
@@ -28,6 +33,9 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
                   labels={k: b.tr(f"cover.{k}") for k in ("course", "author", "student_id", "date")})
     task_index = tasks.start(b)  # right after the cover and contents: the lab's questions first
     abstract = b.section("abstract")
+    if stale:
+        abstract.blocks.append(Paragraph(t(lang, "reportsource.stale.one" if stale == 1 else "reportsource.stale.other",
+                                           n=stale)))
     front.introduction(b)
     front.model_selection(b)
     front.data(b)
@@ -39,6 +47,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     errors.errors(b)
     back.findings(b)
     tasks.answers_section(b)
+    summary.summary(b)  # every backbone × strategy in one table, as the HW4 reports end, before the discussion
     disc = b.section("discussion")
     disc.blocks.extend(Paragraph(p) for p in discussion.discussion_paragraphs(b))
     b.note(disc, "discussion")
@@ -52,7 +61,9 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> Repor
     b.note(abstract, "abstract")
     checklist_open = checklist.checklist(b)  # last: it links to the elements every other section made
     unanswered = tasks.finish(b, task_index)
+    b.layout()  # one numbering pass, then every citation resolved to the number of the element it names
     ui = {k: b.tr(f"ui.{k}") for k in ("toc", "page", "source", "not_run", "language_other", "generated_by",
                                          "severity")}
     return ReportContext(lang=lang, title=cover.title, cover=cover, ui=ui, sections=b.sections,
-                         unanswered=unanswered, checklist_open=checklist_open)
+                         unanswered=unanswered, checklist_open=checklist_open,
+                         drafts={tid: tasks.draft(b, tid) for tid in unanswered})

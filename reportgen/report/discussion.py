@@ -47,7 +47,7 @@ def abstract(b: Builder) -> list[str]:
         out.append(b.tr("disc.abstract_best", dataset=b.ds_label(ds), backbone=b.bb_label(best.cell.backbone),
                         strategy=b.strategy_name(best.cell.strategy), f1=fmt.pct(m.macro_f1),
                         ci=fmt.pct_ci(m.ci_of("macro_f1")), auc=fmt.dec(m.auc), n=fmt.count(m.n),
-                        ref=b.ref(f"pivot:{ds}:macro_f1")))
+                        ref=b.ref(f"compare:{ds}")))  # the table holding its macro-F1, CI and AUC
     out.append(b.tr("disc.abstract_cells", finished=len(b.run.cells), planned=len(b.run.run.cells)))
     collapsed = [c for c in b.run.cells if b.is_collapsed(c)]
     if collapsed:
@@ -95,7 +95,8 @@ def _strategy_sentences(b: Builder, ds: str) -> list[str]:
                 key = "disc.diff_vs_collapsed"
                 if youden is not None:
                     key = "disc.diff_vs_collapsed_youden"
-                    values.update(sens=fmt.pct(youden.sensitivity), spec=fmt.pct(youden.specificity))
+                    values.update(sens=fmt.pct(youden.sensitivity), spec=fmt.pct(youden.specificity),
+                                  ref=b.ref(f"pivot:{ds}:macro_f1", f"metrics:{ds}:{dead[0]}"))  # sens/spec: metrics table
                 out.append(b.tr(key, **values))
             elif _significant(part):
                 out.append(b.tr("disc.diff_sig_up" if part["diff"] > 0 else "disc.diff_sig_down", **values))

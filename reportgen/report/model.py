@@ -143,8 +143,9 @@ class ReportContext:
     sections: list[Section]
     other_languages: list[Link] = field(default_factory=list)
     font_face_url: str = ""  # set for PDF output: @font-face src pointing to the CJK font file
-    unanswered: list[str] = field(default_factory=list)  # ids of [[report.tasks]] with no answer or evidence
+    unanswered: list[str] = field(default_factory=list)  # ids of [[report.tasks]] with no answer
     checklist_open: list[str] = field(default_factory=list)  # CLAIM/TRIPOD+AI items neither the run nor the author answers
+    drafts: dict[str, str] = field(default_factory=dict)  # task id → Markdown draft answer (written beside the report)
 
     @property
     def figures(self) -> list[Figure]:

@@ -26,10 +26,12 @@ from .. import safepath
 from ..consistency import gate
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
+from ..report_source import Source, reconcile
 from ..schema import RunRecord
 from ..store import atomic_write_bytes, atomic_write_text, load_run
 from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
+from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
 from .fonts import find_cjk_font, subset_font
 
@@ -212,7 +214,8 @@ def _pdf_or_error(make, target: Path) -> bytes:
 
 def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool = False,
                   template_dir: str | Path | None = None, out: str | Path | None = None,
-                  jobs: int | None = None) -> dict[str, Path]:
+                  jobs: int | None = None, config: str | Path | None = None,
+                  messages: list[str] | None = None) -> dict[str, Path]:
     """Render the report of one run.
 
     Args:
@@ -222,9 +225,15 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
         template_dir: a folder whose templates shadow the packaged ones.
         out: the HTML path (or folder) for the first language; default ``<run>/report.html``.
         jobs: worker processes for figures and PDFs; None: one per CPU (1: everything in this process).
+        config: the experiment TOML whose report-only keys (title, notes, tasks, reasons, language) replace
+            the store's copy (report_source); None: the store's copy, with a warning when the TOML recorded
+            in run.json differs in them.
+        messages: if given, the lines the author should read before hand-in are appended to it (unanswered
+            tasks, missing reasons, unfinished runs, a TOML that needs `run`, drafts written).
 
     Returns:
-        ``{"html:<lang>": path, "pdf:<lang>": path, ...}`` plus ``comparisons`` / ``findings``.
+        ``{"html:<lang>": path, "pdf:<lang>": path, ...}`` plus ``comparisons`` / ``findings`` and
+        ``draft:<task id>:<lang>`` for each draft answer written.
 
     Raises:
         StoreError: no results store, or no finished cell.
@@ -241,6 +250,7 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
         raise StoreError("no finished cell in this run (no cells/*/result.json)", file=run_dir,
                          fix="run `reportgen run` until at least one cell finishes")
     safepath.check_store(run_dir)  # render writes figures/, analysis/ and reports: never through a link
+    source = reconcile(Source(run_dir=run_dir, toml=Path(config) if config is not None else None), run)
     langs = _languages(lang, run.run)
     env = make_environment(template_dir)
     precompile(env)
@@ -259,14 +269,13 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
     gate(run, analysis["comparisons"])
     font = find_cjk_font()
 
-    contexts = [build_context(run, analysis, lg) for lg in langs]
-    if contexts[0].unanswered:  # the student should see this before handing in, not only in the PDF
-        log.warning("%d task(s) unanswered: %s (write answer = \"…\" or name their sections in [[report.tasks]])",
-                    len(contexts[0].unanswered), ", ".join(contexts[0].unanswered))
+    contexts = [build_context(run, analysis, lg, stale=len(source.training_keys)) for lg in langs]
+    # What the author should see before handing in, on the terminal (never as instructions in the report).
+    notes = source.warnings + author_warnings(run.experiment, contexts[0].unanswered, run.missing)
     if contexts[0].checklist_open:  # reviewers check these; the author should see the gaps before submitting
-        log.warning("reporting-checklist items still open (%d): %s (answer them in [report.checklist], "
-                    "e.g. claim_5 = \"retrospective\")", len(contexts[0].checklist_open),
-                    ", ".join(contexts[0].checklist_open))
+        notes.append(f"reporting-checklist items still open ({len(contexts[0].checklist_open)}): "
+                     f"{', '.join(contexts[0].checklist_open)} (answer them in [report.checklist], "
+                     'e.g. claim_5 = "retrospective")')
     blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]
@@ -322,12 +331,21 @@ def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool =
                 _write(target, data)
                 written[f"pdf:{lg}"] = target
                 log.info("wrote %s", target)
+        drafts, kept = write_drafts(contexts, paths[langs[0]], run_dir)
+        for target in drafts:
+            written[f"draft:{target.name}"] = target
+        notes += [f"kept {p}: edited since reportgen wrote it (not overwritten)" for p in kept]
         if set(langs) == set(LANGS):
             figures.prune()
         log.debug("figures: %d, drawn %d", len(set(figures.keys)), figures.drawn)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    if messages is not None:
+        messages.extend(notes)
+    else:  # a caller that does not print them (the API, `run`'s render) still gets them on the log
+        for line in notes:
+            log.warning("%s", line)
     if "torch" in sys.modules:  # render must stay torch-free (fast, and runs where torch is not installed)
         log.debug("torch was imported by someone else in this process")
     return written

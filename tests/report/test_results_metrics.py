@@ -24,8 +24,7 @@ def _build(run_dir: Path, lang: str = "en") -> Builder:
 
 
 def _by_ref(b: Builder, ref: str) -> Table | Figure:
-    label = b.refs[ref]
-    return next(x for s in b.sections for x in s.blocks if isinstance(x, Table | Figure) and x.label == label)
+    return b.refs[ref]  # the element itself (refs are by identity; numbers come from layout)
 
 
 def _texts(tab: Table) -> list[list[str]]:

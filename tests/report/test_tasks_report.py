@@ -91,14 +91,15 @@ def test_task_index_opens_the_report(tasks_pdf: dict) -> None:
     rows = re.findall(r"<tr><td class=\"task-id\">(.*?)</td><td class=\"\">(.*?)</td>(.*?)</tr>", index, re.S)
     assert [r[0] for r in rows] == ["A", "B", "C", "D"]
     assert rows[0][1] == "Compare fine-tuning with the fixed feature extractor."
-    # A: results + comparison hold tables and figures → evidence; links carry the section numbers
+    # A: results + comparison hold tables and figures, but no answer: open (evidence is never an answer);
+    # links carry the section numbers
     assert re.search(r'href="#sec-results">\d+\. Results by strategy</a>', rows[0][2])
-    assert 'href="#sec-comparison"' in rows[0][2] and "task-done" in rows[0][2]
+    assert 'href="#sec-comparison"' in rows[0][2] and "task-open" in rows[0][2] and "✓" not in rows[0][2]
     assert "task-done" in rows[1][2]  # B: answered
     assert "task-open" in rows[2][2] and "○" in rows[2][2]  # C: limitations has no table/figure/note
     assert 'href="#sec-task-answers"' in rows[3][2] and "task-done" in rows[3][2]  # D: a loose answer
     box = re.search(r'<aside class="unanswered">(.*?)</aside>', index, re.S)
-    assert box and "C: Which model would you deploy?" in box[1] and "A:" not in box[1]
+    assert box and "C: Which model would you deploy?" in box[1] and "A: Compare" in box[1]
 
 
 def test_answers_under_their_question_escaped(tasks_pdf: dict) -> None:
@@ -154,8 +155,8 @@ def test_unanswered_tasks_are_logged(real_store: Path, tmp_path: Path, caplog) -
     store = with_tasks(Path(shutil.copytree(real_store, tmp_path / "warn")), tmp_path)
     with caplog.at_level(logging.WARNING, logger="reportgen.report.render"):
         render_report(store, lang="en")
-    lines = [r.getMessage() for r in caplog.records if "unanswered" in r.getMessage()]
-    assert len(lines) == 1 and "1 task(s) unanswered: C" in lines[0]
+    lines = [r.getMessage() for r in caplog.records if "has no answer" in r.getMessage()]
+    assert [line.split(" has no answer")[0] for line in lines] == ["task A", "task C"]
 
 
 def test_numbers_never_wrap_in_print(tasks_pdf: dict) -> None:

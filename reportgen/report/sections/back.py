@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .. import applicability
 from ..builder import Builder
 from ..format import NA, plain
-from ..model import Cell, Code, FindingItem, Findings, Paragraph
+from ..model import Code, FindingItem, Findings, Paragraph
 from ..wording import describe, severity_label
 from . import selection
 
@@ -47,7 +48,7 @@ def appendix(b: Builder) -> None:
     if tool_notes:
         sec.blocks.append(Paragraph(" ".join(tool_notes)))
     status = [[c.id, b.tr("ui.done"), c.result.finished_at] for c in b.run.cells]
-    status += [[cid, Cell(b.tr("ui.not_run"), cls="na"), NA] for cid in b.run.missing]
+    status += [[cid, applicability.missing_cell(b, cid), NA] for cid in b.run.missing]
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],
             status, source="run.json cells, cells/*/result.json", numeric_from=99)
     selection.layer_tables(b, sec)

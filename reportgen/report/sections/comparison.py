@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...store import CellResult
+from .. import applicability
 from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug, stamp
 from ..format import count, dec, dec_ci, macs, megabytes, params, pct, pct_ci, points, pvalue, seconds, signed
 from ..model import Cell, Heading, Paragraph, Section
@@ -46,7 +47,7 @@ def comparison(b: Builder) -> None:
         if len(b.backbones()) >= 2 or len(strategies) >= 2:
             pivots(b, sec, ds, strategies, seed)
         else:  # one run per seed: the table above is the comparison; the discussion cites it
-            b.refs[f"pivot:{ds}:macro_f1"] = b.refs[f"compare:{ds}"]
+            b.alias(f"pivot:{ds}:macro_f1", f"compare:{ds}")
         if any(b.is_collapsed(c) for c in b.cells(dataset=ds)):
             sec.blocks.append(Paragraph(b.tr("comparison.collapsed_mark")))
         if len(b.seeds()) > 1:
@@ -65,11 +66,14 @@ def compare_table(b: Builder, sec: Section, ds: str) -> None:
     rows: list[list[Any]] = []
     for bb in b.backbones():
         for s in b.strategies():
+            if not b.applies(ds, bb, s):
+                continue  # left out by design: listed once, with its reason, in the introduction
             for seed in b.seeds():
                 row: list[Any] = [b.bb_label(bb), b.strategy_name(s)] + ([str(seed)] if multi_seed else [])
                 found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
                 if not found:
-                    rows.append(row + [Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * (len(metrics) - 1))
+                    cid = next(iter(b.missing(dataset=ds, backbone=bb, strategy=s, seed=seed)), None)
+                    rows.append(row + [applicability.missing_cell(b, cid)] + [Cell("—", cls="na")] * (len(metrics) - 1))
                     continue
                 m = found[0].test
                 for name in metrics:
@@ -97,7 +101,8 @@ def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) 
             for s in strategies:
                 found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
                 if not found:
-                    row.append(Cell(b.tr("ui.not_run"), cls="na"))
+                    cid = next(iter(b.missing(dataset=ds, backbone=bb, strategy=s, seed=seed)), None)
+                    row.append(applicability.missing_cell(b, cid) if b.applies(ds, bb, s) else applicability.na_cell(b))
                     continue
                 m = found[0].test
                 sub = ci_fmt(m.ci_of(metric))
@@ -241,7 +246,7 @@ def cost(b: Builder, sec: Section) -> None:
     for cid in b.run.missing:
         p = parse_cell_id(cid)
         rows.append([b.bb_label(p.get("backbone", cid)), b.strategy_name(p.get("strategy", "")),
-                     Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * 5)
+                     applicability.missing_cell(b, cid)] + [Cell("—", cls="na")] * 5)
     b.table(sec, "cost", b.tr("cap.cost"), header, rows, source="cells/*/result.json, arch.json", numeric_from=2)
     if pts:
         b.figure(sec, "cost_scatter", b.tr("cap.cost_scatter"),

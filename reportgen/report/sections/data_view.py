@@ -78,7 +78,7 @@ def class_shares(b: Builder, sec: Section, ds: str, facts: DatasetFacts) -> None
         rows.append(row)
     tab = b.table(sec, f"shares-{slug(ds)}", _tr(b, "datavis.cap.shares", dataset=b.ds_label(ds)), header, rows,
                   source=f"datasets/{ds}.json")
-    b.refs[f"splits:{ds}"] = tab.label  # the discussion cites the split table under this name
+    b.alias(f"splits:{ds}", tab.ref)  # the discussion cites the split table under this name
     threshold = dec(float(checks.SHIFT_TVD), 2)
     warned = [s for s in shifts.values() if s["shifted"]]
     for s in warned:

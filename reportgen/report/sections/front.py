@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...i18n import t
 from ...store import CellResult
+from .. import applicability
 from ..builder import Builder, slug
 from ..format import NA, count, macs, megabytes, params, pct, plain
 from ..model import BulletList, Cell, Heading, Paragraph
@@ -20,6 +22,7 @@ def introduction(b: Builder) -> None:
         backbones=b.join(b.bb_label(x) for x in b.backbones()),
         strategies=b.join(b.strategy_name(s) for s in b.strategies()), seeds=len(b.seeds()),
         planned=planned, finished=len(b.run.cells))))
+    applicability.plan_note(b, sec)  # combinations left out by design: here once, with the reason, nowhere else
     sec.blocks.append(Paragraph(b.tr("intro.strategies")))
     if b.run.missing:
         sec.blocks.append(Paragraph(b.tr("intro.missing", n=len(b.run.missing))))
@@ -68,7 +71,7 @@ def model_selection(b: Builder) -> None:
     selection.params_table(b, sec)
     reasons = {x["name"]: b.text(x.get("reason")) for x in b.exp.get("backbones", [])}
     sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))
-    sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or b.tr('ui.no_reason')}"
+    sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or t(b.lang, 'reportsource.no_reason')}"
                                   for bb in b.backbones()]))
     b.note(sec, "model_selection")
 

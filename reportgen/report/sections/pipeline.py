@@ -74,7 +74,7 @@ def add(b: Builder, sec: Section, ds: str, cell: CellResult | None) -> None:
     for i, (cells, p) in enumerate(groups):
         c = cells[0]
         ref = f"pipeline:{ds}" if i == 0 else f"pipeline:{ds}:{i + 1}"
-        label = f"{b.tr('ui.table_label', n=b.n_tables + 1)}"
+        label = b.ref(ref)  # the table created below
         batch = [s for s in p.train if s.stage == "batch"]
         sep = "；" if b.lang.startswith("zh") else "; "  # steps contain commas ("flip, p = 0.5")
         augmentation = (b.tr("data.no_augmentation") if not batch else
@@ -100,9 +100,9 @@ def add(b: Builder, sec: Section, ds: str, cell: CellResult | None) -> None:
 
 def augment_value(b: Builder, augment: Any) -> str:
     """``[train] augment`` in the hyperparameter table: the preset's name or "op list", citing the pipeline table."""
-    ref = b.ref(*[k for k in b.refs if k.startswith("pipeline:")])
+    keys = [k for k in b.refs if k.startswith("pipeline:")]
     what = f'"{augment}"' if isinstance(augment, str) else t(b.lang, "pipeline.op_list", n=len(augment))
-    return what if ref == "—" else t(b.lang, "pipeline.see", what=what, ref=ref)
+    return t(b.lang, "pipeline.see", what=what, ref=b.ref(*keys)) if keys else what
 
 
 def stem(b: Builder) -> None:

@@ -8,6 +8,7 @@ from ...i18n import t
 from ...published import baselines
 from ...schema import SplitMetrics
 from ...store import CellResult
+from .. import applicability
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
 from ..format import NA, count, dec, dec_ci, pct, pct_ci, plain
 from ..model import Cell, Heading, Paragraph, Section
@@ -86,6 +87,8 @@ def results(b: Builder) -> None:
         for ds in b.datasets():
             rows, shown = [], []
             for bb in b.backbones():
+                if not b.applies(ds, bb, s):
+                    continue  # left out by design: listed once, with its reason, in the introduction
                 for seed in b.seeds():
                     label = f"{b.bb_label(bb)} (seed {seed})" if multi_seed else b.bb_label(bb)
                     found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
@@ -95,8 +98,11 @@ def results(b: Builder) -> None:
                         rows.append([label] + metric_row(b, found[0]))
                         shown.append(found[0])
                     else:
-                        rows.append([label, Cell(b.tr("ui.not_run"), cls="na")] + [Cell("—", cls="na")] * 6)
+                        cid = next(iter(b.missing(dataset=ds, backbone=bb, strategy=s, seed=seed)), None)
+                        rows.append([label, applicability.missing_cell(b, cid)] + [Cell("—", cls="na")] * 6)
                         shown.append(None)
+            if not rows:
+                continue  # this strategy applies to no backbone on this dataset
             matched = {c.id: published[c.id] for c in shown if c is not None and c.id in published}
             source = "cells/*/metrics.json (test), result.json"
             if matched:  # a column only where some cell has an exact published match (none: the table is unchanged)

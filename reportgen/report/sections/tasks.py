@@ -1,9 +1,10 @@
 """The lab's tasks, answered: a task index at the front, the student's answers under their questions.
 
-The index is created first (so its table is numbered in reading order) and filled in last, once every
-section exists: a task counts as answered when the student wrote an answer, or when a section it names
-holds generated evidence (a table, a figure, validity findings) or the student's note in this run.
-Unanswered tasks are listed in a box under the index and returned, so ``render`` can log them.
+The index is created first and filled in last, once every section exists: a task counts as answered only
+when the student wrote an answer (``answer`` or ``answer_file``). A section holding generated evidence
+(a table, a figure, findings) is shown as such, never as an answer. Unanswered tasks are listed in a
+neutral box under the index (no instructions to the author: those go to the terminal) and returned, so
+``render`` can warn and write a draft answer beside the report (:func:`draft`), never into it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ...i18n import t
 from ...report_config import pick
 from ..builder import Builder
 from ..format import markdown
-from ..model import Cell, Figure, Findings, Note, Paragraph, Section, Table
+from ..model import BulletList, Cell, Figure, Findings, Note, Paragraph, Section, Table
 
 INDEX_REF = "task-index"  # the task index table's ref (Builder.refs) and the section's anchor suffix
 
@@ -68,7 +69,7 @@ def start(b: Builder) -> TaskIndex | None:
     header = [tr(b, "col.id"), tr(b, "col.question"), tr(b, "col.where"), tr(b, "col.status")]
     table = b.table(sec, INDEX_REF, tr(b, "caption"), header, [], source="run.json experiment.report.tasks",
                     numeric_from=99)
-    box = Unanswered(title=tr(b, "unanswered_title"), items=[])
+    box = Unanswered(title=t(b.lang, "reportsource.unanswered_title"), items=[])
     sec.blocks.append(box)
     return TaskIndex(section=sec, table=table, box=box)
 
@@ -119,11 +120,12 @@ def finish(b: Builder, index: TaskIndex | None) -> list[str]:
         if answer and not targets and "task-answers" in by_key:
             targets = [by_key["task-answers"]]
         links = [(f"#{s.anchor}", f"{s.number}. {s.title}") for s in targets]
-        done = bool(answer) or any(has_evidence(s) for s in targets)
-        if done:
-            status = Cell("✓ " + tr(b, "answered" if answer else "evidence"), cls="task-done")
+        if answer:  # only the student's answer answers a task; evidence alone is shown as evidence
+            status = Cell("✓ " + tr(b, "answered"), cls="task-done")
         else:
-            status = Cell("○ " + tr(b, "open"), cls="task-open")
+            evidence = any(has_evidence(s) for s in targets)
+            status = Cell("○ " + (t(b.lang, "reportsource.open_evidence") if evidence else tr(b, "open")),
+                          cls="task-open")
             unanswered.append(task["id"])
         where = Cell("" if links else tr(b, "no_section"), cls="task-where", links=links)
         rows.append([Cell(task["id"], cls="task-id"), Cell(pick(task["question"], b.lang)), where, status])
@@ -133,3 +135,38 @@ def finish(b: Builder, index: TaskIndex | None) -> list[str]:
     if not unanswered:
         index.section.blocks.remove(index.box)
     return unanswered
+
+
+def _prose(sec: Section) -> list[str]:
+    """The generated sentences of a section: its paragraphs and list items (not the author's notes)."""
+    out: list[str] = []
+    for block in sec.blocks:
+        if isinstance(block, Paragraph):
+            out.append(block.text)
+        elif isinstance(block, BulletList):
+            out.extend(block.items)
+    return [x for x in out if x.strip()]
+
+
+def draft(b: Builder, task_id: str) -> str:
+    """A Markdown draft answer to an unanswered task: the report's own sentences from the sections it names.
+
+    Called after layout (citations read "Table 4"), so every sentence is the one printed in the report,
+    whose numbers the render has checked against the store.
+    """
+    task = next(x for x in _tasks(b) if x["id"] == task_id)
+    by_key = {_key(s): s for s in b.sections}
+    targets = [by_key[k] for k in task.get("sections") or [] if k in by_key]
+    lines = [f"# {t(b.lang, 'reportsource.draft_title', id=task_id, question=pick(task['question'], b.lang))}", ""]
+    if not targets:
+        return "\n".join(lines + [t(b.lang, "reportsource.draft_no_section"), ""])
+    names = b.join(f"{s.number}. {s.title}" for s in targets)
+    lines += [t(b.lang, "reportsource.draft_intro", id=task_id, sections=names), ""]
+    sentences = [(sec, x) for sec in targets for x in _prose(sec)]
+    if not sentences:
+        return "\n".join(lines + [t(b.lang, "reportsource.draft_none"), ""])
+    for sec in targets:
+        found = _prose(sec)
+        if found:
+            lines += [f"## {sec.number}. {sec.title}", ""] + [f"- {x}" for x in found] + [""]
+    return "\n".join(lines)
