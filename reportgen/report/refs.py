@@ -24,6 +24,7 @@ from ..i18n import t
 from .model import Figure, Table
 
 OPEN, SEP, CLOSE = "\ue000", "\ue002", "\ue001"
+ANCHOR = "\ue003"  # marks a placeholder that resolves to the element's anchor ("#tab-14"), not its label
 _TOKEN = re.compile(f"{OPEN}([^{CLOSE}]*){CLOSE}")
 _SKIP = {"job", "uri"}  # a figure's plotting data and drawn image hold no prose
 
@@ -33,6 +34,12 @@ def ref_token(keys: tuple[str, ...] | list[str]) -> str:
     if not keys:
         raise ValueError("a citation needs at least one ref")
     return OPEN + SEP.join(keys) + CLOSE
+
+
+def anchor_token(key: str) -> str:
+    """The placeholder of a link target (``#tab-14``) of the element registered under ``key``, for links built
+    before layout numbers the elements (the checklist and task index link to tables by identity too)."""
+    return OPEN + ANCHOR + key + CLOSE
 
 
 def number(sections: list[Any], lang: str) -> list[Table | Figure]:
@@ -68,6 +75,13 @@ def layout(sections: list[Any], refs: dict[str, Table | Figure], lang: str) -> N
     def resolve(text: str) -> str:
         def one(m: re.Match) -> str:
             keys = m.group(1).split(SEP)
+            if keys[0].startswith(ANCHOR):
+                el = refs.get(keys[0][len(ANCHOR):])
+                if el is None or id(el) not in placed:
+                    raise RenderError(f"a link points at {keys[0][len(ANCHOR):]!r}, but no table or figure in this "
+                                      "report has that ref", key="report references",
+                                      fix="this is a bug in reportgen: please report it with the run folder")
+                return f"#{el.anchor}"
             found = {id(el): el for k in keys if (el := refs.get(k)) is not None and id(el) in placed}
             # Tables before figures, each in number order: "Table 2, Table 25, Figure 12".
             labels = [el.label for el in sorted(found.values(), key=lambda el: (isinstance(el, Figure), el.number))]

@@ -23,6 +23,7 @@ from ...schema import ExplainRecord
 from ...store import read_record
 from ..builder import Builder
 from ..model import BulletList, Cell, Figure, Paragraph, Section, Table
+from ..refs import anchor_token
 from .tasks import Unanswered
 
 MAX_LINKS = 4  # per item: a 40-cell run has 40 metric tables; the first few show where to look
@@ -111,7 +112,10 @@ def _elements(b: Builder, entry: dict[str, Any]) -> list[tuple[str, str]]:
         for sec in b.sections:
             for block in sec.blocks:
                 if isinstance(block, (Table, Figure)) and block.ref and fnmatch.fnmatchcase(block.ref, pattern):
-                    out.append((f"#{block.anchor}", block.label))
+                    # Numbers and anchors are given at layout, after this section: cite by identity.
+                    key = f"checklist-link:{id(block)}"  # this very element, even where refs repeat
+                    b.refs[key] = block
+                    out.append((anchor_token(key), b.ref(key)))
     for key in entry.get("sections", []):
         sec = next((s for s in b.sections if s.anchor == f"sec-{key}"), None)
         if sec is not None:
