@@ -73,10 +73,21 @@ def cli(verbose: int) -> None:
 EXPERIMENT = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _load(path: Path):
-    from .config import load_experiment
+ALLOW_OUTSIDE = click.option(
+    "--allow-outside-files", is_flag=True,
+    help="Let the experiment file pull in answer/notes files from outside its own folder (each is named here).")
 
-    return load_experiment(path)
+
+def _load(path: Path, allow_outside_files: bool = False):
+    from .config import load_experiment
+    from .named_files import allow_outside
+
+    with allow_outside(allow_outside_files) as read:
+        exp = load_experiment(path)
+    for p in read:  # the trust model: whoever runs the command sees every file read from elsewhere
+        click.secho(f"note: read {p}, outside {path.parent.resolve()} (--allow-outside-files)", fg="yellow",
+                    err=True)
+    return exp
 
 
 def _print_warnings(warnings: list[dict]) -> None:
@@ -91,11 +102,12 @@ def _print_warnings(warnings: list[dict]) -> None:
 
 @cli.command()
 @EXPERIMENT
-def validate(experiment: Path) -> None:
+@ALLOW_OUTSIDE
+def validate(experiment: Path, allow_outside_files: bool) -> None:
     """Check an experiment file and its data, backbones and weights without training anything."""
     from .preflight import preflight
 
-    exp = _load(experiment)
+    exp = _load(experiment, allow_outside_files)
     plan = preflight(exp, check_images=True)
     click.echo(f"ok: {experiment} — {len(plan.cells)} cells "
                f"({len(exp.datasets)} dataset(s) × {len(exp.backbones)} backbone(s) × "
@@ -108,12 +120,13 @@ def validate(experiment: Path) -> None:
 
 @cli.command()
 @EXPERIMENT
-def plan(experiment: Path) -> None:
+@ALLOW_OUTSIDE
+def plan(experiment: Path, allow_outside_files: bool) -> None:
     """Show the cells of the matrix: parameters, input size, epochs and an estimated cost."""
     from .planning import plan_rows, plan_table
     from .preflight import preflight
 
-    exp = _load(experiment)
+    exp = _load(experiment, allow_outside_files)
     pf = preflight(exp)
     click.echo(plan_table(plan_rows(exp, pf)))
     for s in pf.skipped:
@@ -167,8 +180,10 @@ def _on_run_event(kind: str, data: dict) -> None:
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write TensorBoard scalars to DIR/<cell id> as epochs finish (needs reportgen[tensorboard]; "
                    "inline launcher).")
+@ALLOW_OUTSIDE
 def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | None, jobs: int | None,
-        no_wait: bool, no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None) -> None:
+        no_wait: bool, no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None,
+        allow_outside_files: bool = False) -> None:
     """Train every unfinished cell of an experiment into its results store (runs/<name>/).
 
     Safe to interrupt: rerunning skips finished cells and resumes an interrupted one from its last
@@ -177,7 +192,7 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     from .errors import LaunchError
     from .launch import resolve
 
-    exp = _load(experiment)
+    exp = _load(experiment, allow_outside_files)
     settings = resolve(exp, kind=launcher, jobs=jobs)
     only_list = list(only) or None
     if tensorboard_dir is not None and settings["kind"] != "inline":

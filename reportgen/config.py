@@ -23,6 +23,7 @@ from typing import Any
 import tomllib
 
 from .errors import ConfigError
+from .named_files import check_named_file
 from .report_config import lang_text, parse_tasks
 
 STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
@@ -497,6 +498,7 @@ def load_experiment(path: str | Path) -> Experiment:
         if not notes_path.is_file():
             raise ConfigError("notes file not found", file=path, key="report.notes_file",
                               expected=f"a Markdown file at {notes_path}", fix="create it or remove the key")
+        check_named_file(notes_path, toml=path, key="report.notes_file", what="notes file")
         report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
     report["tasks"] = parse_tasks(report["tasks"], file=path, read_text=read_text_file)
     if report["date"] is None:
