@@ -25,6 +25,14 @@ class Group(click.Group):
         except ReportgenError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP during `run`: say what the store kept
+            from .launch.signals import interrupted_note
+
+            note = interrupted_note()
+            if note is None:
+                raise
+            click.secho(note, fg="yellow", err=True)
+            ctx.exit(130)
         # Last line of defence: the real sites raise ReportgenErrors; a file problem that slipped
         # through still gets one message naming the path instead of a traceback.
         except UnicodeDecodeError as exc:
@@ -193,6 +201,9 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     from .launch import resolve
 
     exp = _load(experiment, allow_outside_files)
+    from .launch import signals
+
+    signals.stop_run_on_signals(exp.run_dir)  # SIGTERM/SIGHUP stop a run like Ctrl-C; Group prints what was kept
     settings = resolve(exp, kind=launcher, jobs=jobs)
     only_list = list(only) or None
     if tensorboard_dir is not None and settings["kind"] != "inline":
