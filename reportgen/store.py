@@ -76,8 +76,8 @@ def disk_error(exc: OSError, path: Path, nbytes: int) -> StoreError:
     size = f"{nbytes / 1e6:.2f} MB" if nbytes >= 100_000 else f"{nbytes} bytes"
     what = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = (f"free space on that disk (or set [experiment] output_dir elsewhere) and run the same command "
-               f"again: finished cells are kept and an interrupted cell resumes from its last epoch")
+        fix = ("free space on that disk (or set [experiment] output_dir elsewhere) and run the same command "
+               "again: finished cells are kept and an interrupted cell resumes from its last epoch")
     else:
         fix = ("check the disk and the folder's permissions, then run the same command again: finished cells "
                "are kept and an interrupted cell resumes from its last epoch")
