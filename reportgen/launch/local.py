@@ -178,7 +178,7 @@ def _collect(summary: Any, emit: Event, run_dir: Path, cid: str, rc: int, info: 
     else:
         st = status.cell_status(run_dir, cid)
         killed = signals.signal_reason(rc)
-        if killed and st.error is None:  # killed from outside (OOM killer): it could not say why itself
+        if killed and st.error is None and not signals.is_stop(rc):  # OOM killer, a crash: it could not say why
             status.record_failure(cdir, LaunchError(f"{killed}; the cell resumes from its last epoch when run "
                                                     "again", file=info["log"]))
             st = status.cell_status(run_dir, cid)

@@ -70,6 +70,12 @@ def die_with_parent(parent_pid: int | None, sig: int = signal.SIGTERM) -> None:
         os.kill(os.getpid(), sig)
 
 
+def is_stop(returncode: int) -> bool:
+    """A worker ended by a stop request (Ctrl-C, SIGTERM, SIGHUP): its cell is interrupted, not failed."""
+    stops = {signal.SIGINT} | {getattr(signal, n) for n in STOP_SIGNALS if hasattr(signal, n)}
+    return returncode < 0 and -returncode in stops
+
+
 def signal_reason(returncode: int) -> str | None:
     """Why a worker that exited with ``returncode`` died, if a signal killed it."""
     if returncode >= 0:
