@@ -63,7 +63,13 @@ def write_point(path: Path, nbytes: int) -> None:
         write_hook(Path(path), nbytes)
 
 
-def disk_error(exc: OSError, path: Path, nbytes: int) -> StoreError:
+class WriteError(StoreError, OSError):
+    """A file of the store could not be written: one message for the user (a StoreError, exit 2), and still
+    an OSError (``errno``, ``filename``) for the callers that handle a failed write themselves (a read-only
+    store renders without its figure cache)."""
+
+
+def disk_error(exc: OSError, path: Path, nbytes: int) -> WriteError:
     """An OSError while writing ``path`` as one message: the file, the free space, the size, what is kept."""
     path = Path(path)
     probe = path.parent
@@ -81,8 +87,10 @@ def disk_error(exc: OSError, path: Path, nbytes: int) -> StoreError:
     else:
         fix = ("check the disk and the folder's permissions, then run the same command again: finished cells "
                "are kept and an interrupted cell resumes from its last epoch")
-    return StoreError(f"cannot write this file: {what} (writing {size}; {free} there)", file=path,
-                      expected="a writable folder with room for the results", fix=fix)
+    err = WriteError(f"cannot write this file: {what} (writing {size}; {free} there)", file=path,
+                     expected="a writable folder with room for the results", fix=fix)
+    err.errno, err.strerror, err.filename = exc.errno, exc.strerror, str(path)
+    return err
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
