@@ -153,6 +153,8 @@ def _write(target: Path, data: bytes | str) -> None:
             atomic_write_text(target, data)
         else:
             atomic_write_bytes(target, data)
+    except StoreError:  # the store's write error already names the file, its size and the free space
+        raise
     except OSError as exc:
         raise RenderError(f"cannot write the report ({exc.strerror or exc})", file=target,
                           expected="a writable folder", fix="check its permissions and free space, or pass --out"
