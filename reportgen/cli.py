@@ -44,6 +44,14 @@ class Group(click.Group):
         except ReportgenError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP during `run`: say what the store kept
+            from .launch.signals import interrupted_note
+
+            note = interrupted_note()
+            if note is None:
+                raise
+            click.secho(note, fg="yellow", err=True)
+            ctx.exit(130)
         # Last line of defence: the real sites raise ReportgenErrors; a file problem that slipped
         # through still gets one message naming the path instead of a traceback.
         except UnicodeDecodeError as exc:
@@ -93,10 +101,21 @@ def cli(verbose: int) -> None:
 EXPERIMENT = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _load(path: Path):
-    from .config import load_experiment
+ALLOW_OUTSIDE = click.option(
+    "--allow-outside-files", is_flag=True,
+    help="Let the experiment file pull in answer/notes files from outside its own folder (each is named here).")
 
-    return load_experiment(path)
+
+def _load(path: Path, allow_outside_files: bool = False):
+    from .config import load_experiment
+    from .named_files import allow_outside
+
+    with allow_outside(allow_outside_files) as read:
+        exp = load_experiment(path)
+    for p in read:  # the trust model: whoever runs the command sees every file read from elsewhere
+        click.secho(f"note: read {p}, outside {path.parent.resolve()} (--allow-outside-files)", fg="yellow",
+                    err=True)
+    return exp
 
 
 def _print_warnings(warnings: list[dict]) -> None:
@@ -111,9 +130,10 @@ def _print_warnings(warnings: list[dict]) -> None:
 
 @cli.command()
 @EXPERIMENT
-def validate(experiment: Path) -> None:
+@ALLOW_OUTSIDE
+def validate(experiment: Path, allow_outside_files: bool) -> None:
     """Check an experiment file and its data, backbones and weights without training anything."""
-    exp = _load(experiment)  # TOML and schema first: their errors come back before torch is imported
+    exp = _load(experiment, allow_outside_files)  # TOML and schema first: errors come before torch is imported
     from .preflight import preflight
 
     plan = preflight(exp, check_images=True)
@@ -156,13 +176,14 @@ def init(data: Path, output: Path | None, name: str | None, epochs: int | None, 
 
 @cli.command()
 @EXPERIMENT
+@ALLOW_OUTSIDE
 @click.option("--device", default="auto", show_default=True, help="The device `run` will use: auto, cpu, cuda, cuda:N.")
-def plan(experiment: Path, device: str) -> None:
+def plan(experiment: Path, device: str, allow_outside_files: bool) -> None:
     """Show the cells of the matrix: parameters, input size, epochs and a cost timed on this machine
     (a few real batches per backbone, input size and strategy)."""
     import time
 
-    exp = _load(experiment)
+    exp = _load(experiment, allow_outside_files)
     t0 = time.perf_counter()  # `run` imports the same: its start-up is part of the estimate
     from .planning import TIMED_BATCHES, decode_seconds, plan_rows, plan_table, run_overhead_seconds
     from .preflight import preflight
@@ -225,8 +246,10 @@ def _on_run_event(kind: str, data: dict) -> None:
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write TensorBoard scalars to DIR/<cell id> as epochs finish (needs reportgen[tensorboard]; "
                    "inline launcher).")
+@ALLOW_OUTSIDE
 def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | None, jobs: int | None,
-        no_wait: bool, no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None) -> None:
+        no_wait: bool, no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None,
+        allow_outside_files: bool = False) -> None:
     """Train every unfinished cell of an experiment into its results store (runs/<name>/).
 
     Safe to interrupt: rerunning skips finished cells and resumes an interrupted one from its last
@@ -234,7 +257,10 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
     """
     from .launch import resolve
 
-    exp = _load(experiment)
+    exp = _load(experiment, allow_outside_files)
+    from .launch import signals
+
+    signals.stop_run_on_signals(exp.run_dir)  # SIGTERM/SIGHUP stop a run like Ctrl-C; Group prints what was kept
     settings = resolve(exp, kind=launcher, jobs=jobs)
     from .train.progress import RunWatch
 

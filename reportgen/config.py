@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .named_files import check_named_file
 from .names import close_names, is_baseline, known_names
 from .report_config import lang_text, parse_checklist, parse_tasks
 from .tomlcheck import ConfigErrors, parse_toml
@@ -589,6 +590,7 @@ def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
         if not notes_path.is_file():
             raise ConfigError("notes file not found", file=path, key="report.notes_file",
                               expected=f"a Markdown file at {os.path.abspath(notes_path)}", fix="create it or remove the key")
+        check_named_file(notes_path, toml=path, key="report.notes_file", what="notes file")
         report["notes"] = {**parse_notes_markdown(notes_path), **report["notes"]}
     report["tasks"] = parse_tasks(report["tasks"], file=path, read_text=read_text_file)
     report["checklist"] = parse_checklist(report["checklist"], file=path)

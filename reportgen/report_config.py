@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .i18n import catalog
+from .named_files import check_named_file
 from .published import checklist_ids
 
 TEXT_LANGS = ("zh-TW", "en")
@@ -156,6 +157,7 @@ def _answer_file(v: Any, *, file: Path, key: str, read_text) -> str:
     if not path.is_file():
         raise ConfigError("answer file not found", file=file, key=key, expected=f"a Markdown file at {path}",
                           fix="create it, fix the path (relative to the experiment file), or remove the key")
+    check_named_file(path, toml=file, key=key, what="answer file")  # only what sits beside the TOML
     return read_text(path, what="answer file", key=key, file=file)
 
 

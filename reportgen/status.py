@@ -9,6 +9,7 @@ when a killed attempt left a checkpoint to resume from. Torch-free, like ``rende
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import traceback
 from dataclasses import asdict, dataclass
@@ -24,12 +25,19 @@ STATES = ("pending", "running", "done", "failed")
 
 
 def record_failure(cell_dir: Path, exc: BaseException) -> None:
-    """Write ``failed.json`` so ``status`` shows why a cell failed in a worker nobody is watching."""
-    store.write_json(Path(cell_dir) / FAILED_FILE, {
-        "error": str(exc) if isinstance(exc, ReportgenError) else f"{type(exc).__name__}: {exc}",
-        "type": type(exc).__name__, "host": socket.gethostname(),
-        "failed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "traceback": "".join(traceback.format_exception(exc))[-4000:]})
+    """Write ``failed.json`` so ``status`` shows why a cell failed in a worker nobody is watching.
+
+    Best effort: when the failure *is* a full disk, this write fails too, and the original error
+    (naming the file that could not be written) must be the one the user sees.
+    """
+    try:
+        store.write_json(Path(cell_dir) / FAILED_FILE, {
+            "error": str(exc) if isinstance(exc, ReportgenError) else f"{type(exc).__name__}: {exc}",
+            "type": type(exc).__name__, "host": socket.gethostname(),
+            "failed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "traceback": "".join(traceback.format_exception(exc))[-4000:]})
+    except (StoreError, OSError) as err:
+        logging.getLogger(__name__).warning("could not record the failure of %s: %s", cell_dir, err)
 
 
 def clear_failure(cell_dir: Path) -> None:

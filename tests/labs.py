@@ -9,6 +9,7 @@ torch.hub looks first; the real loading path runs, the numbers mean nothing.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -88,12 +89,13 @@ def tiny_lab_toml(lab: str, root: Path) -> Path:
                 table["batch_size"] = min(table["batch_size"], 16)
             if "augment" in table:
                 table["augment"] = _shrink_augment(table["augment"], original)
-    # Paths in the lab (answer_file, notes_file) stay relative to experiments/.
-    for task in doc.get("report", {}).get("tasks", []):
-        if "answer_file" in task:
-            task["answer_file"] = str(ROOT / "experiments" / task["answer_file"])
-    if "notes_file" in doc.get("report", {}):
-        doc["report"]["notes_file"] = str(ROOT / "experiments" / doc["report"]["notes_file"])
+    # The lab's answer/notes files go beside the test TOML, at the same relative paths: a TOML may pull
+    # files into a report only from its own folder (named_files.py).
+    rels = [t["answer_file"] for t in doc.get("report", {}).get("tasks", []) if "answer_file" in t]
+    rels += [doc["report"]["notes_file"]] if "notes_file" in doc.get("report", {}) else []
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "experiments" / rel, root / rel)
     out = root / f"{lab}.toml"
     out.write_text(tomli_w.dumps(doc), encoding="utf-8")
     return out

@@ -10,6 +10,7 @@ a missing folder, an empty class, a label out of range or arrays of mismatched l
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,6 +291,13 @@ def _read_csv_rows(path: Path, spec: DatasetSpec) -> list[tuple[str, str, int]]:
                         raise DataError(f'line {line} has no "{col}" value', file=path, key=col,
                                         expected=f"every row with an image path and a label ({', '.join(cols)})",
                                         fix="fill in the value or delete the row")
+                for value, col in ((rel, spec.path_column), (lab, spec.label_column)):
+                    bad = _CONTROL.search(value)
+                    if bad:  # a NUL or other control byte: os/PIL would fail later with no row named
+                        raise DataError(f'line {line} has a control character (U+{ord(bad.group()):04X}) in its '
+                                        f'"{col}" value', file=path, key=col,
+                                        expected="printable text (a file path and a class label)",
+                                        fix="remove the stray byte from that row (the file may have been damaged)")
                 out.append((rel.strip(), lab.strip(), line))
             return out
     except UnicodeDecodeError as exc:
@@ -297,6 +305,9 @@ def _read_csv_rows(path: Path, spec: DatasetSpec) -> list[tuple[str, str, int]]:
                         expected="a UTF-8 encoded CSV file", fix="re-save the CSV as UTF-8") from None
     except csv.Error as exc:
         raise DataError(f"not a readable CSV file ({exc})", file=path, fix="check the file's format") from None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab (a spreadsheet's separator) is not a problem here
 
 
 def _is_float(label: str) -> bool:

@@ -20,6 +20,7 @@ from torch import nn
 
 from .. import store
 from ..data.batches import Normalization, to_model_input
+from ..errors import StoreError
 from ..schema import CamItem, ExplainRecord, MistakeItem
 from .cam import METHOD, MissingPackage, grad_cam
 from .selection import confident_mistakes, fixed_sample
@@ -93,6 +94,8 @@ def explain_cell(cdir: Path, *, model: nn.Module, backbone: str, normalization: 
             cam.update(cam_status="done", cam_method=METHOD, cam_layer=res.layer, cam_grid=res.grid, cam_items=items)
         except MissingPackage:
             cam["cam_reason"] = INSTALL_HINT
+        except StoreError:  # a disk that cannot take the files fails the cell, to be redone whole on rerun
+            raise
         except Exception as exc:  # noqa: BLE001 - an explanation must never cost the cell its results
             log.warning("%s: Grad-CAM failed (%s: %s); the cell's results are unaffected", cdir.name,
                         type(exc).__name__, exc)

@@ -11,6 +11,7 @@ memory, and a crash in one cell cannot take the queue down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -25,6 +26,8 @@ from typing import Any
 
 from .. import status, store
 from ..config import Experiment
+from ..errors import LaunchError
+from . import signals
 from .worker import EXIT_LOCKED
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ def _worker_env(slot: Slot) -> dict[str, str]:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(slot.threads)
     env.update(slot.env)
+    env["REPORTGEN_PARENT_PID"] = str(os.getpid())  # the worker dies with us (signals.die_with_parent)
     return env
 
 
@@ -100,6 +104,16 @@ def run_local(exp: Experiment, *, jobs: int = 1, device: str = "auto", on_event:
     logs.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, int, str, Any]] = {}
     free = list(slots)
+    # SIGTERM/SIGHUP become KeyboardInterrupt here, so _schedule's finally stops every worker: Python's
+    # default (die on the spot) left them training as orphans next to a rerun.
+    with signals.stop_on_signals():
+        _schedule(queue, free, running, slots=slots, pickled=pickled, logs=logs, cells=cells, summary=summary,
+                  emit=emit, run_dir=run_dir, save_checkpoints=save_checkpoints, poll_s=poll_s)
+    return summary
+
+
+def _schedule(queue: deque, free: list[Slot], running: dict, *, slots: list[Slot], pickled: Path, logs: Path,
+              cells: list, summary: Any, emit: Event, run_dir: Path, save_checkpoints: bool, poll_s: float) -> None:
     try:
         while queue or running:
             while queue and free:
@@ -125,15 +139,32 @@ def run_local(exp: Experiment, *, jobs: int = 1, device: str = "auto", on_event:
                 _collect(summary, emit, run_dir, cid, rc, {"index": index, "total": len(cells), "cell_id": cid,
                                                           "slot": name, "log": str(logs / f"{cid}.log")})
     finally:
-        for proc, _, _, _fh in running.values():  # interrupted: stop the workers (their checkpoints stay)
+        _stop_workers(running)
+
+
+STOP_GRACE_S = 5.0
+
+
+def _stop_workers(running: dict) -> None:
+    """Interrupted: SIGTERM every worker, SIGKILL what is still alive after a few seconds.
+
+    A worker checkpoints atomically after each epoch, so dying at any instant costs at most the epoch
+    in progress; waiting longer for a "clean" stop would only keep the user (or a scheduler) waiting.
+    """
+    for proc, _, _, _fh in running.values():
+        with contextlib.suppress(ProcessLookupError):
             proc.terminate()
-        for proc, _, _, fh in running.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            fh.close()
-    return summary
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc, _, _, fh in running.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping: kill the rest at once
+            proc.kill()
+            proc.wait()
+        fh.close()
 
 
 def _collect(summary: Any, emit: Event, run_dir: Path, cid: str, rc: int, info: dict) -> None:
@@ -146,6 +177,11 @@ def _collect(summary: Any, emit: Event, run_dir: Path, cid: str, rc: int, info: 
         emit("cell_locked", info)
     else:
         st = status.cell_status(run_dir, cid)
-        error = st.error or f"worker exited with code {rc} and left no error (see {info['log']})"
+        killed = signals.signal_reason(rc)
+        if killed and st.error is None and not signals.is_stop(rc):  # OOM killer, a crash: it could not say why
+            status.record_failure(cdir, LaunchError(f"{killed}; the cell resumes from its last epoch when run "
+                                                    "again", file=info["log"]))
+            st = status.cell_status(run_dir, cid)
+        error = st.error or killed or f"worker exited with code {rc} and left no error (see {info['log']})"
         summary.failed[cid] = error
         emit("cell_failed", {**info, "error": error})

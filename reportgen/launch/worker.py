@@ -20,6 +20,7 @@ from typing import Any
 
 from ..config import Experiment
 from ..errors import ConfigError
+from . import signals
 
 log = logging.getLogger(__name__)
 EXIT_LOCKED = 3
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-checkpoints", action="store_true")
     args = ap.parse_args(argv)
+    parent = os.environ.get("REPORTGEN_PARENT_PID")
+    if parent:  # started by the local launcher: never outlive it (even a kill -9 of the launcher)
+        signals.die_with_parent(int(parent))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open(args.experiment, "rb") as fh:
         exp = pickle.load(fh)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.font_manager
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -48,10 +49,25 @@ def read_png(path: str | os.PathLike) -> np.ndarray | None:
         return None
 
 
+def literal_text(fig: Figure) -> None:
+    """Print every text of ``fig`` as written: no matplotlib mathtext.
+
+    Labels are user text (class names, backbone labels, notes): a class named ``$\\nope{x}$`` or a
+    label with one "$" must print those characters, not fail the figure in the mathtext parser. This is
+    the one place that escapes labels, for every figure kind (:func:`png_of` calls it): per artist, so it
+    holds in a render worker process whatever its ``rcParams`` say.
+    """
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+
+
 def png_of(fig: Figure) -> bytes:
-    """RGB PNG of a figure (no alpha: WeasyPrint would split it into a soft mask)."""
+    """RGB PNG of a figure (no alpha: WeasyPrint would split it into a soft mask); text printed literally."""
     from PIL import Image
 
+    literal_text(fig)
     canvas = fig.canvas
     canvas.draw()
     img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
@@ -88,7 +104,8 @@ def image_grid(images: Sequence[Sequence[np.ndarray | None]], *, row_labels: Seq
     height = head + nrows * cell + 0.05
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
-    size = matplotlib.rcParams["xtick.labelsize"]
+    # In points even where the report's fonts were not set up (matplotlib's default is the word "medium").
+    size = matplotlib.font_manager.FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
 
     def x_of(j: int) -> float:
         return left + j * cell + (gap * (j // group_size) if n_groups else 0.0)

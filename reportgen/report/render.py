@@ -34,6 +34,7 @@ from .context import Link, ReportContext, build_context
 from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
 from .fonts import find_cjk_font, subset_font
+from .tempdirs import render_tempdir
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,8 @@ def _write(target: Path, data: bytes | str) -> None:
             atomic_write_text(target, data)
         else:
             atomic_write_bytes(target, data)
+    except StoreError:  # the store's write error already names the file, its size and the free space
+        raise
     except OSError as exc:
         raise RenderError(f"cannot write the report ({exc.strerror or exc})", file=target,
                           expected="a writable folder", fix="check its permissions and free space, or pass --out"
@@ -212,7 +215,16 @@ def _pdf_or_error(make, target: Path) -> bytes:
                           fix="render without --pdf to check the HTML, or report this as a bug") from exc
 
 
-def render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool = False,
+def render_report(run_dir: str | Path, *args, **kwargs) -> dict[str, Path]:
+    """:func:`_render_report` with every temp file (fonts, WeasyPrint's) under ``<run>/.render-tmp``,
+    removed at exit and, after a kill, on the next render (``tempdirs.py``)."""
+    if not (Path(run_dir) / "run.json").is_file():
+        return _render_report(run_dir, *args, **kwargs)  # no store: its own error message
+    with render_tempdir(Path(run_dir)):
+        return _render_report(run_dir, *args, **kwargs)
+
+
+def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool = False,
                   template_dir: str | Path | None = None, out: str | Path | None = None,
                   jobs: int | None = None, config: str | Path | None = None,
                   messages: list[str] | None = None) -> dict[str, Path]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import store
 from ..errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,12 @@ def try_lock(run_dir: Path, cell_id: str) -> CellLock | None:
              "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
              "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
     data = json.dumps(owner).encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
-    os.fsync(fd)
+    try:
+        store.write_point(path, len(data))  # a write like any other: the fault-injection tests fail it too
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise store.disk_error(exc, path, len(data)) from exc
     return CellLock(path=path, fd=fd, owner=owner, took_over=took_over)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import io
 import logging
 import os
 import platform
@@ -157,6 +158,7 @@ def prepare(exp: Experiment, *, only: list[str] | None = None, progress: bool = 
     cells = [c for c in plan.cells if not only or any(s in c.id for s in only)]
     safepath.check_writable_dir(exp.run_dir, what="results folder", file=exp.source, key="experiment.output_dir")
     safepath.check_store(exp.run_dir)
+    store.clean_stale_temp_files(exp.run_dir)  # temp files of a process killed mid-write last time
     # Decode every (dataset, input size) first: bad images fail here, not after hours of training.
     for cell in cells:
         plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, augment=cell.train["augment"],
@@ -401,9 +403,9 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
                  test_images=splits["test"].images, device=device, num_classes=k)
     threshold = summ.test.binary["at_val_youden"].threshold if summ.test.binary else None
     if save_checkpoint:
-        tmp = cdir / ".best.pt.tmp"
-        torch.save(res.best_state, tmp)
-        os.replace(tmp, cdir / "best.pt")
+        buf = io.BytesIO()  # through the store's one atomic writer, like every other file of the cell
+        torch.save(res.best_state, buf)
+        store.atomic_write_bytes(cdir / "best.pt", buf.getvalue())
     best_row = res.epochs[res.best_epoch - 1]
     result = {
         "status": "done", "cell_id": cell.id, "best_epoch": res.best_epoch, "epochs_run": len(res.epochs),
