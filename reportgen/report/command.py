@@ -19,12 +19,15 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
               help="A folder of templates that shadow the packaged ones (e.g. templates/example-course).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="HTML file (or folder) for the first language; default <run>/report.html.")
+@click.option("--docx", is_flag=True, help="Also write an editable Word document (report.docx, one per language).")
+@click.option("--brief", is_flag=True, default=None,
+              help="A concise report: per-epoch logs and per-layer tables left out [default: [report] detail].")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes that draw figures and lay out the other language's PDF "
                    "[default: one per CPU, at most 4; 1 = all in this process].")
 def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None,
-           jobs: int | None) -> None:
-    """Render the results store RUN_DIR (default: the run under ./runs that trained last) into an HTML/PDF report."""
+           jobs: int | None, docx: bool, brief: bool | None) -> None:
+    """Render the results store RUN_DIR (default: the run under ./runs that trained last) into an HTML/PDF/Word report."""
     from .render import default_run_dir, render_report
 
     try:
@@ -33,7 +36,7 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
             also = f"; also under runs/: {', '.join(p.name for p in others)}" if others else ""
             click.echo(f"rendering {run_dir} (the run trained last{also})")
         written = render_report(run_dir, lang=lang, pdf=pdf, template_dir=template_dir, out=out,
-                                jobs=jobs)
+                                jobs=jobs, docx=docx, detail="brief" if brief else None)
     except ReportgenError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
@@ -48,5 +51,5 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
                    "(render with -vv shows where it failed)", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     for key, path in written.items():
-        if key.startswith(("html:", "pdf:")):
+        if key.startswith(("html:", "pdf:", "docx:")):
             click.echo(f"{key.split(':')[0]} ({key.split(':')[1]}): {path}")

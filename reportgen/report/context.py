@@ -18,9 +18,15 @@ from .sections import back, comparison, errors, front, pipeline, results, tasks,
 __all__ = ["Link", "ReportContext", "build_context"]
 
 
-def build_context(run: RunResults, analysis: dict[str, Any], lang: str) -> ReportContext:
-    """The whole report for one language as view models (figures still to be drawn)."""
+def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, detail: str | None = None) -> ReportContext:
+    """The whole report for one language as view models (figures still to be drawn).
+
+    ``detail``: "brief" leaves out the per-epoch logs and per-layer tables (a sentence says where they
+    are); None: run.json's ``report.detail`` (default "full").
+    """
     b = Builder(run, analysis, lang)
+    if detail is not None:
+        b.detail = detail
     cfg = b.report_cfg
     cover = Cover(title=b.text(cfg.get("title")) or b.tr("ui.default_title"), course=cfg.get("course") or "",
                   author=cfg.get("author") or "", student_id=cfg.get("student_id") or "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...i18n import t
 from ..builder import Builder
 from ..format import NA, plain
 from ..model import Cell, Code, FindingItem, Findings, Paragraph
@@ -50,7 +51,10 @@ def appendix(b: Builder) -> None:
     status += [[cid, Cell(b.tr("ui.not_run"), cls="na"), NA] for cid in b.run.missing]
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],
             status, source="run.json cells, cells/*/result.json", numeric_from=99)
-    selection.layer_tables(b, sec)
+    if b.detail == "brief":
+        sec.blocks.append(Paragraph(t(b.lang, "brief.layers_out")))
+    else:
+        selection.layer_tables(b, sec)
     toml_path = b.run.path / "experiment.toml"
     toml = toml_path.read_text(encoding="utf-8", errors="replace") if toml_path.is_file() else b.tr("ui.no_toml")
     sec.blocks.append(Code(toml, b.tr("cap.toml")))
