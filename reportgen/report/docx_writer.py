@@ -37,11 +37,12 @@ _THEME_ATTRS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
 
 # --------------------------------------------------------------------------- fonts
 def _set_fonts(rpr: Any, family: str, *, latin: bool = True) -> None:
-    """``<w:rFonts>`` of one run or style: the East-Asian slot always, the Latin ones unless ``latin`` is False."""
-    fonts = rpr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = OxmlElement("w:rFonts")
-        rpr.insert(0, fonts)
+    """``<w:rFonts>`` of one run or style: the East-Asian slot always, the Latin ones unless ``latin`` is False.
+
+    Word rejects a document whose elements are out of schema order, so elements are added through
+    python-docx's ``get_or_add_*`` (which place them) or as the first child where the schema says first.
+    """
+    fonts = rpr.get_or_add_rFonts()  # after w:rStyle, before everything else
     for attr in _THEME_ATTRS:
         if fonts.get(qn(attr)) is not None:
             del fonts.attrib[qn(attr)]
@@ -50,8 +51,10 @@ def _set_fonts(rpr: Any, family: str, *, latin: bool = True) -> None:
 
 
 def _rpr(element: Any) -> Any:
+    if hasattr(element, "get_or_add_rPr"):  # a run or a style: python-docx knows where rPr goes
+        return element.get_or_add_rPr()
     rpr = element.find(qn("w:rPr"))
-    if rpr is None:
+    if rpr is None:  # w:rPrDefault holds only rPr
         rpr = OxmlElement("w:rPr")
         element.insert(0, rpr)
     return rpr
@@ -110,7 +113,8 @@ def _bookmark(paragraph: Any, name: str, ident: int) -> None:
     start.set(qn("w:id"), str(ident))
     start.set(qn("w:name"), re.sub(r"[^A-Za-z0-9_]", "_", name)[:40])
     end.set(qn("w:id"), str(ident))
-    paragraph._p.insert(0, start)
+    ppr = paragraph._p.pPr  # pPr must stay the paragraph's first child
+    paragraph._p.insert(1 if ppr is not None else 0, start)
     paragraph._p.append(end)
 
 
@@ -216,10 +220,11 @@ class DocxWriter:
         table.style = "Table Grid"
         table.alignment = WD_TABLE_ALIGNMENT.CENTER
         header = table.rows[0]
-        trpr = header._tr.get_or_add_trPr()
-        repeat = OxmlElement("w:tblHeader")  # the header row repeats on every page the table spans
+        for row in table.rows:
+            row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))  # a row stays whole on one page
+        repeat = OxmlElement("w:tblHeader")  # the header row repeats on every page (after cantSplit: schema order)
         repeat.set(qn("w:val"), "true")
-        trpr.append(repeat)
+        header._tr.get_or_add_trPr().append(repeat)
         for i, text in enumerate(block.header):
             p = header.cells[i].paragraphs[0]
             p.add_run(text).bold = True
@@ -230,8 +235,6 @@ class DocxWriter:
             for i, cell in enumerate(row):
                 self._cell(cells[i], cell, numeric=i >= block.numeric_from)
         for row in table.rows:
-            cant = OxmlElement("w:cantSplit")  # a row stays whole on one page
-            row._tr.get_or_add_trPr().append(cant)
             for c in row.cells:
                 for p in c.paragraphs:
                     p.paragraph_format.space_after = Pt(0)

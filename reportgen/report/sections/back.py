@@ -47,14 +47,14 @@ def appendix(b: Builder) -> None:
     tool_notes = _tool_notes(b)
     if tool_notes:
         sec.blocks.append(Paragraph(" ".join(tool_notes)))
+    if b.detail == "brief":  # the cell list, per-layer tables and the TOML: in the full report and the store
+        sec.blocks.append(Paragraph(t(b.lang, "brief.appendix_out")))
+        return
     status = [[c.id, b.tr("ui.done"), c.result.finished_at] for c in b.run.cells]
     status += [[cid, Cell(b.tr("ui.not_run"), cls="na"), NA] for cid in b.run.missing]
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],
             status, source="run.json cells, cells/*/result.json", numeric_from=99)
-    if b.detail == "brief":
-        sec.blocks.append(Paragraph(t(b.lang, "brief.layers_out")))
-    else:
-        selection.layer_tables(b, sec)
+    selection.layer_tables(b, sec)
     toml_path = b.run.path / "experiment.toml"
     toml = toml_path.read_text(encoding="utf-8", errors="replace") if toml_path.is_file() else b.tr("ui.no_toml")
     sec.blocks.append(Code(toml, b.tr("cap.toml")))
