@@ -18,6 +18,7 @@ class _Tables(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, dict[str, list]] = {}
+        self.captions: dict[str, str] = {}
         self.ref: str | None = None
         self.cell: list[str] | None = None
         self.row: list[str] | None = None
@@ -28,8 +29,11 @@ class _Tables(HTMLParser):
         if tag == "figure" and "table" in (a.get("class") or "").split():
             self.ref = a.get("data-ref") or a.get("id")
             self.tables[self.ref] = {"header": [], "rows": []}
+            self.captions[self.ref] = ""
         elif self.ref is None:
             return
+        elif tag == "figcaption":
+            self.cell = []
         elif tag == "thead":
             self.in_head = True
         elif tag == "tr":
@@ -42,7 +46,10 @@ class _Tables(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if self.ref is None:
             return
-        if tag in ("td", "th") and self.cell is not None and self.row is not None:
+        if tag == "figcaption" and self.cell is not None:
+            self.captions[self.ref] = norm("".join(self.cell))
+            self.cell = None
+        elif tag in ("td", "th") and self.cell is not None and self.row is not None:
             self.row.append(norm("".join(self.cell)))
             self.cell = None
         elif tag == "tr" and self.row is not None:
@@ -63,3 +70,10 @@ def html_tables(html: str) -> dict[str, dict[str, list]]:
     parser = _Tables()
     parser.feed(html)
     return parser.tables
+
+
+def html_captions(html: str) -> dict[str, str]:
+    """``{data-ref: caption text ("Table 4 Every run …")}`` of every table in the document."""
+    parser = _Tables()
+    parser.feed(html)
+    return parser.captions

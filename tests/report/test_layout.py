@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from realstore import section_builder
-from tabletext import html_tables
+from tabletext import html_captions, html_tables
 
 from reportgen.report import render_report
 from reportgen.report.sections import errors
@@ -43,14 +43,21 @@ def zh_pdf(rendered, tmp_path_factory) -> dict:
 def test_no_table_header_breaks_inside_a_word(zh_pdf) -> None:
     pages = zh_pdf["pages"]
     tables = html_tables(zh_pdf["html"])
+    captions = html_captions(zh_pdf["html"])
     checked = 0
-    for n, table in enumerate(tables.values(), start=1):
+    for n, (ref, table) in enumerate(tables.items(), start=1):
         label = f"表 {n} "
-        at = next((i for i, lines in enumerate(pages) if any(line.startswith(label) for line in lines)), None)
+        assert captions[ref].startswith(label)
+        start = captions[ref][len(label):].replace(" ", "")[:6]  # the caption's first words, not a citation
+
+        def is_caption(line: str, label=label, start=start) -> bool:
+            return line.startswith(label) and start in line.replace(" ", "")
+
+        at = next((i for i, lines in enumerate(pages) if any(is_caption(line) for line in lines)), None)
         assert at is not None, label
         # The header is on the caption's page (the caption never ends a page above its table) ...
         text = [line.replace(" ", "") for line in pages[at]]
-        caption_line = next(i for i, line in enumerate(pages[at]) if line.startswith(label))
+        caption_line = next(i for i, line in enumerate(pages[at]) if is_caption(line))
         for header in table["header"][0]:
             for word in header.split():
                 # ... and every word of it sits on one line of the page, after the caption.
