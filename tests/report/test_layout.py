@@ -90,8 +90,11 @@ def _text_boxes(fig) -> list[tuple]:
 @pytest.mark.parametrize("names", [None, ("PNEUMONIA", "NORMAL"), ("細菌性肺炎", "正常")])
 def test_mistakes_gallery_titles_never_overlap(store_copy: Path, names) -> None:
     """The gallery job of a real store, drawn; with long class names in the titles too (the reported case)."""
+    from reportgen.report.figures import setup_fonts
     from reportgen.report.figures_explain import grid_figure
+    from reportgen.report.fonts import find_cjk_font
 
+    setup_fonts(find_cjk_font().path)  # the report's CJK font, as the figure workers draw with
     b = section_builder(store_copy, "en", errors.errors)
     jobs = [blk.job for s in b.sections for blk in s.blocks if getattr(blk, "ref", "").startswith("mistakes-")]
     assert jobs
