@@ -89,7 +89,8 @@ def to_markdown(table: Table, *, source_label: str = "Source") -> str:
 # --------------------------------------------------------------------------- LaTeX
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-          "–": "--", "—": "---", "−": "--", "†": r"\dag{}", "Δ": r"$\Delta$", "±": r"$\pm$", "×": r"$\times$", "<": r"$<$", ">": r"$>$"}
+          "–": "--", "—": "---", "−": "--", "†": r"\dag{}", "Δ": r"$\Delta$",
+          "±": r"$\pm$", "×": r"$\times$", "<": r"$<$", ">": r"$>$"}
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
 
 
