@@ -224,7 +224,7 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
     "tasks": ([], _type(list, "[[report.tasks]] blocks")),  # the lab's questions: report_config.parse_tasks
     # Backbones considered in model selection (torchvision names; checked against torchvision in preflight).
     "candidates": ([], _str_list),
-    # "brief": the report leaves out per-epoch logs and per-layer tables (render --brief does the same).
+    # "brief": the report leaves out per-epoch logs, per-layer tables, the run list and the TOML (= render --brief).
     "detail": ("full", _choice(("full", "brief"))),
 }
 
