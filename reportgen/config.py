@@ -253,6 +253,8 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
     "candidates": ([], _str_list),
     # The author's answers to reporting-checklist items (CLAIM 2024, TRIPOD+AI): report_config.parse_checklist
     "checklist": ({}, _type(dict, 'a table of item = "answer", e.g. claim_5 = "retrospective"')),
+    # "brief": the report leaves out per-epoch logs, per-layer tables, the run list and the TOML (= render --brief).
+    "detail": ("full", _choice(("full", "brief"))),
 }
 
 def _benchmark(v: Any) -> str:

@@ -1,8 +1,10 @@
-"""A :class:`~reportgen.export.tables.Table` as CSV, Markdown and LaTeX (booktabs) text.
+"""A report :class:`~reportgen.report.model.Table` as CSV, Markdown and LaTeX (booktabs) text.
 
-CSV is for round trips and spreadsheets: every column's formatted text, and next to it the exact
-stored value (``<key>_value``) and CI bounds (``<key>_ci_lo`` / ``_ci_hi``) where the column has them.
-Markdown and LaTeX are for pasting: the formatted text with its CI in parentheses.
+The tables are the report's own objects (:mod:`tables`), so every format shows the report's text:
+``cell_text`` (value, second line such as the CI) in every cell. CSV is for round trips and
+spreadsheets: each column's text under the column's key, and next to it the exact stored value
+(``<key>_value``) and CI bounds (``<key>_ci_lo`` / ``_ci_hi``) where the report's cells carry them.
+Markdown and LaTeX are for pasting.
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from itertools import groupby
 from pathlib import Path
 
-from ..store import atomic_write_text
-from .records import RunRecord
-from .tables import Column, Entry, Table, build_tables
+from ..report.model import Cell, Table, cell_text
+from ..store import RunResults, atomic_write_text, load_run
+from .tables import build_tables, stem
 
 
 def _exact(v: object) -> str:
@@ -26,33 +27,42 @@ def _exact(v: object) -> str:
     return str(v)
 
 
+def column_keys(table: Table) -> list[str]:
+    """Machine names of the columns: the table's keys, else its headers made identifier-like."""
+    n = len(table.header)
+    keys = list(table.keys[:n])
+    for i in range(len(keys), n):
+        keys.append(re.sub(r"[^a-z0-9]+", "_", table.header[i].lower()).strip("_") or f"col{i + 1}")
+    return keys
+
+
 def to_csv(table: Table) -> str:
+    keys = column_keys(table)
+    exact = [any(len(r) > i and r[i].value is not None for r in table.rows) for i in range(len(keys))]
+    cis = [any(len(r) > i and r[i].ci is not None for r in table.rows) for i in range(len(keys))]
+    subs = [any(len(r) > i and (r[i].sub or r[i].links) for r in table.rows) for i in range(len(keys))]
     header: list[str] = []
-    for c in table.columns:
-        header.append(c.key)
-        if c.exact:
-            header.append(f"{c.key}_value")
-        if c.ci:
-            header += [f"{c.key}_ci", f"{c.key}_ci_lo", f"{c.key}_ci_hi"]
+    for key, has_value, has_ci, has_sub in zip(keys, exact, cis, subs, strict=True):
+        header.append(key)
+        header += [f"{key}_sub"] if has_sub else []
+        header += [f"{key}_value"] if has_value else []
+        header += [f"{key}_ci_lo", f"{key}_ci_hi"] if has_ci else []
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in table.rows:
         out: list[str] = []
-        for c, e in zip(table.columns, row, strict=False):
-            out.append(e.text)
-            if c.exact:
-                out.append(_exact(e.value))
-            if c.ci:
-                lo, hi = e.ci if e.ci else (None, None)
-                out += [e.ci_text, _exact(lo), _exact(hi)]
+        for i, cell in enumerate(row[:len(keys)]):
+            out.append(cell.text)
+            if subs[i]:  # the cell's second line (a CI, "± sd", a link): the rest of what the report shows
+                out.append(cell_text(Cell("", sub=cell.sub, links=cell.links)))
+            if exact[i]:
+                out.append(_exact(cell.value))
+            if cis[i]:
+                lo, hi = cell.ci if cell.ci else (None, None)
+                out += [_exact(lo), _exact(hi)]
         w.writerow(out)
     return buf.getvalue()
-
-
-def _pasted(table: Table) -> tuple[list[Column], list[list[Entry]]]:
-    keep = [i for i, c in enumerate(table.columns) if c.paste]
-    return [table.columns[i] for i in keep], [[row[i] for i in keep] for row in table.rows]
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -60,21 +70,27 @@ def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(table: Table) -> str:
-    cols, rows = _pasted(table)
-    head = [_md(f"{c.group} {c.label}" if c.group else c.label) for c in cols]
-    lines = [f"**{_md(table.caption)}**", "",
-             "| " + " | ".join(head) + " |",
-             "|" + "|".join("---:" if c.numeric else ":---" for c in cols) + "|"]
-    lines += ["| " + " | ".join(_md(e.shown()) for e in row) + " |" for row in rows]
-    lines += ["", f"Source: `{table.source}`", ""]
+def _md_cell(cell: Cell) -> str:
+    """The report's cell: its text, and its second line below it (``<br>``, as GitHub and Pandoc render it)."""
+    rest = cell_text(Cell("", sub=cell.sub, links=cell.links))
+    return _md(cell.text) + (f"<br>{_md(rest)}" if rest else "")
+
+
+def to_markdown(table: Table, *, source_label: str = "Source") -> str:
+    n = len(table.header)
+    lines = [f"**{_md(table.label)}** {_md(table.caption)}", "",
+             "| " + " | ".join(_md(h) for h in table.header) + " |",
+             "|" + "|".join("---:" if i >= table.numeric_from else ":---" for i in range(n)) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row[:n]) + " |" for row in table.rows]
+    lines += ["", f"{source_label}: `{table.source}`", ""]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- LaTeX
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-          "–": "--", "—": "---", "−": "--", "±": r"$\pm$", "×": r"$\times$", "<": r"$<$", ">": r"$>$"}
+          "–": "--", "—": "---", "−": "--", "†": r"\dag{}", "Δ": r"$\Delta$",
+          "±": r"$\pm$", "×": r"$\times$", "<": r"$<$", ">": r"$>$"}
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
 
 
@@ -83,45 +99,49 @@ def latex_escape(text: str) -> str:
     return _LATEX_RE.sub(lambda m: _LATEX[m.group(0)], text)
 
 
+def _tex_cell(cell: Cell) -> str:
+    """The cell's text, then its second line in a smaller size (as the report prints it)."""
+    rest = cell_text(Cell("", sub=cell.sub, links=cell.links))
+    return latex_escape(cell.text) + (rf" {{\scriptsize {latex_escape(rest)}}}" if rest else "")
+
+
 def to_latex(table: Table) -> str:
-    cols, rows = _pasted(table)
-    spec = "".join("r" if c.numeric else "l" for c in cols)
-    lines = [f"% {table.name}: generated by reportgen from {table.source}",
-             r"% needs \usepackage{booktabs} (and xeCJK for zh-TW headers)",
+    n = len(table.header)
+    spec = "".join("r" if i >= table.numeric_from else "l" for i in range(n))
+    name = stem(table)
+    lines = [f"% {name}: generated by reportgen from {table.source}",
+             r"% needs \usepackage{booktabs} (and xeCJK for zh-TW text)",
              r"\begin{table}[htbp]", r"  \centering",
-             rf"  \caption{{{latex_escape(table.caption)}}}", rf"  \label{{tab:reportgen-{table.name}}}",
+             rf"  \caption{{{latex_escape(table.caption)}}}", rf"  \label{{tab:reportgen-{name}}}",
              rf"  \begin{{tabular}}{{{spec}}}", r"    \toprule"]
-    if any(c.group for c in cols):
-        cells, rules, start = [], [], 1
-        for group, members in groupby(cols, key=lambda c: c.group):
-            n = len(list(members))
-            if group:
-                cells.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(group)}}}")
-                rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
-            else:
-                cells += [""] * n
-            start += n
-        lines += ["    " + " & ".join(cells) + r" \\", "    " + " ".join(rules)]
-    lines.append("    " + " & ".join(latex_escape(c.label) for c in cols) + r" \\")
+    lines.append("    " + " & ".join(latex_escape(h) for h in table.header) + r" \\")
     lines.append(r"    \midrule")
-    lines += ["    " + " & ".join(latex_escape(e.shown()) for e in row) + r" \\" for row in rows]
+    lines += ["    " + " & ".join(_tex_cell(c) for c in row[:n]) + r" \\" for row in table.rows]
     lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
 
 
-def write_table(table: Table, out_dir: Path) -> list[Path]:
-    """``<name>.csv``, ``.md`` and ``.tex`` in ``out_dir`` (atomic writes; a re-export replaces them)."""
+def write_table(table: Table, out_dir: Path, *, source_label: str = "Source") -> list[Path]:
+    """``<stem>.csv``, ``.md`` and ``.tex`` in ``out_dir`` (atomic writes; a re-export replaces them)."""
     paths = []
-    for ext, text in (("csv", to_csv(table)), ("md", to_markdown(table)), ("tex", to_latex(table))):
-        path = Path(out_dir) / f"{table.name}.{ext}"
+    for ext, text in (("csv", to_csv(table)), ("md", to_markdown(table, source_label=source_label)),
+                      ("tex", to_latex(table))):
+        path = Path(out_dir) / f"{stem(table)}.{ext}"
         atomic_write_text(path, text)
         paths.append(path)
     return paths
 
 
-def export_tables(run: RunRecord, out_dir: Path, *, lang: str = "en") -> list[Path]:
-    """Every table of a run as ``<name>.csv``, ``.md`` and ``.tex`` in ``out_dir``."""
+def export_tables(run: object, out_dir: Path, *, lang: str = "en") -> list[Path]:
+    """The report's result tables of a run as ``<stem>.csv``, ``.md`` and ``.tex`` in ``out_dir``.
+
+    ``run``: a loaded store (RunResults), a run folder, or anything with ``.path`` (export's RunRecord).
+    """
+    from ..i18n import t
+
+    if not isinstance(run, RunResults):
+        run = load_run(Path(getattr(run, "path", run)))
     written: list[Path] = []
     for table in build_tables(run, lang):
-        written += write_table(table, Path(out_dir))
+        written += write_table(table, Path(out_dir), source_label=t(lang, "report.ui.source"))
     return written

@@ -6,6 +6,16 @@ Data flow: ``load_run`` â†’ :mod:`analysis` (comparisons.json, findings.json) â†
 
 from __future__ import annotations
 
-from .render import render_report
+from typing import Any
 
 __all__ = ["render_report"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `export --tables` builds the report's tables (context, sections) without importing Jinja,
+    # WeasyPrint or matplotlib through render.
+    if name == "render_report":
+        from .render import render_report
+
+        return render_report
+    raise AttributeError(name)

@@ -72,6 +72,8 @@ class Builder:
         self.exp = run.experiment
         self.report_cfg = self.exp.get("report", {}) or {}
         self.notes: dict[str, Any] = self.report_cfg.get("notes") or {}
+        # "brief" (render --brief, [report] detail): per-epoch logs, per-layer tables, run list and TOML left out.
+        self.detail: str = self.report_cfg.get("detail") or "full"
         self.sections: list[Section] = []
         self.n_tables = 0  # tables and figures created so far (their numbers come from layout)
         self.n_figures = 0

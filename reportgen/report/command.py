@@ -19,12 +19,16 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
               help="A folder of templates that shadow the packaged ones (e.g. templates/example-course).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="HTML file (or folder) for the first language; default <run>/report.html.")
+@click.option("--docx", is_flag=True, help="Also write an editable Word document (report.docx, one per language).")
+@click.option("--brief", is_flag=True, default=None,
+              help="A concise report: per-epoch logs, per-layer tables, the run list and the TOML left out "
+                   "[default: [report] detail].")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes that draw figures and lay out the other language's PDF "
                    "[default: one per CPU, at most 4; 1 = all in this process].")
 def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path | None, out: Path | None,
-           jobs: int | None) -> None:
-    """Render a results store into an HTML/PDF report.
+           jobs: int | None, docx: bool, brief: bool | None) -> None:
+    """Render a results store into an HTML/PDF/Word report.
 
     Give the run folder (default: the run under ./runs that trained last) or the experiment TOML: from a TOML,
     the report's texts (title, notes, task answers, backbone reasons, language) are read from it, so edits
@@ -41,7 +45,8 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
         source = locate(run_dir)
         messages: list[str] = []
         written = render_report(source.run_dir, lang=lang, pdf=pdf, template_dir=template_dir, out=out,
-                                jobs=jobs, config=source.toml, messages=messages)
+                                jobs=jobs, config=source.toml, messages=messages,
+                                docx=docx, detail="brief" if brief else None)
     except ReportgenError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
@@ -56,7 +61,7 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
                    "(render with -vv shows where it failed)", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     for key, path in written.items():
-        if key.startswith(("html:", "pdf:")):
+        if key.startswith(("html:", "pdf:", "docx:")):
             click.echo(f"{key.split(':')[0]} ({key.split(':')[1]}): {path}")
         elif key.startswith("draft:"):
             click.echo(f"draft answer: {path}")

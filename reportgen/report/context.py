@@ -19,13 +19,19 @@ from .sections import back, checklist, comparison, errors, front, pipeline, resu
 __all__ = ["Link", "ReportContext", "build_context"]
 
 
-def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale: int = 0) -> ReportContext:
+def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale: int = 0,
+                  detail: str | None = None) -> ReportContext:
     """The whole report for one language as view models (figures still to be drawn).
 
     ``stale``: how many results-affecting settings the experiment file given to ``render`` changed since the
     run (report_source); the report then says, at its top, that it shows the runs as trained.
+
+    ``detail``: "brief" leaves out the per-epoch logs and per-layer tables (a sentence says where they
+    are); None: run.json's ``report.detail`` (default "full").
     """
     b = Builder(run, analysis, lang)
+    if detail is not None:
+        b.detail = detail
     cfg = b.report_cfg
     cover = Cover(title=b.text(cfg.get("title")) or b.tr("ui.default_title"), course=cfg.get("course") or "",
                   author=cfg.get("author") or "", student_id=cfg.get("student_id") or "",

@@ -40,7 +40,7 @@ matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..errors import RenderError
 from . import figures_explain, figures_images
@@ -54,7 +54,7 @@ def css_width(png: bytes) -> str:
     """The drawn width of a figure PNG in CSS pixels (96 per inch), for screens that ignore image-resolution."""
     width = int.from_bytes(png[16:20], "big")  # the PNG IHDR width
     return f"{width * 96 / DPI:.0f}px"
-STYLE_VERSION = 3  # bump when a drawing function changes, so cached figures are redrawn
+STYLE_VERSION = 4  # bump when a drawing function changes, so cached figures are redrawn
 STRATEGY_STYLE = {  # Okabe–Ito; the same colour for a strategy in every figure
     "finetune": {"color": "#0072B2", "ls": "-", "marker": "o"},
     "frozen": {"color": "#E69F00", "ls": "--", "marker": "s"},
@@ -212,7 +212,27 @@ def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
     return _png(fig)
 
 
+def log_ticks(lo: float, hi: float, *, at_least: int = 4) -> list[float]:
+    """Tick values for a log axis from ``lo`` to ``hi``: decades, then 1-2-5, then every 1–9 step, until
+    ``at_least`` of them fall inside — a cosine schedule from 1e-3 to 2e-5 spans one decade tick only, and an
+    axis labelled "0.001" alone tells the reader nothing about the rates below it."""
+    import math
+
+    ticks: list[float] = []
+    for subs in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                 for m in subs]
+        ticks = [v for v in ticks if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+        if len(ticks) >= at_least:
+            break
+    return ticks
+
+
 def lr(series: list[dict], labels: dict) -> bytes:
+    return _png(lr_figure(series, labels))
+
+
+def lr_figure(series: list[dict], labels: dict) -> Figure:
     """The learning rate each epoch ran with, one line per schedule (runs with identical rates share one
     line and one label); log scale when it spans a decade or more; warm-up epochs shaded."""
     # The legend goes under the axes: its labels (several strategies sharing a schedule) can be long.
@@ -230,7 +250,11 @@ def lr(series: list[dict], labels: dict) -> bytes:
         _boundary(ax, s, labels)
     if values and max(values) / min(values) >= 10:
         ax.set_yscale("log")
+        ticks = log_ticks(min(values), max(values))
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
         ax.yaxis.set_minor_formatter(NullFormatter())
+        if len(ticks) > 8:  # thin a crowded 1–9 set to every other label
+            ax.yaxis.set_major_locator(FixedLocator(ticks[::2]))
     # Plain "0.001 / 2.5e-05" as the tables print it; no mathtext (see cost()).
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.3g}"))
     ax.set_xlabel(labels["epoch"])
@@ -239,7 +263,7 @@ def lr(series: list[dict], labels: dict) -> bytes:
     unique = dict(zip(names, handles, strict=False))
     fig.legend(list(unique.values()), list(unique), loc="lower center", bbox_to_anchor=(0.5, 0.0),
                ncols=1 if long else 2, fontsize=6.5, frameon=False, handlelength=2.4)
-    return _png(fig)
+    return fig
 
 
 def confusion(panels: list[dict], classes: list[str], labels: dict) -> bytes:

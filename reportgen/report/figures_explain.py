@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from .figures_images import png_of as _png  # one PNG writer for every figure kind
 
-VERSION = 6  # in every job of these kinds: bump when drawing changes, so the figure cache redraws them
+# The cache version of these kinds lives in sections/errors.py (GRID_VERSION, passed in every job), so the
+# report's sections import no matplotlib; bump it there when drawing here changes.
 DPI = 200  # image panels carry detail: sharp in print (item 8 of issue 11)
 TEXT_WIDTH_IN = 7.2  # A4 text width used by every full-width figure
 CAM_ALPHA = 0.45
@@ -31,8 +32,53 @@ def _read(path: str) -> np.ndarray:
         return np.asarray(im.convert("L") if im.mode in ("L", "I", "I;16") else im.convert("RGB"))
 
 
+MIN_TITLE_PT = 4.5  # a panel title shrinks to this size at most before it may be wrapped further
+
+
+def _wrap_options(text: str) -> list[str]:
+    """A panel title laid out on ever more lines: as given, then each line broken at its arrow or spaces."""
+    options = [text]
+    arrowed = "\n".join(line.replace(" → ", " →\n", 1) for line in text.split("\n"))
+    if arrowed != text:
+        options.append(arrowed)
+    for width in (14, 10, 7):
+        wrapped = "\n".join(textwrap.fill(line, width=width, break_long_words=False) for line in arrowed.split("\n"))
+        if wrapped not in options:
+            options.append(wrapped)
+    return options
+
+
+def fit_titles(fig: Figure, titles: list, width_px: float, max_lines: int) -> None:
+    """Every panel title narrower than its panel: break it at the arrow or spaces, then shrink its font.
+
+    Titles drawn at one size and never measured ran into each other ("PNEUMONIA → NORMALPNEUMONIA → NORMAL")
+    when class names were long; here each title's extent is measured on the figure's own renderer.
+    """
+    renderer = fig.canvas.get_renderer()
+    for title in titles:
+        text, size = title.get_text(), title.get_fontsize()
+        options = [o for o in _wrap_options(text) if o.count("\n") < max_lines] or [text]
+        done = False
+        while not done:
+            for option in options:
+                title.set_text(option)
+                title.set_fontsize(size)
+                if title.get_window_extent(renderer).width <= width_px:
+                    done = True
+                    break
+            if not done:
+                if size <= MIN_TITLE_PT:
+                    break  # the last option at the smallest size: a very long name, still inside the margin
+                size = max(size - 0.5, MIN_TITLE_PT)
+
+
 def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None, label_in: float = 1.0,
                fontsize: float = 6.5) -> bytes:
+    return _png(grid_figure(rows, ncols=ncols, header=header, label_in=label_in, fontsize=fontsize))
+
+
+def grid_figure(rows: list[dict], *, ncols: int, header: list[str] | None = None, label_in: float = 1.0,
+                fontsize: float = 6.5) -> Figure:
     """A grid of stored PNGs: ``rows`` = ``{"label", "panels": [panel | None], "empty"?}``, a panel =
     ``{"path", "title", "cam"?}`` (``cam``: a grayscale PNG drawn over the image as a heat map).
 
@@ -40,7 +86,7 @@ def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None,
     """
     ncols = max(ncols, 1)
     nrows = max(len(rows), 1)
-    title_in = 0.32  # room for a two-line panel title
+    title_in = 0.42  # room for a three-line panel title (a long "true → predicted" is broken at the arrow)
     head_in = 0.42 if header else 0.05  # up to three lines of a wrapped strategy name
     # As wide as the text allows, at most 1.35 in a panel, and never taller than a page's text block.
     cell = min((TEXT_WIDTH_IN - label_in) / ncols, 1.35, (MAX_HEIGHT_IN - head_in) / nrows - title_in)
@@ -51,6 +97,7 @@ def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None,
     h = head_in + nrows * (cell + title_in) + 0.05
     fig = Figure(figsize=(w, h), dpi=DPI)
     FigureCanvasAgg(fig)
+    titles = []
     for r, row in enumerate(rows):
         top = h - head_in - r * (cell + title_in)
         fig.text((x0 + 0.02) / w, (top - title_in - cell / 2) / h, row["label"], ha="left", va="center", fontsize=fontsize + 0.5,
@@ -76,7 +123,9 @@ def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None,
                 spine.set_visible(True)
                 spine.set_linewidth(0.4)
             if panel.get("title"):
-                ax.set_title(panel["title"], fontsize=fontsize, pad=2, linespacing=1.1)
+                titles.append(ax.set_title(panel["title"], fontsize=fontsize, pad=2, linespacing=1.1))
+    # A title may use its panel's width less a gap of 0.06 in to the next one.
+    fit_titles(fig, titles, (cell - 0.06) * DPI, max_lines=3)
     head_size = fontsize + (1 if cell >= 1.0 else 0)
     # Latin characters per panel width at this size (Noto Sans averages ~0.6 em; keep a margin between columns)
     chars = max(6, int(cell * 72 / (head_size * 0.68)))
@@ -84,14 +133,14 @@ def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None,
         text = textwrap.fill(text, width=chars)  # CJK names have no spaces and fit as they are
         fig.text((x0 + label_in + (col + 0.5) * cell) / w, (h - 0.05) / h, text, ha="center", va="top",
                  fontsize=head_size, linespacing=1.1)
-    return _png(fig)
+    return fig
 
 
-def mistakes(rows: list[dict], ncols: int, version: int = VERSION) -> bytes:
+def mistakes(rows: list[dict], ncols: int, version: int = 0) -> bytes:
     """Per strategy (a row), its most confident test mistakes: image, true → predicted, confidence."""
     return image_grid(rows, ncols=ncols, label_in=1.1)
 
 
-def gradcam(rows: list[dict], header: list[str], version: int = VERSION) -> bytes:
+def gradcam(rows: list[dict], header: list[str], version: int = 0) -> bytes:
     """Rows = the fixed test images (true class), first column the image, then one CAM overlay per strategy."""
     return image_grid(rows, ncols=len(header), header=header, label_in=0.9)

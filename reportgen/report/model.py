@@ -19,6 +19,14 @@ class Cell:
     sub: str = ""
     cls: str = ""
     links: list[tuple[str, str]] = field(default_factory=list)  # (href, text): cross-references (task index)
+    # The exact stored value and CI behind ``text`` (CSV export carries them next to the text); None: text only.
+    value: Any = None
+    ci: tuple[float, float] | None = None
+
+
+def cell_text(cell: Cell) -> str:
+    """The text a reader sees in a cell, in every format (HTML, Word, Markdown, LaTeX): text, links, second line."""
+    return " ".join(x for x in [cell.text, *(text for _, text in cell.links), cell.sub] if x)
 
 
 @dataclass
@@ -68,6 +76,7 @@ class Table:
     numeric_from: int = 1  # columns from this index on are right-aligned numbers
     ref: str = ""  # the builder's stable reference ("epochs-<cell id>"), written as data-ref for tests/tools
     cls: str = ""  # extra CSS class ("compact": long logs in a smaller font)
+    keys: list[str] = field(default_factory=list)  # machine names of the columns (CSV headers of the export)
     kind: str = "table"
 
 

@@ -127,10 +127,11 @@ def _html_paths(run_dir: Path, out: str | Path | None, langs: list[str]) -> dict
             for i, lg in enumerate(langs)}
 
 
-def _check_outputs(run_dir: Path, paths: dict[str, Path], pdf: bool) -> None:
+def _check_outputs(run_dir: Path, paths: dict[str, Path], pdf: bool, docx: bool = False) -> None:
     """Every file render will write: no link in the store, no link as --out, a writable folder."""
     for html in paths.values():
-        for target in (html, html.with_suffix(".pdf")) if pdf else (html,):
+        suffixes = [".html"] + [".pdf"] * pdf + [".docx"] * docx
+        for target in (html if sfx == ".html" else html.with_suffix(sfx) for sfx in suffixes):
             if target.absolute().is_relative_to(run_dir.absolute()):
                 safepath.check_inside(run_dir.absolute(), target.absolute())
             safepath.check_output(target)
@@ -227,7 +228,8 @@ def render_report(run_dir: str | Path, *args, **kwargs) -> dict[str, Path]:
 def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool = False,
                   template_dir: str | Path | None = None, out: str | Path | None = None,
                   jobs: int | None = None, config: str | Path | None = None,
-                  messages: list[str] | None = None) -> dict[str, Path]:
+                  messages: list[str] | None = None, docx: bool = False,
+                  detail: str | None = None) -> dict[str, Path]:
     """Render the report of one run.
 
     Args:
@@ -242,6 +244,8 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
             in run.json differs in them.
         messages: if given, the lines the author should read before hand-in are appended to it (unanswered
             tasks, missing reasons, unfinished runs, a TOML that needs `run`, drafts written).
+        docx: also write editable Word documents (``report.docx``, ``report.<lang>.docx``) next to the HTML.
+        detail: "full" or "brief" (logs and per-layer tables left out); None: run.json's ``report.detail``.
 
     Returns:
         ``{"html:<lang>": path, "pdf:<lang>": path, ...}`` plus ``comparisons`` / ``findings`` and
@@ -269,7 +273,7 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
     if out is not None and Path(out).is_symlink():  # a linked --out folder or file: never write through it
         safepath.check_output(out)
     paths = _html_paths(run_dir, out, langs)
-    _check_outputs(run_dir, paths, pdf)
+    _check_outputs(run_dir, paths, pdf, docx)
     try:
         # A damaged analysis file (hand-edited, truncated) is derived data: recompute it, do not trust it.
         analysis = ensure_analysis(run, force=_analysis_damaged(run_dir))
@@ -281,7 +285,7 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
     gate(run, analysis["comparisons"])
     font = find_cjk_font()
 
-    contexts = [build_context(run, analysis, lg, stale=len(source.training_keys)) for lg in langs]
+    contexts = [build_context(run, analysis, lg, stale=len(source.training_keys), detail=detail) for lg in langs]
     # What the author should see before handing in, on the terminal (never as instructions in the report).
     notes = source.warnings + author_warnings(run.experiment, contexts[0].unanswered, run.missing)
     if contexts[0].checklist_open:  # reviewers check these; the author should see the gaps before submitting
@@ -329,6 +333,8 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
             # without a CJK system font would otherwise draw the zh-TW text as tofu boxes.
             for fig, png in zip(blocks, figures.pngs(), strict=False):
                 fig.uri, fig.width = data_uri(png), css_width(png)
+            if docx:
+                _write_docx(contexts, blocks, figures.pngs(), paths, font.family, written)
             embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
             for ctx in contexts:
                 ctx.font_face_url = embedded
@@ -361,6 +367,18 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
     if "torch" in sys.modules:  # render must stay torch-free (fast, and runs where torch is not installed)
         log.debug("torch was imported by someone else in this process")
     return written
+
+
+def _write_docx(contexts, blocks, pngs, paths: dict[str, Path], family: str, written: dict[str, Path]) -> None:
+    """One .docx per language from the same view models and drawn figures as the HTML (docx_writer)."""
+    from .docx_writer import docx_bytes
+
+    by_block = {id(fig): png for fig, png in zip(blocks, pngs, strict=False)}
+    for ctx in contexts:
+        target = paths[ctx.lang].with_suffix(".docx")
+        _write(target, docx_bytes(ctx, {f.anchor: by_block[id(f)] for f in ctx.figures}, family))
+        written[f"docx:{ctx.lang}"] = target
+        log.info("wrote %s", target)
 
 
 def runs_under(root: Path) -> list[Path]:

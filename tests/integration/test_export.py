@@ -246,43 +246,43 @@ def _check_latex(text: str, n_rows: int, n_cols: int) -> None:
 
 
 def test_export_tables_round_trip_and_well_formed(exported_run: dict[str, Path], tmp_path: Path) -> None:
+    """The report's result tables (every run, pivots, cost) as CSV with exact values, LaTeX and Markdown."""
     out = tmp_path / "tables"
     result = CliRunner().invoke(cli, ["export", str(exported_run["run"]), "--tables", str(out)])
     assert result.exit_code == 0, result.output
     run = store.load_run(exported_run["run"])
     n = len(run.cells)
 
-    metrics = {r["cell_id"]: r for r in _rows(out / "metrics.csv")}
-    assert set(metrics) == {c.id for c in run.cells}
+    every = _rows(out / "compare-pnm.csv")
+    assert len(every) == n
     for cell in run.cells:
-        row, test = metrics[cell.id], cell.metrics.test.model_dump()
-        for m in ("accuracy", "balanced_accuracy", "macro_f1"):
+        row = next(r for r in every if r["strategy_value"] == cell.cell.strategy)
+        test = cell.metrics.test.model_dump()
+        for m in ("accuracy", "macro_f1"):
             assert float(row[f"{m}_value"]) == test[m]  # exact round trip of the stored value
-            assert row[m] == pct(test[m]) and row[f"{m}_ci"] == pct_ci(test["ci"][m])
+            assert row[m].removesuffix(" †") == pct(test[m]) and row[f"{m}_sub"] == pct_ci(test["ci"][m])
             assert [float(row[f"{m}_ci_lo"]), float(row[f"{m}_ci_hi"])] == list(test["ci"][m])
         assert float(row["auc_value"]) == test["auc"] and row["auc"] == dec(test["auc"])
-        assert row["auc_ci"] == dec_ci(test["ci"]["auc"])
-        assert row["strategy_value"] == cell.cell.strategy
+        assert row["auc_sub"] == dec_ci(test["ci"]["auc"])
+        assert row["backbone_value"] == "efficientnet_lite0" and row["backbone"] == "EfficientNet-Lite0"
 
-    (pivot,) = _rows(out / "comparison.csv")  # one dataset × one backbone
+    (pivot,) = _rows(out / "pivot-pnm-macro-f1.csv")  # one dataset × one backbone
     for cell in run.cells:
         s = cell.cell.strategy
         assert float(pivot[f"{s}_macro_f1_value"]) == cell.metrics.test.macro_f1
-        assert pivot[f"{s}_auc"] == dec(cell.metrics.test.auc)
 
-    cost = {r["cell_id"]: r for r in _rows(out / "cost.csv")}
+    cost = {r["cell_value"]: r for r in _rows(out / "cost.csv")}
     for cell in run.cells:
         assert float(cost[cell.id]["params_trainable_value"]) == cell.arch.params_trainable
         assert cost[cell.id]["params_trainable"] == params(cell.arch.params_trainable)
-        assert int(cost[cell.id]["epochs_run_value"]) == len(cell.epochs)
-        assert float(cost[cell.id]["train_time_s_value"]) == pytest.approx(sum(r.seconds for r in cell.epochs))
+        assert float(cost[cell.id]["wall_time_s_value"]) == cell.result.wall_time_s
 
-    _check_latex((out / "metrics.tex").read_text(encoding="utf-8"), n_rows=n, n_cols=9)
-    _check_latex((out / "cost.tex").read_text(encoding="utf-8"), n_rows=n, n_cols=10)
-    comparison_tex = (out / "comparison.tex").read_text(encoding="utf-8")
-    _check_latex(comparison_tex, n_rows=1, n_cols=2 + 3 * 2)
-    assert r"efficientnet\_lite0" in comparison_tex and r"\multicolumn{3}{c}{Fine-tuning}" in comparison_tex
-    for name, rows in (("metrics", n), ("cost", n), ("comparison", 1)):
+    _check_latex((out / "compare-pnm.tex").read_text(encoding="utf-8"), n_rows=n, n_cols=6)
+    _check_latex((out / "cost.tex").read_text(encoding="utf-8"), n_rows=n, n_cols=8)
+    pivot_tex = (out / "pivot-pnm-auc.tex").read_text(encoding="utf-8")
+    _check_latex(pivot_tex, n_rows=1, n_cols=3)
+    assert "EfficientNet-Lite0" in pivot_tex and "Fine-tuning" in pivot_tex
+    for name, rows in (("compare-pnm", n), ("cost", n), ("pivot-pnm-auc", 1)):
         md = (out / f"{name}.md").read_text(encoding="utf-8")
         table = [line for line in md.splitlines() if line.startswith("|")]
         assert len(table) == 2 + rows and re.fullmatch(r"\|(:?---:?\|)+", table[1])
@@ -298,8 +298,8 @@ def test_latex_escape_special_characters() -> None:
 def test_zh_tw_tables_use_the_catalog(exported_run: dict[str, Path], tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["export", str(exported_run["run"]), "--tables", str(tmp_path), "--lang", "zh-TW"])
     assert result.exit_code == 0, result.output
-    md = (tmp_path / "metrics.md").read_text(encoding="utf-8")
-    assert "準確率 (%)" in md and "微調" in md and "Fine-tuning" not in md
+    md = (tmp_path / "compare-pnm.md").read_text(encoding="utf-8")
+    assert "準確率 (%)" in md and "微調" in md and "Fine-tuning" not in md and md.startswith("**表 ")
 
 
 # --------------------------------------------------------------------------- errors and imports
@@ -343,8 +343,8 @@ def test_tables_and_mlflow_export_never_import_torch(exported_run: dict[str, Pat
 
 
 def test_tables_with_an_unfinished_cell(tmp_path: Path, real_store: Path) -> None:
-    """A real store (3 strategies × 2 seeds) with one cell unfinished: the pivot says "not run" where the cell is
-    missing; the per-cell tables list only finished cells."""
+    """A real store (3 strategies × 2 seeds) with one cell unfinished: the tables say "not run" where the
+    report does, and list the finished cells' exact values."""
     import shutil
 
     run_dir = tmp_path / "store"
@@ -354,12 +354,14 @@ def test_tables_with_an_unfinished_cell(tmp_path: Path, real_store: Path) -> Non
     result = CliRunner().invoke(cli, ["export", str(run_dir), "--tables", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
     assert "1 planned cell(s) are unfinished" in result.output
-    pivot = {(r["backbone"], r.get("seed", "0")): r for r in _rows(tmp_path / "t" / "comparison.csv")}
     finished = store.load_run(run_dir)
+    every = _rows(tmp_path / "t" / "compare-pneumoniamnist.csv")
     ft = next(c for c in finished.cells if "-finetune-s0-" in c.id)
-    row = next(r for r in _rows(tmp_path / "t" / "comparison.csv") if r["finetune_accuracy_value"]
-               and float(r["finetune_accuracy_value"]) == ft.metrics.test.accuracy)
-    assert row is not None and pivot
-    assert "not run" in {r["frozen_macro_f1"] for r in _rows(tmp_path / "t" / "comparison.csv")}
-    assert len(_rows(tmp_path / "t" / "cost.csv")) == 5
-    _check_latex((tmp_path / "t" / "metrics.tex").read_text(encoding="utf-8"), n_rows=5, n_cols=10)  # + seed
+    row = next(r for r in every if r["strategy_value"] == "finetune" and r["seed_value"] == "0")
+    assert float(row["accuracy_value"]) == ft.metrics.test.accuracy
+    gap = next(r for r in every if r["strategy_value"] == "frozen" and r["seed_value"] == "0")
+    assert gap["accuracy"] == "not run" and gap["accuracy_value"] == ""
+    assert "not run" in {r["frozen_macro_f1"] for r in _rows(tmp_path / "t" / "pivot-pneumoniamnist-macro-f1.csv")}
+    cost = _rows(tmp_path / "t" / "cost.csv")
+    assert len([r for r in cost if r["cell_value"]]) == 5 and len(cost) == 6  # + the "not run" row
+    _check_latex((tmp_path / "t" / "compare-pneumoniamnist.tex").read_text(encoding="utf-8"), n_rows=6, n_cols=7)

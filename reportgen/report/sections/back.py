@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...i18n import t
 from .. import applicability
 from ..builder import Builder
 from ..format import NA, plain
@@ -47,6 +48,9 @@ def appendix(b: Builder) -> None:
     tool_notes = _tool_notes(b)
     if tool_notes:
         sec.blocks.append(Paragraph(" ".join(tool_notes)))
+    if b.detail == "brief":  # the cell list, per-layer tables and the TOML: in the full report and the store
+        sec.blocks.append(Paragraph(t(b.lang, "brief.appendix_out")))
+        return
     status = [[c.id, b.tr("ui.done"), c.result.finished_at] for c in b.run.cells]
     status += [[cid, applicability.missing_cell(b, cid), NA] for cid in b.run.missing]
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],

@@ -69,7 +69,8 @@ def compare_table(b: Builder, sec: Section, ds: str) -> None:
             if not b.applies(ds, bb, s):
                 continue  # left out by design: listed once, with its reason, in the introduction
             for seed in b.seeds():
-                row: list[Any] = [b.bb_label(bb), b.strategy_name(s)] + ([str(seed)] if multi_seed else [])
+                row: list[Any] = [Cell(b.bb_label(bb), value=bb), Cell(b.strategy_name(s), value=s)] + (
+                    [Cell(str(seed), value=seed)] if multi_seed else [])
                 found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
                 if not found:
                     cid = next(iter(b.missing(dataset=ds, backbone=bb, strategy=s, seed=seed)), None)
@@ -81,13 +82,15 @@ def compare_table(b: Builder, sec: Section, ds: str) -> None:
                     text = value(getattr(m, name))
                     if name == "accuracy" and b.is_collapsed(found[0]):
                         text = f"{text} †"
-                    row.append(Cell(text, sub=ci_fmt(m.ci_of(name)) if m.ci_of(name) else ""))
+                    row.append(Cell(text, sub=ci_fmt(m.ci_of(name)) if m.ci_of(name) else "", value=getattr(m, name),
+                                    ci=m.ci_of(name)))
                 rows.append(row)
     header = [b.tr("col.backbone"), b.tr("col.strategy")] + ([rt(b, "col.seed")] if multi_seed else []) + [
         rt(b, f"col.{name}") if name in ORDINAL_METRICS + ("loss",) else b.tr(f"col.{name}") for name in metrics]
     caption = rt(b, "cap.compare_ordinal" if is_ordinal(b, ds) else "cap.compare", dataset=b.ds_label(ds))
-    b.table(sec, f"compare:{ds}", caption, header, rows, source="cells/*/metrics.json (test)",
-            numeric_from=3 if multi_seed else 2)
+    tab = b.table(sec, f"compare:{ds}", caption, header, rows, source="cells/*/metrics.json (test)",
+                  numeric_from=3 if multi_seed else 2)
+    tab.keys = ["backbone", "strategy"] + (["seed"] if multi_seed else []) + list(metrics)  # CSV column names
 
 
 def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) -> None:
@@ -97,7 +100,7 @@ def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) 
         value, ci_fmt, diff_fmt = _fmt(metric)
         rows = []
         for bb in b.backbones():
-            row: list[Any] = [b.bb_label(bb)]
+            row: list[Any] = [Cell(b.bb_label(bb), value=bb)]
             for s in strategies:
                 found = b.cells(dataset=ds, backbone=bb, strategy=s, seed=seed)
                 if not found:
@@ -113,13 +116,14 @@ def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) 
                 text = value(getattr(m, metric))
                 if b.is_collapsed(found[0]):
                     text = f"{text} †"
-                row.append(Cell(text, sub=sub))
+                row.append(Cell(text, sub=sub, value=getattr(m, metric), ci=m.ci_of(metric)))
             rows.append(row)
         caption = (rt(b, "cap.pivot_kappa", dataset=b.ds_label(ds)) if metric in ORDINAL_METRICS
                    else b.tr(f"cap.pivot_{metric}", dataset=b.ds_label(ds)))
-        b.table(sec, f"pivot:{ds}:{metric}", caption + _seed_tag(b, seed),
-                [b.tr("col.backbone")] + [b.strategy_name(s) for s in strategies], rows,
-                source="cells/*/metrics.json (test), analysis/comparisons.json")
+        tab = b.table(sec, f"pivot:{ds}:{metric}", caption + _seed_tag(b, seed),
+                      [b.tr("col.backbone")] + [b.strategy_name(s) for s in strategies], rows,
+                      source="cells/*/metrics.json (test), analysis/comparisons.json")
+        tab.keys = ["backbone"] + [f"{s}_{metric}" for s in strategies]
 
 
 def confused_tables(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) -> None:
@@ -217,13 +221,16 @@ def seed_table(b: Builder, sec: Section, ds: str) -> None:
         for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
             ms = r.get(m) or {}
             fmt = dec if m == "auc" else pct
-            cells.append(Cell(fmt(ms.get("mean")), sub=f"± {fmt(ms.get('sd'))}" if ms.get("sd") is not None else ""))
+            cells.append(Cell(fmt(ms.get("mean")), sub=f"± {fmt(ms.get('sd'))}" if ms.get("sd") is not None else "",
+                              value=ms.get("mean")))
         rows.append(cells)
     if rows:
         header = [b.tr("col.backbone"), b.tr("col.strategy"), b.tr("col.n_seeds")] + [
             b.tr(f"col.{m}") for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc")]
-        b.table(sec, f"seeds:{ds}", b.tr("cap.seeds", dataset=b.ds_label(ds)), header, rows,
-                source="analysis/seeds.json", numeric_from=2)
+        tab = b.table(sec, f"seeds:{ds}", b.tr("cap.seeds", dataset=b.ds_label(ds)), header, rows,
+                      source="analysis/seeds.json", numeric_from=2)
+        tab.keys = ["backbone", "strategy", "n_seeds", "accuracy_mean", "balanced_accuracy_mean", "macro_f1_mean",
+                    "auc_mean"]
 
 
 def cost(b: Builder, sec: Section) -> None:
@@ -236,18 +243,23 @@ def cost(b: Builder, sec: Section) -> None:
     for c in b.run.cells:
         res, arch = c.result, c.arch
         wall = res.wall_time_s
-        rows.append([b.bb_label(c.cell.backbone) + (f" s{c.cell.seed}" if multi_seed else ""),
-                     b.strategy_name(c.cell.strategy), seconds(wall),
-                     seconds(res.train_time_s / res.epochs_run if res.epochs_run else None),
-                     megabytes(res.peak_mem_mb), params(arch.params_trainable), macs(arch.macs),
-                     pct(c.test.macro_f1)])
+        per_epoch = res.train_time_s / res.epochs_run if res.epochs_run else None
+        # value: the exact stored number behind each text (CSV export); the first cell's is the cell id.
+        rows.append([Cell(b.bb_label(c.cell.backbone) + (f" s{c.cell.seed}" if multi_seed else ""), value=c.id),
+                     Cell(b.strategy_name(c.cell.strategy), value=c.cell.strategy), Cell(seconds(wall), value=wall),
+                     Cell(seconds(per_epoch), value=per_epoch),
+                     Cell(megabytes(res.peak_mem_mb), value=res.peak_mem_mb),
+                     Cell(params(arch.params_trainable), value=arch.params_trainable),
+                     Cell(macs(arch.macs), value=arch.macs), Cell(pct(c.test.macro_f1), value=c.test.macro_f1)])
         pts.append({"strategy": c.cell.strategy, "backbone": b.bb_label(c.cell.backbone), "wall": wall,
                     "trainable": arch.params_trainable, "macro_f1": c.test.macro_f1})
     for cid in b.run.missing:
         p = parse_cell_id(cid)
         rows.append([b.bb_label(p.get("backbone", cid)), b.strategy_name(p.get("strategy", "")),
                      applicability.missing_cell(b, cid)] + [Cell("—", cls="na")] * 5)
-    b.table(sec, "cost", b.tr("cap.cost"), header, rows, source="cells/*/result.json, arch.json", numeric_from=2)
+    tab = b.table(sec, "cost", b.tr("cap.cost"), header, rows, source="cells/*/result.json, arch.json", numeric_from=2)
+    tab.keys = ["cell", "strategy", "wall_time_s", "seconds_per_epoch", "peak_mem_mb", "params_trainable", "macs",
+                "macro_f1"]
     if pts:
         b.figure(sec, "cost_scatter", b.tr("cap.cost_scatter"),
                  ("cost", {"points": pts, "backbones": [b.bb_label(x) for x in b.backbones()],

@@ -14,11 +14,15 @@ from ...i18n import t
 from ...schema import ExplainRecord
 from ...store import CellResult
 from ..builder import Builder, slug, stamp
-from ..figures_explain import VERSION
 from ..format import dec, seconds
 from ..model import Heading, Paragraph, Section
 
 INSTALL_REASON_PREFIX = "pytorch_grad_cam is not installed"
+
+
+# In every mistakes / Grad-CAM job: bump when figures_explain draws them differently, so the figure cache
+# redraws them (kept here so that building the report's sections imports no matplotlib).
+VERSION = 7
 
 
 def tr(b: Builder, key: str, **values: Any) -> str:

@@ -103,7 +103,9 @@ def training(b: Builder) -> None:
         if done:
             _weights(b, sec, ds, done)
             _lr_figure(b, sec, ds, done)
-    if inline_epoch_tables(b):
+    if b.detail == "brief":
+        sec.blocks.append(Paragraph(t(b.lang, "brief.epochs_out", rows=sum(len(c.epochs) for c in cells))))
+    elif inline_epoch_tables(b):
         for c in cells:
             epoch_table(b, sec, c)
     else:
@@ -117,7 +119,7 @@ def inline_epoch_tables(b: Builder) -> bool:
 
 def epoch_log_appendix(b: Builder) -> None:
     """The per-epoch tables as their own appendix section, when too long to sit beside the results."""
-    if not b.run.cells or inline_epoch_tables(b):
+    if not b.run.cells or inline_epoch_tables(b) or b.detail == "brief":
         return
     sec = b.section("training_log")
     sec.blocks.append(Paragraph(_tt(b, "appendix_intro")))
