@@ -234,7 +234,7 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
         best = r.epoch == res.best_epoch
         cls = "best" if best else ""
         first = f"{r.epoch} {STAR}" if best else str(r.epoch)
-        rows.append([Cell(first, cls=cls), Cell(_tt(b, f"stage.{r.stage}") if r.stage in ("frozen", "finetune")
+        rows.append([Cell(first, cls=cls), Cell(_tt(b, f"stage.{r.stage}") if r.stage in ("frozen", "finetune", "scratch")
                                                 else r.stage, cls=cls)]
                     + [Cell(x, cls=cls) for x in epoch_cells(r)])
     tab = b.table(sec, f"epochs-{c.id}", _tt(b, "cap.epochs", cell=who(b, c), dataset=b.ds_label(c.cell.dataset),
