@@ -296,6 +296,12 @@ def _predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dt
 
 
 # --------------------------------------------------------------------------- the epoch loop
+def _augment_generator(seed: int, dev: torch.device, generator: torch.Generator) -> torch.Generator:
+    """The augmentation stream: its own generator on a GPU (draws stay on the device), else the batch-order
+    one. A function so CPU tests can hand the loop a separate stream, as on a GPU."""
+    return augment_generator(seed, dev) if dev.type != "cpu" else generator
+
+
 def _better(value: float | None, best: float | None, *, lower: bool) -> bool:
     if value is None:
         return False
@@ -324,7 +330,7 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     dev = cfg.device
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: indexes host arrays, so on the CPU
-    aug_generator = augment_generator(cfg.seed, dev) if dev.type != "cpu" else generator
+    aug_generator = _augment_generator(cfg.seed, dev, generator)
     dtype = amp_dtype(t["amp"], dev)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     weights = class_weights(train.labels, cfg.num_classes) if t["class_weighted_loss"] else None

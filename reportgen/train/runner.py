@@ -42,7 +42,7 @@ from ..models import stats as arch_stats_mod
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
 from ..models.candidates import candidates_record
 from ..models import strategies
-from ..models.strategies import bn_state, max_drift, set_stage
+from ..models.strategies import bn_state, head_only_paths, max_drift, set_stage
 from ..models.summary import write_layer_summary
 from ..preflight import Preflight, preflight
 from ..schema import (
@@ -379,7 +379,9 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     if cell.strategy == "frozen":
         augmented = pipeline.is_random(cfg["augment"])  # decode-time ops alone leave features cacheable
         frozen_mode = "per_epoch_augmented" if augmented else "per_epoch"
-        if cfg["frozen_feature_cache"] and not augmented:
+        # Cached features are the backbone's outputs once: exact only if nothing before the head trains
+        # (a random small stem does: strategies.head_only_paths).
+        if cfg["frozen_feature_cache"] and not augmented and head_only_paths(model, built.head_path) == [built.head_path]:
             bs = eval_batch_size(cfg)
             dtype = amp_dtype(cfg["amp"], device)
             feats = {s: _features(built, sp, device=device, batch_size=bs, dtype=dtype) for s, sp in splits.items()}
