@@ -231,13 +231,16 @@ def cost(b: Builder, sec: Section) -> None:
     for c in b.run.cells:
         res, arch = c.result, c.arch
         wall = res.wall_time_s
+        # Trainable parameters of each stage that ran (a warm-up: head → everything); older stores: arch.json's.
+        per_stage = [s.trainable_params for s in res.stages] if res.stages and len(res.stages) > 1 \
+            else [arch.params_trainable]
         rows.append([b.bb_label(c.cell.backbone) + (f" s{c.cell.seed}" if multi_seed else ""),
                      b.strategy_name(c.cell.strategy), seconds(wall),
                      seconds(res.train_time_s / res.epochs_run if res.epochs_run else None),
-                     megabytes(res.peak_mem_mb), params(arch.params_trainable), macs(arch.macs),
+                     megabytes(res.peak_mem_mb), " → ".join(params(p) for p in per_stage), macs(arch.macs),
                      pct(c.test.macro_f1)])
         pts.append({"strategy": c.cell.strategy, "backbone": b.bb_label(c.cell.backbone), "wall": wall,
-                    "trainable": arch.params_trainable, "macro_f1": c.test.macro_f1})
+                    "trainable": per_stage[-1], "macro_f1": c.test.macro_f1})
     for cid in b.run.missing:
         p = parse_cell_id(cid)
         rows.append([b.bb_label(p.get("backbone", cid)), b.strategy_name(p.get("strategy", "")),

@@ -21,7 +21,8 @@ from .results import fig_labels, warmup_boundary
 
 INLINE_EPOCH_ROWS = 60  # more per-epoch rows than this (all cells together) go to the appendix
 STAR = "★"
-MEM_KINDS = ("process_max_rss", "cuda_max_allocated")  # result.json peak_mem_kind values the runner writes
+# result.json peak_mem_kind values the runner writes (train/memory.py); process_max_rss: older stores
+MEM_KINDS = ("process_max_rss", "cuda_max_allocated", "cell_peak_rss", "cell_sampled_rss")
 
 
 # --------------------------------------------------------------------------- formatting (one place, tested)
