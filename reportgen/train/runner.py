@@ -204,7 +204,7 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
     """Train every unfinished cell of ``exp`` into ``exp.run_dir``, one after another in this process;
     ``on_epoch(cell_id, row)`` after each epoch (live exporters)."""
     emit = on_event or (lambda kind, data: None)
-    set_cublas_workspace(_any_deterministic(exp))  # before pick_device: nothing has touched CUDA yet
+    set_cublas_workspace(any_deterministic(exp))  # before pick_device: nothing has touched CUDA yet
     dev = pick_device(device)  # before anything of the store changes
     plan, cells = prepare(exp, only=only, progress=progress)
     env = environment(dev)
@@ -231,7 +231,7 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
     return summary
 
 
-def _any_deterministic(exp: Experiment) -> bool:
+def any_deterministic(exp: Experiment) -> bool:
     """Whether any cell of ``exp`` asks for ``deterministic = true`` (a pure-Python look at the matrix)."""
     from ..matrix import build_cells
 
@@ -301,7 +301,7 @@ def _extract(model: BuiltModel, split: Split, *, device: torch.device, batch_siz
                 y = model.model(fwd.inputs(split, idx, device=device, augment="none", generator=None))
                 # Caching is exact only if the model's output *is* the head's output (true for
                 # fc / classifier[-1] / heads.head; not for SqueezeNet's conv head + pooling).
-                if j == 0 and not torch.allclose(y.float().cpu(), outs[0], atol=1e-5):
+                if j == 0 and (y.shape != outs[0].shape or not torch.allclose(y.float().cpu(), outs[0], atol=1e-5)):
                     return None
     finally:
         hook.remove()
