@@ -72,6 +72,7 @@ def imagenet_style_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # ~60 s on 2 busy cores: the backbone runs every epoch and the full test split is scored
 def test_frozen_small_stem_resnet_trains_its_random_stem_and_records_it(tmp_path: Path,
                                                                         imagenet_style_file: Path) -> None:
     """The issue's case: stem = "small" + frozen + a weights file passed validate and then failed at run
