@@ -295,8 +295,43 @@ def check_macs(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
                               "weights": meta.get("name", ""), "unsupported": unsupported})]
 
 
+MODE_GAP_BAL_ACC = 0.10  # train-mode balanced accuracy this far above eval mode: the statistics, not the weights
+
+
+def check_eval_mode_gap(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
+    """Eval-mode validation predictions that were (near-)constant, with what the runner measured next to them
+    (result.json ``mode_gap``): the same weights with BatchNorm batch statistics. Either those separate the
+    classes (the running statistics do not describe the weights) or they are constant too (the weights did
+    not learn)."""
+    gap = cell.result.mode_gap
+    if not gap:
+        return []
+    ev, tr = gap["eval"], gap["train_mode"]
+    evidence = {"eval_range": ev["score_range"], "eval_bal": ev["balanced_accuracy"],
+                "train_range": tr["score_range"], "train_bal": tr["balanced_accuracy"],
+                "train_auc": tr["auc"], "var_ratio": gap.get("last_bn_var_ratio"), "batch_size": gap["batch_size"]}
+    statistics = (gap.get("last_bn_var_ratio") is not None and tr["balanced_accuracy"] is not None
+                  and ev["balanced_accuracy"] is not None and tr["predicted_classes"] > 1
+                  and tr["balanced_accuracy"] >= ev["balanced_accuracy"] + MODE_GAP_BAL_ACC)
+    return [finding("eval_mode_gap" if statistics else "eval_constant_weights", "high", scope=_scope(cell),
+                    evidence=evidence)]
+
+
+def check_stages_incomplete(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
+    """A strategy whose planned stages did not all run (a warm-up that never reached fine-tuning) is not
+    what its name says: its numbers are those of the stages that ran."""
+    res = cell.result
+    if res.stages_complete is not False or not res.stages:
+        return []
+    return [finding("stages_incomplete", "high", scope=_scope(cell), evidence={
+        "epochs_run": res.epochs_run, "stages_ran": ", ".join(s.name for s in res.stages),
+        "stages_planned": ", ".join(res.stages_planned or []),
+        "warmup_frozen_epochs": cell.cell.train.get("warmup_frozen_epochs")})]
+
+
 CELL_CHECKS: list[Callable[[CellResult, DatasetFacts | None], list[Finding]]] = [
     check_collapsed, check_majority_baseline, check_best_epoch, check_train_test_gap, check_frozen_bn_drift, check_macs,
+    check_eval_mode_gap, check_stages_incomplete,
 ]
 
 

@@ -204,6 +204,10 @@ class EpochRow(Record):
     lr: float
     seconds: float
     peak_mem_mb: float
+    # The criterion the optimizer minimised (class weights, label smoothing) as a mean over the epoch's
+    # batches; train_loss and val_loss are plain NLL, the same quantity as the test loss. Empty in stores
+    # written before it existed (their train_loss was the criterion and val_loss the criterion on val).
+    train_objective: float | None = None
 
 
 # --------------------------------------------------------------------------- metrics.json
@@ -284,6 +288,19 @@ class MetricsRecord(Record):
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
 
 
+class StageRecord(Record):
+    """One stage of a cell's training as it ran (``models.strategies.STAGES``): a warm-up has two."""
+
+    name: str  # "frozen" | "finetune" | "scratch": epochs.csv's stage
+    trains: str  # "head" (the head and any newly initialised layer) | "all"
+    first_epoch: int
+    epochs: int
+    trainable_params: int
+    seconds: float
+    peak_mem_mb: float
+    bn_recalibration_batches: int = 0  # batches the BatchNorm statistics were recomputed on, last epoch
+
+
 class ResultRecord(Record):
     """result.json, written last: its presence marks a finished cell."""
 
@@ -313,6 +330,15 @@ class ResultRecord(Record):
     finished_at: str
     class_weights: list[float] | None = None  # per class, as the loss used them (class_weighted_loss)
     sampler_weights: list[float] | None = None  # per class, one image's draw weight (weighted_sampler)
+    # The stages that ran, in order (None in older stores). A strategy whose planned stages did not all
+    # run (a warm-up longer than the run) has stages_complete = False: it is not what its name says.
+    stages: list[StageRecord] | None = None
+    stages_planned: list[str] | None = None
+    stages_complete: bool | None = None
+    eval_batch_size: int | None = None  # every evaluation of the cell (per-epoch validation, final scoring)
+    # Eval-mode vs train-mode (BatchNorm batch statistics) outputs on the validation split, measured when
+    # the eval-mode predictions were (near-)constant (train.bn.mode_gap); None otherwise.
+    mode_gap: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- run.json

@@ -48,6 +48,15 @@ def plan_slots(*, device: str, jobs: int) -> list[Slot]:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     n_gpu = torch.cuda.device_count() if device != "cpu" else 0
+    if device.startswith("cuda:"):
+        # One named GPU: every cell runs there, one at a time. Its index is this process's numbering, so
+        # the worker sees it as "cuda" under CUDA_VISIBLE_DEVICES set to what that index means here.
+        from ..train.runner import pick_device
+
+        index = pick_device(device).index or 0  # an unknown or absent GPU is a ConfigError here
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(n_gpu)]
+        return [Slot(f"gpu{ids[index]}", "cuda", cores, {"CUDA_VISIBLE_DEVICES": ids[index]})]
     if n_gpu and device in ("auto", "cuda"):
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         ids = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(n_gpu)]
@@ -85,7 +94,7 @@ def run_local(exp: Experiment, *, jobs: int = 1, device: str = "auto", on_event:
     from ..train.runner import RunSummary, prepare
 
     emit = on_event or (lambda kind, data: None)
-    _, cells = prepare(exp)  # once, before any worker: bad input fails before compute
+    _, cells = prepare(exp, only=only)  # once, before any worker: bad input fails before compute
     run_dir = exp.run_dir
     summary = RunSummary(run_dir=run_dir, trained=[], skipped_finished=[])
     queue: deque[tuple[int, str]] = deque()

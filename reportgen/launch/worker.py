@@ -32,7 +32,10 @@ def run_one(exp: Experiment, cell_id: str, *, device: str = "auto", threads: int
     import torch
 
     from ..preflight import preflight
-    from ..train.runner import attempt_cell, environment, pick_device
+    from ..train.device import set_cublas_workspace
+    from ..train.runner import any_deterministic, attempt_cell, environment, pick_device
+
+    set_cublas_workspace(any_deterministic(exp))  # before anything in this process touches CUDA
 
     # In a Slurm task, use the CPUs Slurm gave it (torch would otherwise take every core of the node).
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("SLURM_CPUS_ON_NODE") or 0)

@@ -27,7 +27,7 @@ from torchvision.models import get_model, get_model_weights, list_models
 from ..data.batches import Normalization
 from ..errors import ConfigError, WeightsError
 from . import baselines, lite
-from .stem import apply_small_stem
+from .stem import apply_small_stem, small_stem_kernel_path
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +216,43 @@ def build_base(name: str, choice: WeightsChoice, *, input_size: int = 224, stem:
         except OSError as exc:  # URLError is an OSError: the download failed after the preflight check
             raise WeightsError(f"could not obtain {choice.label}: {exc}",
                                fix=f"place the file in {weights_cache_file(weights)}") from None
-    if stem == "small":  # before a user's .pth, so a checkpoint of a small-stem model loads whole
+    # A user's .pth is loaded into the architecture it was saved from: a checkpoint of a small-stem
+    # model (3×3 first conv) after the stem is replaced, so it loads whole; an ordinary checkpoint
+    # (ImageNet 7×7 first conv) before, so every tensor loads and only then is the stem replaced.
+    small_file = (stem == "small" and choice.kind == "path"
+                  and _file_has_small_stem(name, choice.path))  # type: ignore[arg-type]
+    if stem == "small" and (choice.kind != "path" or small_file):
         model.reportgen_stem = apply_small_stem(model, name)  # type: ignore[assignment]
     if choice.kind == "path":
         assert choice.path is not None
         _load_state_dict(model, choice.path)
+    if stem == "small" and choice.kind == "path" and not small_file:
+        model.reportgen_stem = apply_small_stem(model, name)  # type: ignore[assignment]
+    record = getattr(model, "reportgen_stem", None)
+    if record is not None:
+        if small_file:  # the file gave the new conv its weights: nothing random, nothing extra to train
+            record["random_init"], record["trainable_when_frozen"] = [], []
+        # strategies.head_only_paths reads this: a random stem trains even while the backbone is frozen.
+        model.reportgen_trainable = list(record["trainable_when_frozen"])  # type: ignore[assignment]
     _drop_aux_heads(model)
     return model
+
+
+def _file_has_small_stem(name: str, path: Path) -> bool:
+    """Whether a user's state dict holds the small-stem first conv (3×3) rather than the ImageNet one."""
+    key = small_stem_kernel_path(name)
+    if key is None:  # the stem keeps its kernel (stride only): the same shapes either way
+        return True
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - _load_state_dict reports an unreadable file with its reason
+        return False
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        return False
+    w = state.get(key, state.get("module." + key))
+    return isinstance(w, torch.Tensor) and w.dim() == 4 and tuple(w.shape[-2:]) == (3, 3)
 
 
 _AUX_HEADS = ("AuxLogits", "aux1", "aux2")
@@ -264,7 +294,20 @@ def replace_head(model: nn.Module, num_outputs: int) -> str:
     parent_path, _, attr = path.rpartition(".")
     parent = model.get_submodule(parent_path) if parent_path else model
     setattr(parent, attr, new)
+    _drop_activation_after_head(parent, attr)
     return path
+
+
+def _drop_activation_after_head(parent: nn.Module, attr: str) -> None:
+    """SqueezeNet's classifier is conv → ReLU → pool: its outputs, the logits, can never be negative. With
+    one BCE logit that means p ≥ 0.5 for every image, and a ReLU that zeroes a class's logit for every image
+    gives that class no gradient. The head's output must be the logits, so the activation after it goes."""
+    if not isinstance(parent, nn.Sequential):
+        return
+    names = list(parent._modules)
+    i = names.index(attr)
+    if i + 1 < len(names) and isinstance(parent._modules[names[i + 1]], nn.ReLU | nn.ReLU6):
+        parent._modules[names[i + 1]] = nn.Identity()
 
 
 @dataclass
@@ -301,14 +344,30 @@ def smallest_input_size(name: str, *, start: int = 8, limit: int = 512) -> int |
     return lo
 
 
+def meta_model(name: str, *, input_size: int = 224) -> nn.Module:
+    """The backbone (original head, no weights) on the meta device: shapes only, no memory, no init.
+
+    RegNet computes its block widths with tensors and calls ``.tolist()`` while it is built, which
+    the meta device cannot answer; such a model is built on the CPU (random init, seconds) and moved.
+    """
+    def build() -> nn.Module:
+        return (baselines.BUILDERS[name](input_size=input_size) if family(name) == "baseline"
+                else lite.build(name, pretrained=False) if family(name) == "lite"
+                else get_model(name, weights=None))
+
+    try:
+        with torch.device("meta"):
+            return build()
+    except NotImplementedError:  # "Cannot copy out of meta tensor": data needed at build time
+        return build().to("meta")
+
+
 def check_input_size(name: str, size: int) -> str | None:
     """None if a ``size``×``size`` input passes through the network, else the error it raises."""
     try:
+        model = meta_model(name, input_size=size)
+        model.eval()
         with torch.device("meta"):
-            model = (baselines.BUILDERS[name](input_size=size) if family(name) == "baseline"
-                     else lite.build(name, pretrained=False) if family(name) == "lite"
-                     else get_model(name, weights=None))
-            model.eval()
             model(torch.empty(2, 3, size, size))
         return None
     except (RuntimeError, AssertionError, ValueError) as exc:

@@ -297,6 +297,8 @@ def aux_head_params(backbone_name: str) -> int:
 
     if backbone_name not in torchvision.models.list_models(module=torchvision.models):
         return 0
+    if not backbone_name.startswith(("googlenet", "inception")):  # the only families with auxiliary heads;
+        return 0  # others need not be built (RegNet cannot be, on the meta device)
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GoogLeNet's FutureWarning about its init
         model = torchvision.models.get_model(backbone_name, weights=None)

@@ -47,6 +47,7 @@ def apply_small_stem(model: nn.Module, name: str) -> dict[str, Any]:
         raise ValueError(problem)
     changes: list[str] = []
     random_init: list[str] = []
+    recalibrate: list[str] = []  # the BatchNorm right after a random conv: its statistics described the old conv
     if name.startswith(_RESNET):
         old = model.conv1
         model.conv1 = nn.Conv2d(old.in_channels, old.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
@@ -54,6 +55,7 @@ def apply_small_stem(model: nn.Module, name: str) -> dict[str, Any]:
         changes += [f"conv1: {old.kernel_size[0]}×{old.kernel_size[1]} stride {old.stride[0]} → 3×3 stride 1",
                     "maxpool → Identity"]
         random_init.append("conv1")
+        recalibrate.append("bn1")
     elif name.startswith("densenet"):
         old = model.features.conv0
         model.features.conv0 = nn.Conv2d(old.in_channels, old.out_channels, kernel_size=3, stride=1, padding=1,
@@ -62,6 +64,7 @@ def apply_small_stem(model: nn.Module, name: str) -> dict[str, Any]:
         changes += [f"features.conv0: {old.kernel_size[0]}×{old.kernel_size[1]} stride {old.stride[0]} → "
                     "3×3 stride 1", "features.pool0 → Identity"]
         random_init.append("features.conv0")
+        recalibrate.append("features.norm0")
     else:
         # 3×3 first convs (EfficientNet, MobileNet, MnasNet, RegNet, ShuffleNet, Lite): keep the
         # pretrained kernel, drop its stride (ShuffleNet also drops its max-pool).
@@ -74,4 +77,16 @@ def apply_small_stem(model: nn.Module, name: str) -> dict[str, Any]:
         if name.startswith("shufflenet"):
             model.maxpool = nn.Identity()
             changes.append("maxpool → Identity")
-    return {"kind": "small", "changes": changes, "random_init": random_init}
+    return {"kind": "small", "changes": changes, "random_init": random_init,
+            # What must train even in a head-only stage (strategies.head_only_paths): a frozen random conv
+            # would put a fixed random projection in front of the pretrained features.
+            "trainable_when_frozen": random_init + recalibrate}
+
+
+def small_stem_kernel_path(name: str) -> str | None:
+    """The state-dict key of the first conv that ``stem = "small"`` replaces by a new 3×3 one (None: kept)."""
+    if name.startswith(_RESNET):
+        return "conv1.weight"
+    if name.startswith("densenet"):
+        return "features.conv0.weight"
+    return None

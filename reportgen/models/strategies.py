@@ -1,48 +1,114 @@
-"""Transfer-learning strategies as explicit, checkable states of a model.
+"""Transfer-learning strategies as explicit, checkable states of a model — defined here, once.
+
+A strategy is a sequence of *stages*; each stage says which parameters train (the head only, or
+everything) and gives the name epochs.csv's ``stage`` column carries. Everything that needs "which
+parameters train in which epoch" (the loop, the runner's records, the plan, the layer summary, the
+registry-wide test) reads :data:`STAGES` through the functions below.
 
 ``frozen`` is a *true* fixed feature extractor: the backbone's parameters have
 ``requires_grad=False`` **and** every backbone module stays in eval mode, so BatchNorm running
 statistics and Dropout do not change (``model.train()`` alone would keep updating BN statistics —
 the trap report 000 fell into). ``warmup`` is frozen for the first epochs, then fine-tunes.
+
+What trains in a head-only stage is the head *and* any module the model marks as newly initialised
+outside it (``model.reportgen_trainable``: a random ``stem = "small"`` first conv and the BatchNorm
+after it). Freezing a random layer would turn "frozen pretrained features" into features behind a
+random projection.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # epochs.csv's ``stage``: "frozen" | "finetune" | "scratch"
+    trains: str  # "head": the head (and new layers) only; "all": every parameter
+
+
+STAGES: dict[str, tuple[Stage, ...]] = {
+    "finetune": (Stage("finetune", "all"),),
+    "frozen": (Stage("frozen", "head"),),
+    "warmup": (Stage("frozen", "head"), Stage("finetune", "all")),
+    "scratch": (Stage("scratch", "all"),),
+}
+STAGE_NAMES = ("frozen", "finetune", "scratch")
+
+
+def stages(strategy: str) -> tuple[Stage, ...]:
+    return STAGES[strategy]
+
+
+def stage_index(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> int:
+    """Which of the strategy's stages ``epoch`` (1-based) belongs to."""
+    if strategy == "warmup":
+        return 0 if epoch <= warmup_frozen_epochs else 1
+    return 0
+
+
+def stage_at(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> Stage:
+    return STAGES[strategy][stage_index(strategy, epoch, warmup_frozen_epochs=warmup_frozen_epochs)]
+
+
+def planned_stages(strategy: str, *, epochs: int, warmup_frozen_epochs: int) -> list[tuple[Stage, int]]:
+    """``(stage, first epoch)`` for every stage that starts within ``epochs`` (a warm-up longer than the
+    run never reaches its fine-tune stage)."""
+    out: list[tuple[Stage, int]] = []
+    for epoch in range(1, epochs + 1):
+        st = stage_at(strategy, epoch, warmup_frozen_epochs=warmup_frozen_epochs)
+        if not out or out[-1][0] != st:
+            out.append((st, epoch))
+    return out
+
+
+def is_frozen_stage(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> bool:
+    """Whether ``epoch`` (1-based) trains the head only."""
+    return stage_at(strategy, epoch, warmup_frozen_epochs=warmup_frozen_epochs).trains == "head"
 
 
 def head_module(model: nn.Module, head_path: str) -> nn.Module:
     return model.get_submodule(head_path)
 
 
+def head_only_paths(model: nn.Module, head_path: str) -> list[str]:
+    """The module paths that train in a head-only stage: the head, and layers the build initialised anew."""
+    return [head_path] + [p for p in getattr(model, "reportgen_trainable", ()) if p != head_path]
+
+
+def _under(name: str, paths: list[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in paths)
+
+
 def set_stage(model: nn.Module, head_path: str, *, frozen: bool) -> None:
-    """Set requires_grad for a stage: ``frozen`` trains only the head, otherwise everything."""
-    head_params = {id(p) for p in head_module(model, head_path).parameters()}
-    for p in model.parameters():
-        p.requires_grad_(not frozen or id(p) in head_params)
+    """Set requires_grad for a stage: ``frozen`` trains only the head (and new layers), otherwise everything."""
+    paths = head_only_paths(model, head_path)
+    for name, p in model.named_parameters():
+        p.requires_grad_(not frozen or _under(name, paths))
+
+
+def trainable_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def train_mode(model: nn.Module, head_path: str, *, frozen: bool) -> None:
     """``model.train()``, except that a frozen backbone stays in eval mode (BN statistics fixed)."""
     model.train()
     if frozen:
-        head = head_module(model, head_path)
-        head_mods = {id(m) for m in head.modules()}
-        for m in model.modules():
-            if id(m) not in head_mods:
+        paths = head_only_paths(model, head_path)
+        for name, m in model.named_modules():
+            if not _under(name, paths):
                 m.train(False)
 
 
-def is_frozen_stage(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> bool:
-    """Whether ``epoch`` (1-based) trains the head only."""
-    return strategy == "frozen" or (strategy == "warmup" and epoch <= warmup_frozen_epochs)
-
-
 def bn_state(model: nn.Module, head_path: str) -> dict[str, object]:
-    """A copy of every BatchNorm running statistic outside the head (to prove it did not move)."""
+    """A copy of every BatchNorm running statistic of the frozen part (to prove it did not move)."""
+    paths = head_only_paths(model, head_path)
     out = {}
     for name, m in model.named_modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not name.startswith(head_path) and m.running_mean is not None:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not _under(name, paths) and m.running_mean is not None:
             out[f"{name}.running_mean"] = m.running_mean.detach().clone()
             out[f"{name}.running_var"] = m.running_var.detach().clone()
     return out

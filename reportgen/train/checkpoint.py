@@ -23,23 +23,33 @@ from .. import store
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
-FORMAT = 1
+FORMAT = 2  # 2: the augmentation generator and the training device's RNG only (1: every GPU's)
 
 
-def rng_state(generator: torch.Generator) -> dict[str, Any]:
-    """Every random stream one epoch draws from: torch (CPU + CUDA), numpy, python, the loop's generator."""
+def rng_state(generator: torch.Generator, *, device: torch.device | None = None,
+              aug_generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random stream one epoch draws from: torch's CPU stream, the RNG of the device the cell trains
+    on (only that one: saving every visible GPU would open a CUDA context on each, and restoring by index
+    breaks when ``CUDA_VISIBLE_DEVICES`` differs on resume), numpy, python, the loop's batch-order
+    generator and the augmentation generator when it is a separate one (on the GPU)."""
+    cuda = device is not None and device.type == "cuda"
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
             "generator": generator.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+            "aug_generator": (aug_generator.get_state()
+                              if aug_generator is not None and aug_generator is not generator else None),
+            "device_rng": torch.cuda.get_rng_state(device) if cuda else None}
 
 
-def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+def restore_rng(state: dict[str, Any], generator: torch.Generator, *, device: torch.device | None = None,
+                aug_generator: torch.Generator | None = None) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     generator.set_state(state["generator"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if aug_generator is not None and aug_generator is not generator and state.get("aug_generator") is not None:
+        aug_generator.set_state(state["aug_generator"])
+    if device is not None and device.type == "cuda" and state.get("device_rng") is not None:
+        torch.cuda.set_rng_state(state["device_rng"], device)
 
 
 class CellCheckpoint:

@@ -81,16 +81,20 @@ class EpochStart:
     scaler: dict[str, Any] | None
     generators: list[torch.Tensor]
     cpu_rng: torch.Tensor
-    cuda_rng: list[torch.Tensor] | None
+    cuda_rng: torch.Tensor | None
+    device: torch.device | None = None
 
     @classmethod
     def capture(cls, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                scaler: torch.amp.GradScaler | None, generators: list[torch.Generator]) -> EpochStart:
+                scaler: torch.amp.GradScaler | None, generators: list[torch.Generator],
+                device: torch.device | None = None) -> EpochStart:
+        # The RNG of the GPU that trains, only: touching every visible GPU's would start a context on each.
+        cuda = device is not None and device.type == "cuda"
         return cls(model=_to_cpu(model.state_dict()), optimizer=_to_cpu(opt.state_dict()),
                    scheduler=None if sched is None else _to_cpu(sched.state_dict()),
                    scaler=None if scaler is None else _to_cpu(scaler.state_dict()),
                    generators=[g.get_state() for g in generators], cpu_rng=torch.get_rng_state(),
-                   cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+                   cuda_rng=torch.cuda.get_rng_state(device) if cuda else None, device=device if cuda else None)
 
     def restore(self, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
                 scaler: torch.amp.GradScaler | None, generators: list[torch.Generator]) -> None:
@@ -105,7 +109,20 @@ class EpochStart:
             g.set_state(state)
         torch.set_rng_state(self.cpu_rng)
         if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
+            torch.cuda.set_rng_state(self.cuda_rng, self.device)
+
+
+# --------------------------------------------------------------------------- process environment
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def set_cublas_workspace(deterministic: bool) -> None:
+    """Before any CUDA use in this process: cuBLAS is deterministic only with a fixed workspace (CUDA
+    docs, "Reproducibility"), and it reads ``CUBLAS_WORKSPACE_CONFIG`` when its handle is created, so
+    setting it once a cell has started may be too late. Call it when the process knows its cells,
+    before it picks a device; a user's own value is kept."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
 
 
 # --------------------------------------------------------------------------- global flags
@@ -123,8 +140,11 @@ def torch_flags(*, deterministic: bool, device: torch.device) -> Iterator[None]:
         if deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.deterministic = True
-            # cuBLAS is deterministic only with a fixed workspace (CUDA docs, "Reproducibility").
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            if "CUBLAS_WORKSPACE_CONFIG" not in os.environ and torch.cuda.is_initialized():
+                log.warning("CUBLAS_WORKSPACE_CONFIG was not set before CUDA started: cuBLAS may not be "
+                            "deterministic in this process (set_cublas_workspace was not called first)")
+            # Set for what starts CUDA later in this process (the launchers set it first: see above).
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
         # cuDNN autotuning picks the fastest kernels for fixed input shapes (ours are): off only
         # when asked for bit-reproducibility.
         torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic

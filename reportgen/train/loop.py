@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +21,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import metrics
+from ..classmetrics import sample_losses
 from ..data.batches import Normalization, augment_generator, batch_indices, load_batch, to_model_input
 from ..errors import TrainingDiverged
-from ..models.strategies import is_frozen_stage, set_stage, train_mode
+from ..models import strategies
+from ..models.strategies import set_stage, train_mode
+from . import bn
 from .checkpoint import restore_rng, rng_state
 from .device import EpochStart, backoff
+from .memory import PeakMemory
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,9 @@ class LoopResult:
     # the values rather than re-deriving them from the class counts.
     class_weights: list[float] | None = None
     sampler_weights: list[float] | None = None
+    # One entry per stage that ran: name, trains ("head" | "all"), first_epoch, epochs, trainable_params,
+    # seconds, peak_mem_mb (result.json ``stages``).
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- set-up
@@ -154,10 +160,16 @@ def to_probs(logits: torch.Tensor, *, bce: bool) -> torch.Tensor:
     return torch.softmax(logits.double(), dim=1)
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def eval_batch_size(train: dict) -> int:
+    """The batch size of every evaluation of a cell (per-epoch validation and the final scoring alike)."""
+    return train["eval_batch_size"] or max(train["batch_size"], 64)
+
+
+def nll(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Plain negative log-likelihood, the mean of ``-log p[y]`` over the split: the same quantity as the
+    test ``loss`` in metrics.json (``classmetrics.sample_losses``), whatever the class weights, label
+    smoothing or the batch size of the evaluation. (The training criterion is ``train_objective``.)"""
+    return float(sample_losses(np.asarray(labels), np.asarray(probs)).mean()) if len(labels) else float("nan")
 
 
 # --------------------------------------------------------------------------- one pass
@@ -240,7 +252,10 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
     # Checked once per epoch, not per batch: a per-batch check would sync the CPU with the GPU every step.
     _check_loss(mean_loss, split="training", epoch=epoch, cfg=cfg)
     probs = torch.cat(all_probs).cpu().double().numpy()
-    return _summary(np.concatenate(all_labels), probs, mean_loss, cfg.num_classes)
+    labels = np.concatenate(all_labels)
+    # ``loss``: plain NLL of the training batches' outputs, comparable with the validation and test losses;
+    # ``objective``: the criterion the optimizer minimised (class weights, label smoothing).
+    return {**_summary(labels, probs, nll(labels, probs), cfg.num_classes), "objective": mean_loss}
 
 
 def predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dtype: torch.dtype | None,
@@ -281,6 +296,12 @@ def _predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dt
 
 
 # --------------------------------------------------------------------------- the epoch loop
+def _augment_generator(seed: int, dev: torch.device, generator: torch.Generator) -> torch.Generator:
+    """The augmentation stream: its own generator on a GPU (draws stay on the device), else the batch-order
+    one. A function so CPU tests can hand the loop a separate stream, as on a GPU."""
+    return augment_generator(seed, dev) if dev.type != "cpu" else generator
+
+
 def _better(value: float | None, best: float | None, *, lower: bool) -> bool:
     if value is None:
         return False
@@ -291,7 +312,8 @@ def _better(value: float | None, best: float | None, *, lower: bool) -> bool:
 
 def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConfig,
         full_model: nn.Module, checkpoint: Callable[[dict[str, Any]], None] | None = None,
-        resume: dict[str, Any] | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> LoopResult:
+        resume: dict[str, Any] | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        memory: PeakMemory | None = None) -> LoopResult:
     """Train with model selection on ``val``; return the best weights (a copy) and the epoch log.
 
     ``fwd.module`` is what runs per batch (the whole model, or just the head on cached features);
@@ -299,12 +321,16 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     ``checkpoint`` is called after every epoch with the whole loop state; passing that state back as
     ``resume`` continues from the epoch after it, exactly as if the loop had never stopped.
     ``on_epoch`` gets each epoch's log row as soon as it is known (live exporters watch training with it).
+    ``memory`` measures each epoch's peak (the runner passes the cell's meter, so the cell's peak spans them).
+
+    The strategy's stages (``models.strategies.STAGES``) decide what trains in each epoch; every stage is
+    logged (first epoch, trainable parameters, time, peak memory) in ``LoopResult.stages``.
     """
     t = cfg.train
     dev = cfg.device
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: indexes host arrays, so on the CPU
-    aug_generator = augment_generator(cfg.seed, dev) if dev.type != "cpu" else generator
+    aug_generator = _augment_generator(cfg.seed, dev, generator)
     dtype = amp_dtype(t["amp"], dev)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     weights = class_weights(train.labels, cfg.num_classes) if t["class_weighted_loss"] else None
@@ -313,22 +339,24 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     if t["weighted_sampler"]:
         sampler_class = sampler_weights(train.labels, cfg.num_classes)
         sample_weights = sampler_class[train.labels]
+    meter = memory or PeakMemory(dev)
 
-    frozen_epochs = t["epochs"] if cfg.strategy == "frozen" else (
-        t["warmup_frozen_epochs"] if cfg.strategy == "warmup" else 0)
+    warmup_epochs = t["warmup_frozen_epochs"]
+    n_stages = len(strategies.stages(cfg.strategy))
     # Only parameters that can ever train go to the optimizer; for warm-up that is all of them
     # (frozen ones have no gradient during the warm-up epochs, so the optimizer skips them).
-    set_stage(full_model, head_path, frozen=cfg.strategy == "frozen")
+    set_stage(full_model, head_path, frozen=all(st.trains == "head" for st in strategies.stages(cfg.strategy)))
     opt = make_optimizer([p for p in full_model.parameters() if p.requires_grad], t)
     sched = make_scheduler(opt, t)
     metric = t["selection_metric"]
     lower = metric == "val_loss"
-    eval_bs = t["eval_batch_size"] or max(t["batch_size"], 64)
+    eval_bs = eval_batch_size(t)
 
     batch_size, oom_retries = t["batch_size"], 0
     best_state: dict[str, torch.Tensor] = {}
     best_epoch, best_value, since_best = 0, None, 0
     rows: list[dict[str, Any]] = []
+    stages_log: list[dict[str, Any]] = []
     stopped_early = halted = False
     # On cached features only the head ever changes (the backbone never runs here), so the per-epoch
     # checkpoint keeps just the head's keys: the resumed cell rebuilds the same backbone bit for bit.
@@ -343,22 +371,35 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
             sched.load_state_dict(resume["scheduler"])
         if scaler is not None and resume.get("scaler"):
             scaler.load_state_dict(resume["scaler"])
-        restore_rng(resume["rng"], generator)
+        restore_rng(resume["rng"], generator, device=dev, aug_generator=aug_generator)
         rows, best_state = list(resume["rows"]), ({**base, **resume["best_state"]} if resume["best_state"] else {})
         best_epoch, best_value, since_best = resume["best_epoch"], resume["best_value"], resume["since_best"]
         batch_size, oom_retries = resume["batch_size"], resume["oom_retries"]
         stopped_early, halted = resume["stopped_early"], resume["halted"]
+        stages_log = [dict(s) for s in resume.get("stages", [])]
     for epoch in range(len(rows) + 1, 0 if halted else t["epochs"] + 1):
-        frozen = is_frozen_stage(cfg.strategy, epoch, warmup_frozen_epochs=frozen_epochs)
+        index = strategies.stage_index(cfg.strategy, epoch, warmup_frozen_epochs=warmup_epochs)
+        stage = strategies.stages(cfg.strategy)[index]
+        frozen = stage.trains == "head"
         set_stage(full_model, head_path, frozen=frozen)
+        if not stages_log or stages_log[-1]["index"] != index:
+            # A new stage: early stopping and a plateau schedule start counting again here, so epochs
+            # of the head-only warm-up can neither stop the run before fine-tuning nor cut its LR.
+            stages_log.append({"index": index, "name": stage.name, "trains": stage.trains, "first_epoch": epoch,
+                               "epochs": 0, "trainable_params": strategies.trainable_params(full_model),
+                               "seconds": 0.0, "peak_mem_mb": 0.0, "bn_recalibration_batches": 0})
+            since_best = 0
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) and epoch > 1:
+                sched.best, sched.num_bad_epochs, sched.cooldown_counter = sched.mode_worse, 0, 0
+        last_stage = index == n_stages - 1
         if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
             torch.cuda.synchronize(dev)
+        meter.reset()
         start = time.perf_counter()
         gens = [generator] if aug_generator is generator else [generator, aug_generator]
         # Out of memory halves the batch and reruns the epoch from exactly where it began (weights,
         # optimizer moments, scheduler, scaler, random streams), not from a half-updated model.
-        at_start = EpochStart.capture(full_model, opt, sched, scaler, gens)
+        at_start = EpochStart.capture(full_model, opt, sched, scaler, gens, device=dev)
 
         def attempt(bs: int, frozen: bool = frozen, epoch: int = epoch) -> dict:
             # The module that runs (the head on cached features, or a torch.compile wrapper around
@@ -375,17 +416,34 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
             before_retry=functools.partial(at_start.restore, full_model, opt, sched, scaler, gens))
         oom_retries += retries
         del at_start
-        val_probs, val_loss = predict(fwd, val, cfg=cfg, batch_size=eval_bs, dtype=dtype, loss_fn=loss_fn)
+        recal = 0
+        if stage.trains == "all" and fwd.norm is not None and bn.trains_bn(full_model):
+            # Running statistics of the weights as they now are, not an average over the epoch's
+            # changing weights (the eval-mode collapse of few-step from-scratch runs: see train/bn.py).
+            def recalibrate(bs: int) -> int:  # starts from reset statistics: a retry after OOM is clean
+                with torch.autocast(dev.type, dtype=dtype) if dtype else contextlib.nullcontext():
+                    return bn.recalibrate(full_model, bn.recalibration_batches(fwd, train, device=dev, batch_size=bs))
+
+            recal, _, _ = backoff(recalibrate, batch_size, what=f"{cfg.desc} BatchNorm statistics")
+        val_probs, _ = predict(fwd, val, cfg=cfg, batch_size=eval_bs, dtype=dtype)
+        val_loss = nll(val.labels, val_probs)
         _check_loss(val_loss, split="validation", epoch=epoch, cfg=cfg)
-        va = _summary(val.labels, val_probs, val_loss or 0.0, cfg.num_classes)
+        va = _summary(val.labels, val_probs, val_loss, cfg.num_classes)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start
+        peak = meter.segment()
         lr = opt.param_groups[0]["lr"]
-        rows.append({"epoch": epoch, "stage": "frozen" if frozen else "finetune",
+        rows.append({"epoch": epoch, "stage": stage.name,
                      "train_loss": tr["loss"], "train_acc": tr["acc"], "train_macro_f1": tr["macro_f1"],
                      "val_loss": va["loss"], "val_acc": va["acc"], "val_macro_f1": va["macro_f1"],
-                     "val_auc": va["auc"], "lr": lr, "seconds": seconds, "peak_mem_mb": peak_memory_mb(dev)})
+                     "val_auc": va["auc"], "lr": lr, "seconds": seconds, "peak_mem_mb": peak,
+                     "train_objective": tr["objective"]})
+        cur = stages_log[-1]
+        cur["epochs"] += 1
+        cur["seconds"] += seconds
+        cur["peak_mem_mb"] = max(cur["peak_mem_mb"], peak)
+        cur["bn_recalibration_batches"] = recal
         value = {"val_loss": va["loss"], "val_acc": va["acc"], "val_macro_f1": va["macro_f1"],
                  "val_auc": va["auc"]}[metric]
         if _better(value, best_value, lower=lower):
@@ -397,23 +455,27 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
             since_best += 1
         if sched is not None:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(value if value is not None else 0.0)
+                if last_stage:  # counts plateaus of the last stage only (see the stage switch above)
+                    sched.step(value if value is not None else 0.0)
             else:
                 sched.step()
         if log.isEnabledFor(logging.INFO):  # -v: a formatted row, the stage as recorded (not a raw dict)
             from .progress import format_epoch
 
             log.info("%s %s", cfg.desc, format_epoch(rows[-1], epochs=t["epochs"]))
-        halted = bool(t["patience"] and since_best >= t["patience"])
+        # Early stopping only within the last stage: a run stops for want of progress in what it was
+        # asked to do, never before it has done it (a warm-up that never fine-tunes is not a warm-up).
+        halted = bool(t["patience"] and last_stage and since_best >= t["patience"])
         stopped_early = halted and epoch < t["epochs"]
         if checkpoint is not None:
             checkpoint({"epoch": epoch, "model": saved(full_model.state_dict()), "optimizer": opt.state_dict(),
                         "scheduler": None if sched is None else sched.state_dict(),
                         "scaler": None if scaler is None else scaler.state_dict(),
-                        "rng": rng_state(generator), "rows": rows, "best_state": saved(best_state),
+                        "rng": rng_state(generator, device=dev, aug_generator=aug_generator),
+                        "rows": rows, "best_state": saved(best_state),
                         "best_epoch": best_epoch, "best_value": best_value, "since_best": since_best,
                         "batch_size": batch_size, "oom_retries": oom_retries,
-                        "stopped_early": stopped_early, "halted": halted})
+                        "stopped_early": stopped_early, "halted": halted, "stages": stages_log})
         if on_epoch is not None:
             on_epoch(dict(rows[-1]))
         if halted:
@@ -425,4 +487,5 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
                       stopped_early=stopped_early, batch_size_used=batch_size, oom_retries=oom_retries,
                       amp_dtype=None if dtype is None else str(dtype).removeprefix("torch."),
                       class_weights=None if weights is None else [float(w) for w in weights.tolist()],
-                      sampler_weights=None if sampler_class is None else [float(w) for w in sampler_class])
+                      sampler_weights=None if sampler_class is None else [float(w) for w in sampler_class],
+                      stages=[{k: v for k, v in s.items() if k != "index"} for s in stages_log])

@@ -40,9 +40,10 @@ from ..errors import ConfigError, StoreError
 from ..explain import explain_cell
 from ..matrix import Cell
 from ..models import stats as arch_stats_mod
+from ..models import strategies
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
 from ..models.candidates import candidates_record
-from ..models.strategies import bn_state, max_drift, set_stage
+from ..models.strategies import bn_state, head_only_paths, max_drift, set_stage
 from ..models.summary import write_layer_summary
 from ..preflight import Preflight, preflight
 from ..schema import (
@@ -59,10 +60,12 @@ from ..schema import (
     RunRecord,
     SkippedCell,
 )
+from . import bn as bn_mod
 from .checkpoint import CellCheckpoint
-from .device import backoff, torch_flags
+from .device import backoff, set_cublas_workspace, torch_flags
 from .locks import try_lock
-from .loop import Forward, LoopConfig, Split, amp_dtype, fit, predict
+from .loop import Forward, LoopConfig, Split, amp_dtype, eval_batch_size, fit, predict, to_probs
+from .memory import PeakMemory
 
 log = logging.getLogger(__name__)
 Event = Callable[[str, dict[str, Any]], None]
@@ -203,6 +206,7 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
     """Train every unfinished cell of ``exp`` into ``exp.run_dir``, one after another in this process;
     ``on_epoch(cell_id, row)`` after each epoch (live exporters)."""
     emit = on_event or (lambda kind, data: None)
+    set_cublas_workspace(any_deterministic(exp))  # before pick_device: nothing has touched CUDA yet
     dev = pick_device(device)  # before anything of the store changes
     plan, cells = prepare(exp, only=only, progress=progress)
     env = environment(dev)
@@ -227,6 +231,17 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
             summary.skipped_finished.append(cell.id)
             emit("cell_skipped", info)
     return summary
+
+
+def any_deterministic(exp: Experiment) -> bool:
+    """Whether any cell of ``exp`` asks for ``deterministic = true`` (a pure-Python look at the matrix)."""
+    from ..matrix import build_cells
+
+    try:
+        cells, _ = build_cells(exp)
+    except Exception:  # noqa: BLE001 - preflight reports a bad matrix with its reason; here: be safe
+        return True
+    return any(c.train.get("deterministic") for c in cells)
 
 
 def _write_run_files(exp: Experiment, plan: Preflight) -> None:
@@ -288,7 +303,7 @@ def _extract(model: BuiltModel, split: Split, *, device: torch.device, batch_siz
                 y = model.model(fwd.inputs(split, idx, device=device, augment="none", generator=None))
                 # Caching is exact only if the model's output *is* the head's output (true for
                 # fc / classifier[-1] / heads.head; not for SqueezeNet's conv head + pooling).
-                if j == 0 and not torch.allclose(y.float().cpu(), outs[0], atol=1e-5):
+                if j == 0 and (y.shape != outs[0].shape or not torch.allclose(y.float().cpu(), outs[0], atol=1e-5)):
                     return None
     finally:
         hook.remove()
@@ -307,6 +322,7 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
 def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, device: torch.device, env: dict,
               progress: bool, save_checkpoint: bool, on_epoch: Callable[[dict[str, Any]], None] | None) -> dict:
     t0 = time.perf_counter()
+    meter = PeakMemory(device)  # this cell's peak, not the process's so far (train/memory.py)
     ckpt = CellCheckpoint(cdir, cell_id=cell.id)
     resume = ckpt.load()
     if resume is None and (cdir / "epochs.csv").exists():  # partial files of a run with no usable checkpoint
@@ -328,7 +344,8 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     built = build_model(cell.backbone.name, choice, num_outputs=outputs, input_size=cell.backbone.input_size,
                         stem=cell.backbone.stem)
     model = built.model
-    set_stage(model, built.head_path, frozen=cell.strategy in ("frozen", "warmup"))
+    # As the first stage trains (arch.json's trainable count is the first stage's; result.json has each stage's).
+    set_stage(model, built.head_path, frozen=strategies.stages(cell.strategy)[0].trains == "head")
     arch = arch_stats_mod.arch_stats(model, input_size=cell.backbone.input_size,
                                      weights=choice.enum if choice.kind == "torchvision" else None)
     head = model.get_submodule(built.head_path)
@@ -364,8 +381,10 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     if cell.strategy == "frozen":
         augmented = pipeline.is_random(cfg["augment"])  # decode-time ops alone leave features cacheable
         frozen_mode = "per_epoch_augmented" if augmented else "per_epoch"
-        if cfg["frozen_feature_cache"] and not augmented:
-            bs = cfg["eval_batch_size"] or max(cfg["batch_size"], 64)
+        # Cached features are the backbone's outputs once: exact only if nothing before the head trains
+        # (a random small stem does: strategies.head_only_paths).
+        if cfg["frozen_feature_cache"] and not augmented and head_only_paths(model, built.head_path) == [built.head_path]:
+            bs = eval_batch_size(cfg)
             dtype = amp_dtype(cfg["amp"], device)
             feats = {s: _features(built, sp, device=device, batch_size=bs, dtype=dtype) for s, sp in splits.items()}
             if all(f is not None for f in feats.values()):
@@ -381,16 +400,22 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         _write_epochs(cdir, state["rows"])
 
     res = fit(fwd, head_path=built.head_path, train=loop_splits["train"], val=loop_splits["val"], cfg=lcfg,
-              full_model=model, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
+              full_model=model, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, memory=meter)
 
     # Score val and test once, with the selected weights, through the full model.
     model.load_state_dict(res.best_state)
     bn_drift = max_drift(bn_before, bn_state(model, built.head_path)) if bn_before else None
     full = Forward(module=model, norm=built.normalization, channels_last=channels_last)
-    eval_bs = cfg["eval_batch_size"] or max(res.batch_size_used, 64)
+    eval_bs = eval_batch_size(cfg)  # the size every per-epoch validation used
     dtype = amp_dtype(cfg["amp"], device)
     probs = {s: predict(full if frozen_mode != "cached_features" else fwd, loop_splits[s], cfg=lcfg,
                         batch_size=eval_bs, dtype=dtype)[0] for s in ("val", "test")}
+    gap = None
+    if bn_mod.near_constant(probs["val"]):
+        # One answer for every validation image: are the weights or the BatchNorm statistics to blame?
+        gap = bn_mod.mode_gap(model, full, splits["val"], device=device, batch_size=res.batch_size_used,
+                              eval_probs=probs["val"], to_probs=lambda z: to_probs(z, bce=cfg["loss"] == "bce"))
+        log.warning("cell %s: near-constant eval predictions on val; train-mode vs eval-mode: %s", cell.id, gap)
     for s in ("val", "test"):
         store.write_predictions(cdir / f"predictions_{s}.csv", splits[s].labels, probs[s], ds.sample_ids(s))
     _write_epochs(cdir, res.epochs)
@@ -407,19 +432,22 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         torch.save(res.best_state, buf)
         store.atomic_write_bytes(cdir / "best.pt", buf.getvalue())
     best_row = res.epochs[res.best_epoch - 1]
+    planned = [st.name for st in strategies.stages(cell.strategy)]
     result = {
         "status": "done", "cell_id": cell.id, "best_epoch": res.best_epoch, "epochs_run": len(res.epochs),
         "stopped_early": res.stopped_early, "selection_metric": cfg["selection_metric"], "best_val": res.best_value,
         "best_train_acc": best_row["train_acc"], "wall_time_s": time.perf_counter() - t0,
         "train_time_s": sum(r["seconds"] for r in res.epochs),
-        "peak_mem_mb": max(r["peak_mem_mb"] for r in res.epochs),
-        "peak_mem_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
+        "peak_mem_mb": meter.close(), "peak_mem_kind": meter.kind,
         "frozen_bn_drift": bn_drift, "frozen_mode": frozen_mode, "batch_size_used": res.batch_size_used,
         "oom_retries": res.oom_retries, "amp_dtype": res.amp_dtype, "channels_last": channels_last,
         "youden_threshold_val": threshold, "resumed_from_epoch": None if resume is None else resume["epoch"],
         "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg["compile"]),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "class_weights": res.class_weights, "sampler_weights": res.sampler_weights,
+        "stages": res.stages, "stages_planned": planned,
+        "stages_complete": [s["name"] for s in res.stages] == planned, "eval_batch_size": eval_bs,
+        "mode_gap": gap,
     }
     store.write_record(cdir / store.RESULT_FILE, ResultRecord(**result))  # last: marks the cell finished
     ckpt.delete()

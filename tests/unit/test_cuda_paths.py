@@ -77,3 +77,41 @@ def test_input_pipeline_never_waits_for_the_gpu(augment: str) -> None:
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert x.device.type == "cuda" and x.shape == (64, 3, 28, 28)
+
+
+def _fit_resumable(resume=None, saved=None):
+    import copy
+
+    torch.manual_seed(0)
+    built = build_model("smallcnn", WeightsChoice("none"), num_outputs=2, input_size=28)
+    model = built.model.to(CUDA)
+    t = {k: v[0] for k, v in TRAIN_KEYS.items()}
+    t.update({"epochs": 2, "batch_size": 64, "scheduler": "none", "augment": "medical", "patience": 0,
+              "amp": "off", "selection_metric": "val_loss"})
+    tr, va = _splits()
+    lc = LoopConfig(strategy="scratch", train=t, num_classes=2, device=CUDA, seed=0)
+    return fit(Forward(module=model, norm=built.normalization), head_path=built.head_path, train=tr, val=va,
+               cfg=lc, full_model=model, resume=resume,
+               checkpoint=None if saved is None else (lambda s: saved.append(copy.deepcopy(s))))
+
+
+def test_resume_on_cuda_restores_the_device_augmentation_stream() -> None:
+    """The CUDA augmentation generator is in the checkpoint: a resumed epoch 2 draws what the whole run drew."""
+    states: list[dict] = []
+    whole = _fit_resumable(saved=states)
+    assert states[0]["rng"]["aug_generator"] is not None and states[0]["rng"]["device_rng"] is not None
+    resumed = _fit_resumable(resume=states[0])
+    assert resumed.epochs[1]["train_loss"] == whole.epochs[1]["train_loss"]
+
+
+def test_cuda_peak_memory_is_per_cell() -> None:
+    from reportgen.train.memory import PeakMemory
+
+    peaks = []
+    for mb in (512, 64):
+        meter = PeakMemory(CUDA)
+        block = torch.empty(mb * 2**20, dtype=torch.uint8, device=CUDA)
+        del block
+        peaks.append(meter.close())
+    assert meter.kind == "cuda_max_allocated"
+    assert peaks[0] >= 512 and peaks[1] < 512

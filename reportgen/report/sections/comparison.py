@@ -244,15 +244,18 @@ def cost(b: Builder, sec: Section) -> None:
         res, arch = c.result, c.arch
         wall = res.wall_time_s
         per_epoch = res.train_time_s / res.epochs_run if res.epochs_run else None
+        # Trainable parameters of each stage that ran (a warm-up: head → everything); older stores: arch.json's.
+        per_stage = [s.trainable_params for s in res.stages] if res.stages and len(res.stages) > 1 \
+            else [arch.params_trainable]
         # value: the exact stored number behind each text (CSV export); the first cell's is the cell id.
         rows.append([Cell(b.bb_label(c.cell.backbone) + (f" s{c.cell.seed}" if multi_seed else ""), value=c.id),
                      Cell(b.strategy_name(c.cell.strategy), value=c.cell.strategy), Cell(seconds(wall), value=wall),
                      Cell(seconds(per_epoch), value=per_epoch),
                      Cell(megabytes(res.peak_mem_mb), value=res.peak_mem_mb),
-                     Cell(params(arch.params_trainable), value=arch.params_trainable),
+                     Cell(" → ".join(params(p) for p in per_stage), value=per_stage[-1]),
                      Cell(macs(arch.macs), value=arch.macs), Cell(pct(c.test.macro_f1), value=c.test.macro_f1)])
         pts.append({"strategy": c.cell.strategy, "backbone": b.bb_label(c.cell.backbone), "wall": wall,
-                    "trainable": arch.params_trainable, "macro_f1": c.test.macro_f1})
+                    "trainable": per_stage[-1], "macro_f1": c.test.macro_f1})
     for cid in b.run.missing:
         p = parse_cell_id(cid)
         rows.append([b.bb_label(p.get("backbone", cid)), b.strategy_name(p.get("strategy", "")),

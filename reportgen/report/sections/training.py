@@ -21,7 +21,8 @@ from .results import fig_labels, warmup_boundary
 
 INLINE_EPOCH_ROWS = 60  # more per-epoch rows than this (all cells together) go to the appendix
 STAR = "★"
-MEM_KINDS = ("process_max_rss", "cuda_max_allocated")  # result.json peak_mem_kind values the runner writes
+# result.json peak_mem_kind values the runner writes (train/memory.py); process_max_rss: older stores
+MEM_KINDS = ("process_max_rss", "cuda_max_allocated", "cell_peak_rss", "cell_sampled_rss")
 
 
 # --------------------------------------------------------------------------- formatting (one place, tested)
@@ -236,7 +237,7 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
         best = r.epoch == res.best_epoch
         cls = "best" if best else ""
         first = f"{r.epoch} {STAR}" if best else str(r.epoch)
-        rows.append([Cell(first, cls=cls), Cell(_tt(b, f"stage.{r.stage}") if r.stage in ("frozen", "finetune")
+        rows.append([Cell(first, cls=cls), Cell(_tt(b, f"stage.{r.stage}") if r.stage in ("frozen", "finetune", "scratch")
                                                 else r.stage, cls=cls)]
                     + [Cell(x, cls=cls) for x in epoch_cells(r)])
     tab = b.table(sec, f"epochs-{c.id}", _tt(b, "cap.epochs", cell=who(b, c), dataset=b.ds_label(c.cell.dataset),
