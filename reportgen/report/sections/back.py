@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..builder import Builder
+from ..discussion import plural
 from ..format import NA, plain
 from ..model import Cell, Code, FindingItem, Findings, Paragraph
 from ..wording import describe, severity_label
@@ -15,7 +16,7 @@ def findings(b: Builder) -> None:
     if not found:
         sec.blocks.append(Paragraph(b.tr("findings.none")))
         return
-    sec.blocks.append(Paragraph(b.tr("findings.intro", n=len(found))))
+    sec.blocks.append(Paragraph(plural(b, "findings_intro", len(found))))
     items = []
     for f in found:
         text = describe(f, b.lang, b.exp)
