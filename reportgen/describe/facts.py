@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD
 from ..schema import SplitMetrics
 from ..store import CellResult, Predictions, RunResults
 
 # Scores whose spread is below numeric resolution carry no ranking: AUC, ROC and thresholds are noise.
-DEGENERATE_SPREAD = 1e-6
 MIN_DISTINCT_SCORES = 3
-COLLAPSE_SCORE_RANGE = 1e-3  # the validity check's "constant output" (reportgen.checks)
 
 
 def score_spread(probs: np.ndarray) -> tuple[float, int]:

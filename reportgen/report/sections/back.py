@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..builder import Builder
-from ..discussion import plural
+from ...i18n import t
+from ..discussion import plural, zh_spacing
 from ..format import NA, plain
 from ..model import Cell, Code, FindingItem, Findings, Paragraph
 from ..wording import describe, severity_label
@@ -20,13 +21,19 @@ def findings(b: Builder) -> None:
     items = []
     for f in found:
         text = describe(f, b.lang, b.exp)
-        scope = ", ".join(_scope_label(b, k, v) for k, v in f.scope.items() if k != "cell_id")
+        if b.lang.startswith("zh"):
+            text = {k: zh_spacing(v) for k, v in text.items()}
+        seeds = len(b.seeds()) > 1  # the seed tells two findings of one configuration apart
+        scope = b.join(_scope_label(b, k, v) for k, v in f.scope.items()
+                       if k != "cell_id" and (k != "seed" or seeds))
         items.append(FindingItem(severity=f.severity, severity_label=severity_label(f.severity, b.lang),
                                  title=text["title"], detail=text["detail"], fix=text["fix"], scope=scope))
     sec.blocks.append(Findings(items))
 
 
 def _scope_label(b: Builder, key: str, value: object) -> str:
+    if key == "seed":
+        return t(b.lang, "claims.seed_label", seed=value)
     label = {"dataset": b.ds_label, "backbone": b.bb_label, "strategy": b.strategy_name}.get(key)
     return label(str(value)) if label else str(value)
 
