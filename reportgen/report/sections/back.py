@@ -53,7 +53,7 @@ def appendix(b: Builder) -> None:
             source="run.json, cells/*/env.json", numeric_from=99)
     tool_notes = _tool_notes(b)
     if tool_notes:
-        sec.blocks.append(Paragraph(" ".join(tool_notes)))
+        sec.blocks.append(Paragraph(("" if b.lang.startswith("zh") else " ").join(tool_notes)))
     status = [[c.id, b.tr("ui.done"), c.result.finished_at] for c in b.run.cells]
     status += [[cid, Cell(b.tr("ui.not_run"), cls="na"), NA] for cid in b.run.missing]
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],

@@ -255,7 +255,7 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
     loss = test_loss(c)
     if loss is not None:
         notes.append(_tt(b, "note.test_loss", loss=loss_text(loss), best=res.best_epoch))
-    sec.blocks.append(Paragraph(" ".join(notes)))
+    sec.blocks.append(Paragraph(("" if b.lang.startswith("zh") else " ").join(notes)))  # no space after 。
 
 
 __all__ = ["epoch_cells", "epoch_log_appendix", "epoch_table", "loss_text", "lr_text", "training"]
