@@ -109,7 +109,10 @@ def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) 
                 sub = ci_fmt(m.ci_of(metric))
                 comp = b.comparison(dataset=ds, backbone=bb, seed=seed, a=s, b="scratch")
                 part = (comp or {}).get(metric)  # kappa has no paired test: its cell shows the CI only
-                if part and s != "scratch":
+                base = b.cells(dataset=ds, backbone=bb, strategy="scratch", seed=seed)
+                # An AUC difference against scores that do not vary is float noise: no Δ is credited to it.
+                noise = metric == "auc" and bool(base) and degenerate(b, base[0])
+                if part and s != "scratch" and not noise:
                     sub = f"{sub}; Δ {diff_fmt(part.get('diff'))}, {pvalue(part.get('p_adjusted'))}"
                 text = value(getattr(m, metric))
                 if b.is_collapsed(found[0]):
