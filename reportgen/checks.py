@@ -46,6 +46,7 @@ MACS_TOOLS_REL_DIFF = 0.20
 SHIFT_TVD = Fraction(1, 10)
 
 COLLAPSE_SCORE_RANGE = 1e-3  # test scores spanning less than this are a constant output
+DEGENERATE_SPREAD = 1e-6  # below this the scores carry no ranking at all (reportgen.describe.facts uses the same)
 
 
 def finding(check_id: str, severity: str, *, scope: dict[str, Any], evidence: dict[str, Any]) -> Finding:
@@ -138,7 +139,7 @@ def check_duplicates(facts: DatasetFacts) -> list[Finding]:
             severity = "warning" if touches_test else "info"
         out.append(finding(f"duplicates_{kind}", severity, scope={"dataset": facts.name},
                            evidence={"count": count, "pairs": split_text, "example": example,
-                                     "method": dups.get("method", "")}))
+                                     "method": dups.get("method", ""), "variant_detail": "one" if count == 1 else ""}))
     return out
 
 
@@ -205,7 +206,7 @@ DATASET_CHECKS: list[Callable[[DatasetFacts], list[Finding]]] = [check_small_val
 # --------------------------------------------------------------------------- cell checks
 def _scope(cell: CellResult) -> dict[str, Any]:
     c = cell.cell
-    return {"dataset": c.dataset, "cell_id": c.id, "backbone": c.backbone, "strategy": c.strategy}
+    return {"dataset": c.dataset, "cell_id": c.id, "backbone": c.backbone, "strategy": c.strategy, "seed": c.seed}
 
 
 def _test_metric(cell: CellResult, name: str) -> float | None:
@@ -230,37 +231,88 @@ def check_collapsed(cell: CellResult, facts: DatasetFacts | None) -> list[Findin
         "majority_rate": m.majority_baseline_accuracy, "auc": m.auc,
         "youden_sensitivity": youden.sensitivity if youden else None,
         "youden_specificity": youden.specificity if youden else None,
-        "val_macro_f1_constant": len({round(r.val_macro_f1, 12) for r in cell.epochs}) == 1})]
+        "val_macro_f1_constant": len({round(r.val_macro_f1, 12) for r in cell.epochs}) == 1,
+        # Scores below numeric resolution: the advice must not point at an AUC or threshold they do not have.
+        "variant_fix": "degenerate" if spread < DEGENERATE_SPREAD else ""})]
+
+
+OVER_PREDICTED = 1.5  # a class predicted this many times as often as it occurs is worth a finding
+
+
+def over_predicted(cm: list[list[int]], classes: list[str]) -> dict[str, Any] | None:
+    """The class predicted most often beyond its true count (from the confusion matrix): "predicted X N times
+    for M true cases, precision P". None when no class is predicted at least OVER_PREDICTED times as often as it occurs."""
+    k = len(cm)
+    predicted = [sum(row[j] for row in cm) for j in range(k)]
+    true = [sum(row) for row in cm]
+    j = max(range(k), key=lambda i: predicted[i] - true[i]) if k else 0
+    if not k or predicted[j] < OVER_PREDICTED * max(true[j], 1):
+        return None
+    return {"over_class": classes[j] if j < len(classes) else str(j), "over_predicted": predicted[j],
+            "over_true": true[j], "over_precision": cm[j][j] / predicted[j] if predicted[j] else 0.0}
 
 
 def check_majority_baseline(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
-    """Test accuracy no better than (or within 2 points of) always predicting the majority class."""
+    """Test accuracy at or below, or within 2 points above, always predicting the majority class; which class the
+    model over-predicts when the confusion matrix shows one."""
     base = majority_baseline(facts)
     acc = _test_metric(cell, "accuracy")
-    if base is None or acc is None or acc > base["baseline_acc"] + BASELINE_MARGIN:
-        return []
-    return [finding("near_majority_baseline", "high", scope=_scope(cell),
-                    evidence={"accuracy": acc, "baseline_acc": base["baseline_acc"],
-                              "margin_pts": 100 * (acc - base["baseline_acc"]),
-                              "majority_class": base["majority_class"],
-                              "baseline_macro_f1": base["baseline_macro_f1"]})]
+    if base is None or acc is None or acc > base["baseline_acc"] + BASELINE_MARGIN or _one_class(cell):
+        return []  # a cell that answers one class everywhere is the collapsed finding's, told once
+    margin = acc - base["baseline_acc"]
+    evidence: dict[str, Any] = {"accuracy": acc, "baseline_acc": base["baseline_acc"], "margin_pts": 100 * margin,
+                                "abs_margin_pts": abs(100 * margin), "majority_class": base["majority_class"],
+                                "baseline_macro_f1": base["baseline_macro_f1"]}
+    over = over_predicted(cell.metrics.test.confusion_matrix, list(cell.cell.classes))
+    weighted = bool(cell.cell.train.get("class_weighted_loss")) or bool(cell.result.class_weights)
+    evidence["variant_fix"] = "weighted" if weighted else ""
+    check_id = "near_majority_baseline" if margin > 0 else "below_majority_baseline"
+    out = [finding(check_id, "high", scope=_scope(cell), evidence=evidence)]
+    if over:
+        out.append(finding("over_predicted", "warning", scope=_scope(cell), evidence=over))
+    return out
+
+
+def _one_class(cell: CellResult) -> bool:
+    cm = cell.metrics.test.confusion_matrix
+    return sum(1 for j in range(len(cm)) if sum(row[j] for row in cm)) <= 1
 
 
 def check_best_epoch(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
-    """Best epoch at the very end (not converged) or at the very start (overfits at once / lr too high)."""
+    """Best epoch at the very end (not converged) or at the very start — said from the epoch log: when the
+    selection metric tied at every epoch, "best at epoch 1" is the tie rule, not evidence of overfitting."""
     best, run = cell.result.best_epoch, cell.result.epochs_run
     if run < MIN_EPOCHS_FOR_BEST_EPOCH:
         return []
-    evidence = {"best_epoch": best, "epochs_run": run, "selection_metric": cell.result.selection_metric}
+    metric = cell.result.selection_metric
+    series = [getattr(r, metric, None) for r in cell.epochs]
+    evidence: dict[str, Any] = {"best_epoch": best, "epochs_run": run, "selection_metric": metric,
+                                "variant_fix": "scratch" if cell.cell.strategy == "scratch" else ""}
     if best == run and not cell.result.stopped_early:
         return [finding("best_epoch_last", "warning", scope=_scope(cell), evidence=evidence)]
     if best == 1:
+        values = [v for v in series if v is not None]
+        if values and max(values) - min(values) <= 1e-12:
+            other = "val_auc" if metric != "val_auc" else "val_macro_f1"
+            trail = [getattr(r, other, None) for r in cell.epochs]
+            evidence.update(value=values[0], other_metric=other, other_first=_num(trail[0] if trail else None),
+                            other_last=_num(trail[-1] if trail else None))
+            return [finding("selection_tied", "warning", scope=_scope(cell), evidence=evidence)]
+        evidence.update(best_value=_num(values[0] if values else None), last_value=_num(values[-1] if values else None))
         return [finding("best_epoch_first", "warning", scope=_scope(cell), evidence=evidence)]
     return []
 
 
+def _num(x: float | None) -> str:
+    """An epoch-log value as the per-epoch table shows it (3 decimals; "—" when undefined)."""
+    return "—" if x is None else f"{x:.3f}"
+
+
 def check_train_test_gap(cell: CellResult, facts: DatasetFacts | None) -> list[Finding]:
-    """Training accuracy at the best epoch more than 10 points above test accuracy."""
+    """Training accuracy at the best epoch more than 10 points above test accuracy (not said of a collapsed cell,
+    whose test accuracy is the share of one class: the collapsed finding explains it)."""
+    if _one_class(cell):
+        return []
     best = cell.result.best_epoch
     row = next((r for r in cell.epochs if r.epoch == best), None)
     train_acc = row.train_acc if row else None

@@ -451,22 +451,30 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
 def check(run_dir: Path) -> None:
     """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
     disagreement). `render` runs the same check before writing anything."""
-    from .consistency import check_run
+    from .consistency import check_claims, check_run
     from .errors import ConsistencyError
     from .report.analysis import ensure_analysis
     from .store import load_run
 
     run_dir = _run_folder(run_dir)
     run = load_run(run_dir)
-    bad = check_run(run, ensure_analysis(run)["comparisons"])
-    if bad:
-        for m in bad:
-            click.secho(f"  {m}", fg="red", err=True)
-        raise ConsistencyError(f"{len(bad)} stored number(s) disagree with the stored predictions",
-                               file=run_dir / "cells" / bad[0].cell_id,
+    analysis = ensure_analysis(run)
+    bad = check_run(run, analysis["comparisons"])
+    false = check_claims(run, analysis["claims"])
+    for m in bad:
+        click.secho(f"  {m}", fg="red", err=True)
+    for f in false:
+        click.secho(f"  {f}", fg="red", err=True)
+    if bad or false:
+        first = bad[0].cell_id if bad else (false[0].claim.cells[0] if false[0].claim.cells else "")
+        raise ConsistencyError(f"{len(bad)} stored number(s) disagree with the stored predictions; "
+                               f"{len(false)} claim(s) no longer hold on them"
+                               + (f" (first: {false[0].claim.id})" if false else ""),
+                               file=run_dir / "cells" / first if first else run_dir / "analysis",
                                fix="delete that cell folder and rerun `reportgen run` (finished cells are kept)")
+    n = len(analysis["claims"])
     click.echo(f"ok: {len(run.cells)} cell(s) in {run_dir}: every stored metric equals its recomputation "
-               f"from the stored predictions")
+               f"from the stored predictions; {n} claim{'s' if n != 1 else ''} verified against them")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

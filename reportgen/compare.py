@@ -321,11 +321,15 @@ def _index_cells(cells: list[dict], key: tuple[str, ...], member: str) -> dict[t
     return groups
 
 
+STRATEGY_ORDER = ("finetune", "frozen", "warmup", "scratch")  # a is the earlier one of every strategy pair
+
+
 def _strategy_pairs(strategies: list[str]) -> list[tuple[str, str]]:
-    pairs = [(s, "scratch") for s in strategies if s != "scratch" and "scratch" in strategies]
-    if "finetune" in strategies and "frozen" in strategies:
-        pairs.append(("finetune", "frozen"))
-    return pairs
+    """Every pair of strategies a reader would compare, oriented in STRATEGY_ORDER (so "x vs scratch" keeps
+    scratch as b, as the pivot tables expect)."""
+    rank = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    ordered = sorted(strategies, key=lambda s: (rank.get(s, len(rank)), strategies.index(s)))
+    return list(combinations(ordered, 2))
 
 
 def _same_test_set(a: dict, b: dict) -> bool:
@@ -338,15 +342,23 @@ def _same_test_set(a: dict, b: dict) -> bool:
     return False
 
 
-def compare_cells(cells: list[dict], *, n_boot: int = 2000, seed: int = 0) -> list[dict]:
-    """All paired comparisons a lab report needs, Holm-corrected across rows per metric.
+def best_on_validation(cells: list[dict]) -> dict | None:
+    """The cell with the highest validation score (``val_score``, e.g. val macro-F1) among cells whose scores
+    are not degenerate (``eligible`` not False); None when no cell qualifies. The choice never looks at test."""
+    pool = [c for c in cells if c.get("val_score") is not None and c.get("eligible", True)]
+    return max(pool, key=lambda c: c["val_score"]) if pool else None
 
-    Each cell is ``{"id", "dataset", "backbone", "strategy", "seed", "labels", "probs"}``. Pairs:
-    within each (dataset, backbone, seed) every strategy vs ``scratch`` and ``finetune`` vs
-    ``frozen`` (kind ``"strategy"``); within each (dataset, strategy, seed) every pair of
-    backbones in first-seen order (kind ``"backbone"``). Pairs whose label arrays differ are
-    skipped with a warning. Every metric's ``p_adjusted`` (Holm over all rows) sits next to its
-    ``p_value``.
+
+def compare_cells(cells: list[dict], *, n_boot: int = 2000, seed: int = 0) -> list[dict]:
+    """Every paired comparison a reader would make, Holm-corrected across all rows per metric.
+
+    Each cell is ``{"id", "dataset", "backbone", "strategy", "seed", "labels", "probs"}`` plus, optionally,
+    ``"val_score"`` and ``"eligible"``. Pairs: within each (dataset, backbone, seed) every pair of strategies
+    (kind ``"strategy"``, oriented by STRATEGY_ORDER); within each (dataset, strategy, seed) every pair of
+    backbones in first-seen order (kind ``"backbone"``); and, within each (dataset, seed), the cell best on
+    validation against every cell not already paired with it (kind ``"best"``, differing in both backbone and
+    strategy). Pairs whose label arrays differ are skipped with a warning. Every metric's ``p_adjusted`` (Holm
+    over all rows) sits next to its ``p_value``.
     """
     rows: list[dict] = []
     for (dataset, backbone, cell_seed), by_strategy in _index_cells(
@@ -375,6 +387,20 @@ def compare_cells(cells: list[dict], *, n_boot: int = 2000, seed: int = 0) -> li
                 "backbone_b": bb,
             }
             rows.extend(_compare_row(by_backbone[ba], by_backbone[bb], context, n_boot=n_boot, seed=seed))
+    groups: dict[tuple, list[dict]] = {}
+    for cell in cells:
+        groups.setdefault((cell["dataset"], cell["seed"]), []).append(cell)
+    for (dataset, cell_seed), group in groups.items():
+        best = best_on_validation(group)
+        if best is None:
+            continue
+        for other in group:
+            if other["backbone"] == best["backbone"] or other["strategy"] == best["strategy"]:
+                continue  # already a strategy or backbone pair above
+            context = {"kind": "best", "dataset": dataset, "seed": cell_seed, "backbone_a": best["backbone"],
+                       "strategy_a": best["strategy"], "backbone_b": other["backbone"],
+                       "strategy_b": other["strategy"]}
+            rows.extend(_compare_row(best, other, context, n_boot=n_boot, seed=seed))
     for metric in COMPARED_METRICS:
         adjusted = holm([row[metric]["p_value"] for row in rows])
         for row, p_adj in zip(rows, adjusted, strict=False):

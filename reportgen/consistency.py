@@ -133,13 +133,33 @@ def check_run(run: RunResults, comparisons: list[dict] | None = None) -> list[Mi
     return out
 
 
-def gate(run: RunResults, comparisons: list[dict] | None = None) -> None:
-    """Raise ConsistencyError (exit 2) naming the first disagreements; return silently when all agree."""
+def check_claims(run: RunResults, claims: list | None) -> list:
+    """Every claim's condition re-derived from the stored predictions (reportgen.describe.claims.verify)."""
+    if not claims:
+        return []
+    from .describe.claims import verify
+
+    return verify(run, claims)
+
+
+def gate(run: RunResults, comparisons: list[dict] | None = None, claims: list | None = None) -> None:
+    """Raise ConsistencyError (exit 2) naming the first disagreements — stored numbers that differ from their
+    recomputation, and claims whose condition the stored predictions no longer meet; silent when all agree."""
     bad = check_run(run, comparisons)
-    if bad:
-        shown = "\n  ".join(str(m) for m in bad[:5])
-        more = f"\n  … and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ConsistencyError(f"{len(bad)} stored number(s) disagree with the stored predictions:\n  {shown}{more}",
-                               file=bad[0].cell_id and run.path / "cells" / bad[0].cell_id,
+    false = check_claims(run, claims)
+    if bad or false:
+        lines = [str(m) for m in bad[:5]] + [str(f) for f in false[:5]]
+        more = len(bad) + len(false) - len(lines)
+        shown = "\n  ".join(lines) + (f"\n  … and {more} more" if more > 0 else "")
+        what = []
+        if bad:
+            what.append(f"{len(bad)} stored number{'s' if len(bad) != 1 else ''} disagree"
+                        f"{'s' if len(bad) == 1 else ''} with the stored predictions")
+        if false:
+            what.append(f"{len(false)} claim{'s' if len(false) != 1 else ''} of the report no longer "
+                        f"hold{'s' if len(false) == 1 else ''} on them")
+        first = bad[0].cell_id if bad else (false[0].claim.cells[0] if false[0].claim.cells else "")
+        raise ConsistencyError(f"{'; '.join(what)}:\n  {shown}",
+                               file=run.path / "cells" / first if first else run.path / "analysis",
                                fix="a file in the store was edited or is from another reportgen version: delete "
                                    "that cell folder and rerun `reportgen run` (finished cells are kept)")

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..describe.claims import Claim, describe
 from ..errors import StoreError
 from ..schema import FindingsRecord
 from ..store import RESULT_FILE, RunResults, read_json, read_record, write_json, write_record
@@ -30,14 +31,11 @@ def _fresh(path: Path, run: RunResults) -> bool:
 
 
 def compute_comparisons(run: RunResults) -> dict[str, Any]:
-    """Paired comparisons between cells, as reportgen.compare produces them."""
+    """Paired comparisons between cells, as reportgen.compare produces them (best cell chosen on validation)."""
     from ..compare import compare_cells
+    from ..describe.facts import StoredFacts, comparison_inputs
 
-    cells = []
-    for c in run.cells:
-        pred = c.predictions("test")
-        cells.append({"id": c.id, "dataset": c.cell.dataset, "backbone": c.cell.backbone,
-                      "strategy": c.cell.strategy, "seed": c.cell.seed, "labels": pred.labels, "probs": pred.probs})
+    cells = comparison_inputs(run, StoredFacts(run, []))
     rows = compare_cells(cells) if len(cells) > 1 else []
     return {"source": "reportgen.compare.compare_cells", "split": "test", "rows": rows}
 
@@ -67,6 +65,16 @@ def compute_findings(run: RunResults) -> FindingsRecord:
     return FindingsRecord(source="reportgen.checks.run_checks", findings=run_checks(run))
 
 
+CLAIMS = "claims.json"
+
+
+def compute_claims(run: RunResults, comparisons: list[dict]) -> dict[str, Any]:
+    """The description step: every sentence's claim, from the stored numbers (reportgen.describe.claims).
+    Written once with the other analysis files, so render and check verify the claims the report was
+    described with, against the predictions as they are now."""
+    return {"source": "reportgen.describe.claims.describe", "claims": [c.to_json() for c in describe(run, comparisons)]}
+
+
 def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
     """Return ``{"comparisons": [...], "findings": [...]}``, (re)writing the analysis files if stale."""
     out_dir = run.path / "analysis"
@@ -78,13 +86,17 @@ def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
     seeds_path = out_dir / SEEDS
     if force or not _fresh(seeds_path, run):
         write_json(seeds_path, compute_seed_summary(run))
+    claims_path = out_dir / CLAIMS
+    if force or not _fresh(claims_path, run) or claims_path.stat().st_mtime < comp_path.stat().st_mtime:
+        write_json(claims_path, compute_claims(run, read_json(comp_path)["rows"]))
     try:
         comparisons, seeds = read_json(comp_path)["rows"], read_json(seeds_path)["rows"]
         findings = read_record(FindingsRecord, find_path).findings
-    except (StoreError, KeyError, TypeError):
+        claims = [Claim.from_json(d) for d in read_json(claims_path)["claims"]]
+    except (StoreError, KeyError, TypeError, AttributeError):
         if force:
             raise
         # Analysis files are derived data: a damaged one (hand-edited, older version) is recomputed.
         return ensure_analysis(run, force=True)
-    return {"comparisons": comparisons, "findings": findings, "seeds": seeds,
-            "paths": {"comparisons": comp_path, "findings": find_path, "seeds": seeds_path}}
+    return {"comparisons": comparisons, "findings": findings, "seeds": seeds, "claims": claims,
+            "paths": {"comparisons": comp_path, "findings": find_path, "seeds": seeds_path, "claims": claims_path}}

@@ -1,202 +1,267 @@
-"""Deterministic discussion sentences generated from the numbers, each citing its table or figure.
+"""The abstract and the discussion, worded from the run's typed claims (:mod:`reportgen.describe.claims`).
 
-Every claim is conditional on the facts it states: a difference whose 95 % CI includes zero (or whose
-Holm-adjusted p ≥ 0.05) is "not distinguishable on this test set"; a comparison against a collapsed
-cell says the cell collapsed instead of claiming a win; "grayscale" only for grayscale data; the
-input-size caveat only when the input is smaller than the weights' training size; "only N images"
-only below the threshold the validity checks use. Wording lives in the catalogs (``report.disc.*``).
+This module decides nothing about the data: each sentence is one claim, whose outcome (``better`` /
+``no_difference`` / ``vs_collapsed``, ``below_chance`` …) was chosen by the facts and is verified against
+the stored predictions before render writes anything. Here a claim becomes words: the catalog key is
+``claims.<kind>.<outcome>``, the values are formatted with the tables' own formatters (so a gap reads as
+the table reads it) and tables are cited by their builder refs. Counts agree in number (``.one`` /
+``.other`` keys); zh-TW sentences follow one spacing rule (:func:`zh_spacing`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ..checks import VAL_WARN_N
+from ..describe.claims import Claim
+from ..i18n import t
 from ..store import CellResult
 from . import format as fmt
-from .builder import STRATEGY_ORDER, Builder
+from .builder import Builder
 
-ALPHA = 0.05
-SMALL_TEST_N = 200
 IMAGENET_TRAIN_SIZE = 224  # torchvision's classification weights are trained at 224 px crops (or larger)
+ABSTRACT_KINDS = ("headline", "cells_finished", "collapsed_count")
+
+_CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
+_FULL = "，。、；：？！「」『』（）【】《》〈〉…—"
 
 
-def _best(b: Builder, cells: list[CellResult]) -> CellResult | None:
-    """The highest test macro-F1 among cells that did not collapse."""
-    scored = [c for c in cells if not b.is_collapsed(c)]
-    return max(scored, key=lambda c: c.test.macro_f1) if scored else None
+def zh_spacing(text: str) -> str:
+    """One spacing rule for zh-TW: a space between Chinese and Latin letters or digits, none next to
+    full-width punctuation (a label or number filled into a sentence gets the same spacing as the catalog)."""
+    text = re.sub(rf"({_CJK})([A-Za-z0-9†‡])", r"\1 \2", text)
+    text = re.sub(rf"([A-Za-z0-9%†‡)])({_CJK})", r"\1 \2", text)
+    text = re.sub(rf"\s+([{_FULL}])", r"\1", text)
+    text = re.sub(rf"([{_FULL}])\s+", r"\1", text)
+    return text
 
 
-def _significant(part: dict) -> bool:
-    ci = part.get("ci") or [None, None]
-    p = part.get("p_adjusted", part.get("p_value"))
-    excludes_zero = ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
-    return excludes_zero and p is not None and p < ALPHA
+def ct(bld: Builder, key: str, /, **values: Any) -> str:
+    text = t(bld.lang, f"claims.{key}", **values)
+    return zh_spacing(text) if bld.lang.startswith("zh") else text
+
+
+def plural(b: Builder, key: str, n: int, /, **values: Any) -> str:
+    return ct(b, f"{key}.{'one' if n == 1 else 'other'}", n=n, **values)
+
+
+def cell_name(b: Builder, backbone: str, strategy: str, seed: int | None = None) -> str:
+    if seed is not None and len(b.seeds()) > 1:
+        return ct(b, "cell_seed", backbone=b.bb_label(backbone), strategy=b.strategy_name(strategy), seed=seed)
+    return ct(b, "cell", backbone=b.bb_label(backbone), strategy=b.strategy_name(strategy))
+
+
+def _ci(ci: Any) -> str:
+    return fmt.pct_ci(ci).replace("n/a", "—")
+
+
+def _pts(x: float | None) -> str:
+    """A difference of two percentages as the tables show them: the difference of the rounded values."""
+    return "—" if x is None else f"{abs(x):.1f}"
+
+
+def _table_diff(va: float | None, vb: float | None) -> float | None:
+    if va is None or vb is None:
+        return None
+    return float(fmt.pct(va)) - float(fmt.pct(vb))
+
+
+def word(b: Builder, c: Claim) -> str:
+    """One claim in the report's language ("" for a claim that is kept only to be verified)."""
+    v = c.values
+    if c.kind == "headline":
+        if c.outcome in ("none", "all_collapsed"):
+            return ct(b, f"headline.{c.outcome}", dataset=b.ds_label(v["dataset"]))
+        common = dict(dataset=b.ds_label(v["dataset"]), backbone=b.bb_label(v["backbone"]),
+                      strategy=b.strategy_name(v["strategy"]), val_f1=fmt.pct(v["val_f1"]), f1=fmt.pct(v["f1"]),
+                      ref=refs(b, c.refs), n=fmt.count(v["n"]))
+        if v["n_seeds"] == 1:
+            return ct(b, "headline.single", ci=_ci(v.get("ci")), **common)
+        return ct(b, "headline.seeds", n_seeds=v["n_seeds"], sd=fmt.pct(v.get("sd")), **common)
+    if c.kind == "scores":
+        name = cell_name(b, v["backbone"], v["strategy"], v.get("seed"))
+        ref = refs(b, c.refs)
+        if c.outcome == "degenerate":
+            return ct(b, "scores.degenerate", cell=name, spread=f"{v['spread']:.2g}")
+        if c.outcome == "below_chance":
+            return ct(b, "scores.below_chance", cell=name, auc=fmt.dec(v["auc"]))
+        if c.outcome == "ranks":
+            key = "scores.ranks_collapsed" if c.params.get("collapsed") else "scores.ranks"
+            return ct(b, key, cell=name, auc=fmt.dec(v["auc"]), ref=ref)
+        return ""
+    if c.kind == "cells_finished":
+        return ct(b, f"cells_finished.{'one' if v['planned'] == 1 else 'other'}", **v)
+    if c.kind in ("collapsed_count", "findings_high"):
+        return plural(b, c.kind, v["n"], ref=b.tr("section.findings"))
+    if c.kind == "winner":
+        key = "winner.all" if v["k"] == v["n"] else "winner.some"
+        return ct(b, key, dataset=b.ds_label(v["dataset"]), strategy=b.strategy_name(v["strategy"]), k=v["k"],
+                  n=v["n"], ref=refs(b, c.refs))
+    if c.kind == "pair":
+        return _pair(b, c)
+    if c.kind == "budget":
+        parts = []
+        for k in ("epochs", "lr", "augment"):
+            a, bb = v["a"][k], v["b"][k]
+            if a != bb:
+                parts.append(ct(b, f"budget.{k}", a=fmt.plain(a), b=fmt.plain(bb)))
+        return ct(b, "budget.differs", what=ct(b, "list_sep").join(parts))
+    if c.kind == "backbones":
+        return ct(b, "backbones.one")
+    if c.kind == "imbalance":
+        return ct(b, "imbalance.imbalanced", cls=v["class"], share=fmt.pct(v["share"]),
+                  dataset=b.ds_label(v["dataset"]), ref=refs(b, c.refs))
+    if c.kind == "small_val":
+        return ct(b, "small_val.small", n=fmt.count(v["n"]), step=fmt.pct(v["step"], 2), ref=refs(b, c.refs))
+    if c.kind == "ci_width":
+        if v.get("lo") is None or v.get("hi") is None:
+            return ""
+        return ct(b, f"ci_width.{c.outcome}", width=fmt.pct(v["hi"] - v["lo"]), n=fmt.count(v["n"]))
+    if c.kind == "val_test_gap":
+        gap = _table_diff(v["val"], v["test"])
+        return ct(b, f"val_test_gap.{c.outcome}", val=fmt.pct(v["val"]), test=fmt.pct(v["test"]), gap=_pts(gap),
+                  ref=refs(b, c.refs))
+    raise KeyError(f"no wording for claim kind {c.kind!r}")
+
+
+def _seed(b: Builder, v: dict) -> str:
+    """" (seed 0)" after the subject when the run has several seeds: a pair compares two cells of one seed."""
+    return ct(b, "seed_suffix", seed=v["seed"]) if len(b.seeds()) > 1 and v.get("seed") is not None else ""
+
+
+def _pair(b: Builder, c: Claim) -> str:
+    v = c.values
+    kind = v["kind"]
+    if kind == "strategy":
+        names = (b.strategy_name(v["strategy_a"]), b.strategy_name(v["strategy_b"]))
+        who = ct(b, "pair.who.strategy", backbone=b.bb_label(v["backbone_a"]) + _seed(b, v))
+    elif kind == "backbone":
+        names = (b.bb_label(v["backbone_a"]), b.bb_label(v["backbone_b"]))
+        who = ct(b, "pair.who.backbone", strategy=b.strategy_name(v["strategy_a"]) + _seed(b, v))
+    else:
+        names = (cell_name(b, v["backbone_a"], v["strategy_a"]), cell_name(b, v["backbone_b"], v["strategy_b"]))
+        who = ct(b, "pair.who.best", seed=_seed(b, v))
+    ref = refs(b, c.refs)
+    if c.outcome == "vs_collapsed":
+        dead = names[0] if v.get("collapsed_a") else names[1]
+        return ct(b, "pair.vs_collapsed", who=who, a=names[0], b=names[1], collapsed=dead, ref=ref)
+    if c.outcome == "untested":
+        return ""
+    va, vb, ci = v["value_a"], v["value_b"], v.get("ci") or [None, None]
+    a, bn = names
+    if c.outcome == "worse":  # say it the way round that reads: the better one first, a positive difference
+        a, bn, va, vb = bn, a, vb, va
+        ci = [None if ci[1] is None else -ci[1], None if ci[0] is None else -ci[0]]
+    key = "pair.no_difference" if c.outcome == "no_difference" else "pair.better"
+    diff = _table_diff(va, vb)
+    diff_text = _pts(diff) if key == "pair.better" else ("—" if diff is None else f"{diff:+.1f}")
+    return ct(b, key, who=who, a=a, b=bn, va=fmt.pct(va), vb=fmt.pct(vb), diff=diff_text, ci=_ci(ci),
+              p=fmt.pvalue(v.get("p")), ref=ref)
+
+
+def _claims(b: Builder) -> list[Claim]:
+    return list(b.analysis.get("claims") or [])
+
+
+def _scores_context(claims: list[Claim]) -> list[Claim]:
+    """A scores claim that follows a vs-collapsed pair speaks about a collapsed cell: word it as such."""
+    out = []
+    for c in claims:
+        if c.kind == "scores" and out and out[-1].kind == "pair" and out[-1].outcome == "vs_collapsed":
+            c = Claim(**{**c.__dict__, "params": {**c.params, "collapsed": True}})
+        out.append(c)
+    return out
+
+
+def _dataset_of(b: Builder, c: Claim) -> str | None:
+    if "dataset" in c.values:
+        return str(c.values["dataset"])
+    if "dataset" in c.params:
+        return str(c.params["dataset"])
+    for cid in c.cells:
+        found = next((x for x in b.run.cells if x.id == cid), None)
+        if found is not None:
+            return found.cell.dataset
+    return None
 
 
 def abstract(b: Builder) -> list[str]:
-    """The headline: best cell per dataset with its CI, and how many planned cells finished."""
+    """The headline per dataset (the configuration chosen on validation), runs finished, runs collapsed."""
     out = []
-    for ds in b.datasets():
-        best = _best(b, b.cells(dataset=ds))
-        if best is None:
-            key = "disc.abstract_all_collapsed" if b.cells(dataset=ds) else "disc.abstract_none"
-            out.append(b.tr(key, dataset=b.ds_label(ds)))
-            continue
-        m = best.test
-        out.append(b.tr("disc.abstract_best", dataset=b.ds_label(ds), backbone=b.bb_label(best.cell.backbone),
-                        strategy=b.strategy_name(best.cell.strategy), f1=fmt.pct(m.macro_f1),
-                        ci=fmt.pct_ci(m.ci_of("macro_f1")), auc=fmt.dec(m.auc), n=fmt.count(m.n),
-                        ref=b.ref(f"compare:{ds}")))  # the table holding its macro-F1, CI and AUC
-    out.append(b.tr("disc.abstract_cells", finished=len(b.run.cells), planned=len(b.run.run.cells)))
-    collapsed = [c for c in b.run.cells if b.is_collapsed(c)]
-    if collapsed:
-        out.append(b.tr("disc.abstract_collapsed", n=len(collapsed), ref=b.tr("section.findings")))
-    return out
-
-
-def _why(b: Builder, ds: str, strategy: str) -> str:
-    if strategy == "finetune":
-        facts = b.facts(ds)
-        key = "disc.why.finetune_gray" if facts is not None and facts.color == "gray" else "disc.why.finetune"
-        return b.tr(key)
-    return b.tr(f"disc.why.{strategy}") if strategy in STRATEGY_ORDER else ""
-
-
-def _strategy_sentences(b: Builder, ds: str) -> list[str]:
-    out = []
-    seed = b.seeds()[0]
-    winners: dict[str, int] = {}
-    for bb in b.backbones():
-        best = _best(b, b.cells(dataset=ds, backbone=bb, seed=seed))
-        if best is not None:
-            winners[best.cell.strategy] = winners.get(best.cell.strategy, 0) + 1
-    if winners:
-        top = max(winners, key=lambda s: winners[s])
-        out.append(b.tr("disc.winner", dataset=b.ds_label(ds), strategy=b.strategy_name(top), k=winners[top],
-                        n=sum(winners.values()), ref=b.ref(f"pivot:{ds}:macro_f1", f"headline:{ds}")))
-        out.append(_why(b, ds, top))
-    for a, base in (("finetune", "frozen"), ("finetune", "scratch"), ("frozen", "scratch"), ("warmup", "scratch")):
-        for bb in b.backbones():
-            row = b.comparison(dataset=ds, backbone=bb, seed=seed, a=a, b=base)
-            part = (row or {}).get("macro_f1") or {}
-            if part.get("diff") is None:
-                continue
-            cells = {s: b.cells(dataset=ds, backbone=bb, seed=seed, strategy=s) for s in (a, base)}
-            dead = [s for s, found in cells.items() if found and b.is_collapsed(found[0])]
-            values: dict[str, Any] = {"backbone": b.bb_label(bb), "a": b.strategy_name(a), "b": b.strategy_name(base),
-                                      "diff": fmt.points(abs(part["diff"])).lstrip("+"),
-                                      "ci": fmt.pct_ci(part.get("ci")).replace("n/a", "—"),
-                                      "p": fmt.pvalue(part.get("p_adjusted")), "ref": b.ref(f"pivot:{ds}:macro_f1")}
-            if dead:
-                found = cells[dead[0]][0]
-                youden = (found.test.binary or {}).get("at_val_youden")
-                values.update(collapsed=b.strategy_name(dead[0]), auc=fmt.dec(found.test.auc))
-                key = "disc.diff_vs_collapsed"
-                if youden is not None:
-                    key = "disc.diff_vs_collapsed_youden"
-                    values.update(sens=fmt.pct(youden.sensitivity), spec=fmt.pct(youden.specificity),
-                                  ref=b.ref(f"pivot:{ds}:macro_f1", f"metrics:{ds}:{dead[0]}"))  # sens/spec: metrics table
-                out.append(b.tr(key, **values))
-            elif _significant(part):
-                out.append(b.tr("disc.diff_sig_up" if part["diff"] > 0 else "disc.diff_sig_down", **values))
-            else:
-                out.append(b.tr("disc.diff_unclear", **values))
-    return [s for s in out if s]
-
-
-def _complexity_sentences(b: Builder, ds: str) -> list[str]:
-    per_bb = []
-    for bb in b.backbones():
-        best = _best(b, b.cells(dataset=ds, backbone=bb))
-        if best is None:
-            continue
-        per_bb.append((bb, best.arch.params_total, best.arch.macs, best.test.macro_f1))
-    if len(per_bb) < 2 or any(p is None or m is None for _, p, m, _ in per_bb):
-        return [b.tr("disc.complexity_single")] if len(per_bb) == 1 else []
-    big = max(per_bb, key=lambda x: x[2])
-    small = min(per_bb, key=lambda x: x[2])
-    if big[0] == small[0]:
-        return []
-    diff = big[3] - small[3]
-    key = "disc.complexity_pays" if diff > 0.01 else "disc.complexity_no_gain"
-    return [b.tr(key, big=b.bb_label(big[0]), small=b.bb_label(small[0]), macs_ratio=f"{big[2] / small[2]:.1f}",
-                 params_ratio=f"{big[1] / small[1]:.1f}", diff=fmt.points(diff),
-                 ref=b.ref("arch", "cost", "cost_scatter"))]
-
-
-def _hard_to_raise(b: Builder, ds: str) -> list[str]:
-    out = []
-    facts = b.facts(ds)
-    if facts is None:
-        return out
-    test, val = facts.splits.get("test"), facts.splits.get("val")
-    if test and test.n:
-        share = max(test.counts) / test.n
-        cls = facts.classes[test.counts.index(max(test.counts))]
-        out.append(b.tr("disc.imbalance", dataset=b.ds_label(ds), cls=cls, share=fmt.pct(share),
-                        ref=b.ref(f"splits:{ds}")))
-    if val and val.n and val.n < VAL_WARN_N:
-        out.append(b.tr("disc.small_val", n=fmt.count(val.n), step=fmt.pct(1 / val.n, 2), ref=b.ref(f"splits:{ds}")))
-    best = _best(b, b.cells(dataset=ds))
-    if best is not None:
-        ci = best.test.ci_of("macro_f1")
-        if ci and ci[0] is not None and ci[1] is not None:
-            key = "disc.ci_width_small_n" if best.test.n < SMALL_TEST_N else "disc.ci_width"
-            out.append(b.tr(key, width=fmt.pct(ci[1] - ci[0]), n=fmt.count(best.test.n)))
-    modality = _modality(b, ds)
-    if modality:
-        out.append(b.tr("disc.domain_gap", modality=modality))
-    high = [f for f in b.analysis.get("findings") or [] if f.severity == "high"]
-    if high:
-        out.append(b.tr("disc.findings_high", n=len(high), ref=b.tr("section.findings")))
-    return out
-
-
-def _modality(b: Builder, ds: str) -> str:
-    """The imaging modality, only when the experiment declares it (``modality`` in [[datasets]])."""
-    for d in b.exp.get("datasets", []):
-        if d.get("name") == ds and d.get("modality"):
-            return str(d["modality"])
-    return ""
+    claims = _claims(b)
+    for i, c in enumerate(claims):
+        if c.kind in ABSTRACT_KINDS:
+            out.append(word(b, c))
+            # The chosen cell's AUC sentence follows its headline (degenerate or below chance said as such).
+            nxt = claims[i + 1] if i + 1 < len(claims) else None
+            if c.kind == "headline" and nxt is not None and nxt.kind == "scores":
+                out.append(word(b, nxt))
+    return [s for s in _unique(out) if s]
 
 
 def discussion_paragraphs(b: Builder) -> list[str]:
-    """Three paragraphs per dataset: best strategy and why, complexity vs benefit, why test is hard."""
+    """Per dataset: which strategy led and every pairwise comparison; then why the test score is hard to raise."""
+    claims = _scores_context(_claims(b))
     out = []
     for ds in b.datasets():
+        mine = [c for c in claims if _dataset_of(b, c) == ds and c.kind not in ABSTRACT_KINDS]
         if not b.cells(dataset=ds):
-            out.append(b.tr("disc.abstract_none", dataset=b.ds_label(ds)))
+            out.append(ct(b, "headline.none", dataset=b.ds_label(ds)))
             continue
-        for part in (_strategy_sentences(b, ds), _complexity_sentences(b, ds), _hard_to_raise(b, ds)):
-            if part:
-                out.append(" ".join(part))
-    return out
+        comparisons = [word(b, c) for c in mine if c.kind in ("winner", "pair", "budget", "backbones")
+                       or (c.kind == "scores" and "collapsed" in c.params)]
+        hard = [word(b, c) for c in mine if c.kind in ("imbalance", "small_val", "ci_width", "val_test_gap")]
+        for part in (comparisons, hard):
+            text = [s for s in _unique(part) if s]
+            if text:
+                out.append(_sep(b).join(text))
+    high = [word(b, c) for c in claims if c.kind == "findings_high"]
+    if high:
+        out.append(_sep(b).join(high))
+    return _unique(out)
+
+
+def _sep(b: Builder) -> str:
+    """Sentences run on with a space in English, with none after full-width punctuation in zh-TW."""
+    return "" if b.lang.startswith("zh") else " "
+
+
+def refs(b: Builder, keys: tuple[str, ...]) -> str:
+    """The labels of the tables/figures a claim cites, joined as a list of the report's language."""
+    # Cite only elements this report holds (a degenerate cell has no ROC panel); numbers come at layout.
+    found = [k for k in dict.fromkeys(keys) if b.has_ref(k)]
+    return b.ref(*found) if found else "—"
+
+
+def _unique(items: list[str]) -> list[str]:
+    """No sentence or paragraph twice (two claims that word the same are one statement)."""
+    return list(dict.fromkeys(items))
 
 
 def limitations(b: Builder) -> list[str]:
     """What the design of this run cannot show."""
     out = []
     seeds = b.seeds()
-    out.append(b.tr("lim.one_seed") if len(seeds) < 2 else b.tr("lim.seeds", n=len(seeds)))
+    out.append(plural(b, "lim.seeds", len(seeds)))
     ns = [c.test.n for c in b.run.cells]
     if ns:
         out.append(b.tr("lim.test_n", n=fmt.count(min(ns))))
     epochs = sorted({c.result.epochs_run for c in b.run.cells})
     if epochs:
-        out.append(b.tr("lim.epochs", epochs=", ".join(str(e) for e in epochs)))
+        n = 1 if epochs == [1] else 2
+        out.append(ct(b, f"lim.epochs.{'one' if n == 1 else 'other'}", epochs=b.join(epochs)))
     # The input-size caveat only for pretrained cells whose input is smaller than the weights' training size.
     small = sorted({c.cell.input_size for c in b.run.cells
                     if c.cell.strategy != "scratch" and c.cell.input_size < _train_size(c)})
     if small:
-        out.append(b.tr("lim.input_size", sizes=", ".join(str(s) for s in small), train_size=IMAGENET_TRAIN_SIZE))
+        out.append(b.tr("lim.input_size", sizes=b.join(small), train_size=IMAGENET_TRAIN_SIZE))
     subsampled = [d for d in b.datasets() if (f := b.facts(d)) is not None and f.train_subsampled]
     for d in subsampled:
         sub = b.facts(d).train_subsampled  # type: ignore[union-attr]
         out.append(b.tr("lim.subsampled", dataset=b.ds_label(d), to_n=fmt.count(sub.to_n),
                         from_n=fmt.count(sub.from_n)))
     if b.run.missing:
-        out.append(b.tr("lim.missing", n=len(b.run.missing)))
+        out.append(plural(b, "lim.missing", len(b.run.missing)))
     if len(b.datasets()) < 2:
         out.append(b.tr("lim.one_dataset"))
     out.append(b.tr("lim.threshold"))

@@ -282,7 +282,7 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
                           file=exc.filename or run_dir / "analysis", expected="a writable results store",
                           fix="make the run folder writable (render writes analysis/ and figures/ there)") from None
     # Nothing is written (report, figures) unless every stored number agrees with its predictions.
-    gate(run, analysis["comparisons"])
+    gate(run, analysis["comparisons"], analysis["claims"])
     font = find_cjk_font()
 
     contexts = [build_context(run, analysis, lg, stale=len(source.training_keys), detail=detail) for lg in langs]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..i18n import t
+from ..i18n import catalog, t
 from ..schema import Finding
 from .labels import backbone_label, dataset_label
 
@@ -19,7 +19,16 @@ def describe(f: Finding, lang: str, exp: dict[str, Any] | None = None) -> dict[s
         values["backbone"] = backbone_label(str(values["backbone"]), exp)
     if "strategy" in values:
         values["strategy"] = t(lang, f"report.strategy.{values['strategy']}.name")
-    return {part: t(lang, f"checks.{f.id}.{part}", **values) for part in ("title", "detail", "fix")}
+    out = {}
+    for part in ("title", "detail", "fix"):
+        # A finding may ask for a variant of one part (advice that fits the strategy, or a class-weighted loss
+        # already used): ``variant_<part>`` in its evidence picks ``checks.<id>.<part>.<variant>`` when it exists.
+        variant = values.get(f"variant_{part}")
+        key = f"checks.{f.id}.{part}"
+        if variant and f"{key}.{variant}" in catalog(lang):
+            key = f"{key}.{variant}"
+        out[part] = t(lang, key, **values)
+    return out
 
 
 def severity_label(severity: str, lang: str) -> str:

@@ -56,7 +56,7 @@ def test_missing_cells_are_shown_as_not_run(store_copy) -> None:
     written = render_report(run, lang="en")
     html = written["html:en"].read_text(encoding="utf-8")
     assert "not run" in html
-    assert "1 planned run(s) have not finished" in html
+    assert "planned runs not finished: 1" in html
 
 
 def test_single_cell_run_renders(tmp_path) -> None:

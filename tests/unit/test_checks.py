@@ -45,7 +45,8 @@ def _cell(base: CellResult, *, best: int = 3, epochs: int = 5, train_acc: float 
           drift: float | None = 0.0, strategy: str = "finetune", cid: str = "c0", dataset: str = "d",
           arch: dict | None = None, probs: np.ndarray | None = None) -> CellResult:
     rows = [base.epochs[0].model_copy(update={"epoch": e, "train_acc": train_acc if e == best else 0.7,
-                                              "val_macro_f1": 0.5 + e / 100}) for e in range(1, epochs + 1)]
+                                              "val_macro_f1": 0.5 + e / 100, "val_auc": 0.6 + e / 100})
+            for e in range(1, epochs + 1)]
     test = base.metrics.test.model_copy(update={"accuracy": test_acc})
     out = dataclasses.replace(
         base, cell=base.cell.model_copy(update={"id": cid, "dataset": dataset, "strategy": strategy}),
@@ -86,7 +87,7 @@ def test_sixteen_image_validation_set_is_high(base):
 def test_unfrozen_batchnorm_is_high(base):
     (f,) = checks.run_checks(_run(base, [_facts()], [_cell(base, strategy="frozen", drift=0.03, cid="f0")]))
     assert (f.id, f.severity, f.evidence["drift"]) == ("frozen_bn_drift", "high", 0.03)
-    assert f.scope == {"dataset": "d", "cell_id": "f0", "backbone": "efficientnet_lite0", "strategy": "frozen"}
+    assert f.scope == {"dataset": "d", "cell_id": "f0", "backbone": "efficientnet_lite0", "strategy": "frozen", "seed": 0}
     assert "0.03" in describe(f, "en")["detail"]
     assert "EfficientNet-Lite0" in describe(f, "en")["detail"]  # labels, not identifiers
 
@@ -107,6 +108,19 @@ def test_best_epoch_last_and_first(base):
                                   _cell(base, cid="short", best=2, epochs=2)])  # too few epochs to judge
     assert {f.scope["cell_id"]: f.id for f in checks.run_checks(run)} == {"last": "best_epoch_last",
                                                                          "first": "best_epoch_first"}
+
+
+def test_best_epoch_first_with_a_tied_selection_metric_is_diagnosed_from_the_epoch_log(base):
+    """Val AUC tied at every epoch: epoch 1 was kept by the tie rule, not because later epochs were worse; the
+    advice for a from-scratch cell carries no fine-tuning learning-rate advice."""
+    cell = _cell(base, cid="tied", best=1, strategy="scratch")
+    cell.epochs[:] = [r.model_copy(update={"val_auc": 0.75, "val_macro_f1": 0.40 + r.epoch / 100}) for r in cell.epochs]
+    (f,) = [f for f in checks.run_checks(_run(base, [_facts()], [cell])) if f.scope.get("cell_id") == "tied"]
+    assert f.id == "selection_tied" and f.evidence["other_first"] == "0.410" and f.evidence["other_last"] == "0.450"
+    from reportgen.report.wording import describe
+
+    text = describe(f, "en")
+    assert "tie rule" in text["detail"] and "fine-tuning" not in text["fix"].lower()
 
 
 def test_imbalance_and_majority_baseline(base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...i18n import t
 from .. import applicability
 from ..builder import Builder
+from ..discussion import plural, zh_spacing
 from ..format import NA, plain
 from ..model import Code, FindingItem, Findings, Paragraph
 from ..wording import describe, severity_label
@@ -17,17 +18,23 @@ def findings(b: Builder) -> None:
     if not found:
         sec.blocks.append(Paragraph(b.tr("findings.none")))
         return
-    sec.blocks.append(Paragraph(b.tr("findings.intro", n=len(found))))
+    sec.blocks.append(Paragraph(plural(b, "findings_intro", len(found))))
     items = []
     for f in found:
         text = describe(f, b.lang, b.exp)
-        scope = ", ".join(_scope_label(b, k, v) for k, v in f.scope.items() if k != "cell_id")
+        if b.lang.startswith("zh"):
+            text = {k: zh_spacing(v) for k, v in text.items()}
+        seeds = len(b.seeds()) > 1  # the seed tells two findings of one configuration apart
+        scope = b.join(_scope_label(b, k, v) for k, v in f.scope.items()
+                       if k != "cell_id" and (k != "seed" or seeds))
         items.append(FindingItem(severity=f.severity, severity_label=severity_label(f.severity, b.lang),
                                  title=text["title"], detail=text["detail"], fix=text["fix"], scope=scope))
     sec.blocks.append(Findings(items))
 
 
 def _scope_label(b: Builder, key: str, value: object) -> str:
+    if key == "seed":
+        return t(b.lang, "claims.seed_label", seed=value)
     label = {"dataset": b.ds_label, "backbone": b.bb_label, "strategy": b.strategy_name}.get(key)
     return label(str(value)) if label else str(value)
 
@@ -47,7 +54,7 @@ def appendix(b: Builder) -> None:
             source="run.json, cells/*/env.json", numeric_from=99)
     tool_notes = _tool_notes(b)
     if tool_notes:
-        sec.blocks.append(Paragraph(" ".join(tool_notes)))
+        sec.blocks.append(Paragraph(("" if b.lang.startswith("zh") else " ").join(tool_notes)))
     if b.detail == "brief":  # the cell list, per-layer tables and the TOML: in the full report and the store
         sec.blocks.append(Paragraph(t(b.lang, "brief.appendix_out")))
         return

@@ -15,7 +15,7 @@ from .. import applicability
 from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug, stamp
 from ..format import count, dec, dec_ci, macs, megabytes, params, pct, pct_ci, points, pvalue, seconds, signed
 from ..model import Cell, Heading, Paragraph, Section
-from .results import epoch_series, fig_labels, rt
+from .results import degenerate, degenerate_cell, epoch_series, fig_labels, rt
 
 PIVOT_METRICS = ("accuracy", "macro_f1", "auc")
 ORDINAL_METRICS = ("kappa_quadratic",)  # shown (table column, pivot) only for datasets declared ordinal
@@ -78,6 +78,9 @@ def compare_table(b: Builder, sec: Section, ds: str) -> None:
                     continue
                 m = found[0].test
                 for name in metrics:
+                    if name == "auc" and degenerate(b, found[0]):
+                        row.append(degenerate_cell(b))
+                        continue
                     value, ci_fmt, _ = _fmt(name)
                     text = value(getattr(m, name))
                     if name == "accuracy" and b.is_collapsed(found[0]):
@@ -108,10 +111,16 @@ def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) 
                     row.append(applicability.missing_cell(b, cid) if b.applies(ds, bb, s) else applicability.na_cell(b))
                     continue
                 m = found[0].test
+                if metric == "auc" and degenerate(b, found[0]):
+                    row.append(degenerate_cell(b))
+                    continue
                 sub = ci_fmt(m.ci_of(metric))
                 comp = b.comparison(dataset=ds, backbone=bb, seed=seed, a=s, b="scratch")
                 part = (comp or {}).get(metric)  # kappa has no paired test: its cell shows the CI only
-                if part and s != "scratch":
+                base = b.cells(dataset=ds, backbone=bb, strategy="scratch", seed=seed)
+                # An AUC difference against scores that do not vary is float noise: no Δ is credited to it.
+                noise = metric == "auc" and bool(base) and degenerate(b, base[0])
+                if part and s != "scratch" and not noise:
                     sub = f"{sub}; Δ {diff_fmt(part.get('diff'))}, {pvalue(part.get('p_adjusted'))}"
                 text = value(getattr(m, metric))
                 if b.is_collapsed(found[0]):
@@ -175,7 +184,9 @@ def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int
                  ("overlay", {"series": [[epoch_series(c) for c in cells] for _, cells in part],
                               "titles": [b.bb_label(bb) for bb, _ in part], "labels": fig_labels(b)}),
                  source="cells/*/epochs.csv", wide=len(part) > 1)
-    binary = [(bb, cells) for bb, cells in groups if cells[0].cell.num_classes == 2]
+    # A degenerate cell has no ROC curve worth drawing (its "curve" is float noise): left out, marked ‡ in the tables.
+    binary = [(bb, [c for c in cells if not degenerate(b, c)]) for bb, cells in groups if cells[0].cell.num_classes == 2]
+    binary = [(bb, cells) for bb, cells in binary if cells]
     for i in range(0, len(binary), MAX_COLUMNS):
         part = binary[i:i + MAX_COLUMNS]
         # The legend's AUC is the cell's stored AUC (the table's number); the curve is drawn from the
@@ -188,7 +199,8 @@ def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int
                           "labels": fig_labels(b)}),
                  source="cells/*/predictions_test.csv, metrics.json auc", wide=len(part) > 1)
     for bb, cells in groups:
-        if cells[0].cell.num_classes > 2:
+        cells = [c for c in cells if not degenerate(b, c)]
+        if cells and cells[0].cell.num_classes > 2:
             ovr_roc(b, sec, ds, bb, cells)
 
 

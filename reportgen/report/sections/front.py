@@ -67,7 +67,7 @@ def model_selection(b: Builder) -> None:
         sec.blocks.append(BulletList(notes))
     heads = selection.head_sentences(b, first_cell)
     if heads:
-        sec.blocks.append(Paragraph(" ".join(heads)))
+        sec.blocks.append(Paragraph(("" if b.lang.startswith("zh") else " ").join(heads)))
     selection.params_table(b, sec)
     reasons = {x["name"]: b.text(x.get("reason")) for x in b.exp.get("backbones", [])}
     sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...describe.facts import is_degenerate, score_spread
 from ...i18n import t
 from ...published import baselines
 from ...schema import SplitMetrics
@@ -27,17 +28,32 @@ def sens_spec(m: SplitMetrics, rule: str) -> str:
     return f"{pct(block.sensitivity)} / {pct(block.specificity)}" if block else NA
 
 
+def degenerate(b: Builder, c: CellResult) -> bool:
+    """Test scores spanning less than numeric resolution: the tables mark their AUC and thresholds, not credit them."""
+    cache = b.__dict__.setdefault("_degenerate", {})
+    if c.id not in cache:
+        cache[c.id] = is_degenerate(*score_spread(c.predictions("test").probs))
+    return cache[c.id]
+
+
+def degenerate_cell(b: Builder) -> Cell:
+    return Cell("—‡", sub=t(b.lang, "claims.degenerate_tag"), cls="na")
+
+
 def metric_row(b: Builder, c: CellResult) -> list[Any]:
     m, res = c.test, c.result
     row: list[Any] = []
+    flat = degenerate(b, c)
     for name in METRIC_COLS:
         v = getattr(m, name)
-        if name in ("auc", "ece"):
+        if name == "auc" and flat:
+            row.append(degenerate_cell(b))
+        elif name in ("auc", "ece"):
             row.append(Cell(dec(v), sub=dec_ci(m.ci_of(name)) if name == "auc" else ""))
         else:
             row.append(Cell(pct(v), sub=pct_ci(m.ci_of(name))))
     row.append(Cell(sens_spec(m, "at_0.5"), sub=b.tr("results.youden_sub", value=sens_spec(m, "at_val_youden"))
-                    if (m.binary or {}).get("at_val_youden") else ""))
+                    if (m.binary or {}).get("at_val_youden") and not flat else ""))
     row.append(f"{res.best_epoch} / {res.epochs_run}")
     return row
 
@@ -115,12 +131,16 @@ def results(b: Builder) -> None:
             if matched:
                 published_note(b, sec, [c for c in shown if c is not None and c.id in matched], matched)
             done = b.cells(dataset=ds, strategy=s)
+            if any(degenerate(b, c) for c in done):
+                sec.blocks.append(Paragraph(t(b.lang, "claims.degenerate_mark")))
             if not done:
                 continue
             for part in chunks(done):
                 series = [epoch_series(c) for c in part]
+                # The warm-up shading is explained only where a curve in the figure has a warm-up boundary.
+                cap_key = "training.cap.curves" if any(x["boundary"] for x in series) else "claims.cap.curves"
                 b.figure(sec, f"curves:{ds}:{s}:{part[0].id}",
-                         t(b.lang, "training.cap.curves", cell=b.join(cell_label(b, c, multi_seed) for c in part),
+                         t(b.lang, cap_key, cell=b.join(cell_label(b, c, multi_seed) for c in part),
                               strategy=b.strategy_name(s), dataset=b.ds_label(ds),
                               metric=b.join(dict.fromkeys(metric_label(b.lang, x["metric"]) for x in series))),
                          ("curves", {"series": series, "titles": [cell_label(b, c, multi_seed) for c in part],
@@ -198,4 +218,4 @@ def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: 
             rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
 
 
-__all__ = ["epoch_series", "fig_labels", "metric_row", "plain", "results", "rt", "warmup_boundary"]
+__all__ = ["degenerate", "degenerate_cell", "epoch_series", "fig_labels", "metric_row", "plain", "results", "rt", "warmup_boundary"]

@@ -86,8 +86,13 @@ def head_sentences(b: Builder, first_cell: Any) -> list[str]:
     for bb in b.backbones():
         c = first_cell(b, bb)
         if c is not None and c.arch.head_in_features and c.arch.head_out_features:
-            out.append(tr(b, "head_replaced", backbone=b.bb_label(bb), head=c.arch.head,
-                          n_in=c.arch.head_in_features, n_out=c.arch.head_out_features))
+            values = dict(backbone=b.bb_label(bb), head=c.arch.head, n_in=c.arch.head_in_features,
+                          n_out=c.arch.head_out_features)
+            # "The ImageNet classifier is replaced" only where some cell of this backbone started from weights.
+            if any(x.cell.strategy_semantics.init == "pretrained" for x in b.cells(backbone=bb)):
+                out.append(tr(b, "head_replaced", **values))
+            else:
+                out.append(t(b.lang, "claims.head_random", **values))
     return out
 
 

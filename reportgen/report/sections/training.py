@@ -222,7 +222,9 @@ def _lr_figure(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> No
         series.append({"epoch": [r.epoch for r in c.epochs], "lr": lrs, "strategy": c.cell.strategy,
                        "label": label, "boundary": warmup_boundary(c)})
     schedulers = b.join(dict.fromkeys(plain(c.cell.train.get("scheduler")) for c in cells))
-    b.figure(sec, f"lr-{slug(ds)}", _tt(b, "cap.lr", dataset=b.ds_label(ds), scheduler=schedulers),
+    cap = (_tt(b, "cap.lr", dataset=b.ds_label(ds), scheduler=schedulers) if any(x["boundary"] for x in series)
+           else t(b.lang, "claims.cap.lr", dataset=b.ds_label(ds), scheduler=schedulers))  # shading only if drawn
+    b.figure(sec, f"lr-{slug(ds)}", cap,
              ("lr", {"series": series, "labels": fig_labels(b)}),
              source=", ".join(dict.fromkeys(f"cells/{c.id}/epochs.csv lr" for c in cells)), wide=True)
 
@@ -256,7 +258,7 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
     loss = test_loss(c)
     if loss is not None:
         notes.append(_tt(b, "note.test_loss", loss=loss_text(loss), best=res.best_epoch))
-    sec.blocks.append(Paragraph(" ".join(notes)))
+    sec.blocks.append(Paragraph(("" if b.lang.startswith("zh") else " ").join(notes)))  # no space after 。
 
 
 __all__ = ["epoch_cells", "epoch_log_appendix", "epoch_table", "loss_text", "lr_text", "training"]

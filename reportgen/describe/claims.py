@@ -1,0 +1,369 @@
+"""Claims: every generated sentence of the abstract and discussion as data, with the condition it rests on.
+
+A :class:`Claim` names its ``kind``, the ``outcome`` that chose its wording (``better`` / ``no_difference``,
+``below_chance`` …), the cells it speaks about, the values it cites with their source in the store, and the
+builder refs of the tables/figures it cites. Each kind has one *classifier* — a function of :mod:`facts`
+that returns the outcome — used twice: :func:`describe` runs it on the stored numbers to write the claim,
+:func:`verify` runs it on numbers recomputed from the stored predictions and reports every claim whose
+outcome differs (``reportgen check`` and ``render`` then exit 2 naming it). The report words claims from the
+``claims`` catalogs; nothing here knows a language. Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..checks import IMBALANCE_SHARE, VAL_WARN_N
+from ..store import RunResults
+from .facts import CellFacts, Facts, FreshFacts, StoredFacts
+
+ALPHA = 0.05  # family-wise, after the Holm correction the report states
+CORRECTION = "holm"
+SMALL_TEST_N = 200
+VAL_TEST_GAP = 0.10  # validation macro-F1 this far above test is discussed
+PAIR_METRIC = "macro_f1"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    kind: str
+    outcome: str
+    cells: tuple[str, ...] = ()
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    refs: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Claim:
+        return cls(id=d["id"], kind=d["kind"], outcome=d["outcome"], cells=tuple(d.get("cells") or ()),
+                   values=dict(d.get("values") or {}), sources=dict(d.get("sources") or {}),
+                   refs=tuple(d.get("refs") or ()), params=dict(d.get("params") or {}))
+
+
+@dataclass(frozen=True)
+class Failure:
+    claim: Claim
+    fresh: str
+    facts: dict[str, Any]
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in self.facts.items())
+        return (f"claim {self.claim.id} ({self.claim.kind}) says {self.claim.outcome!r}, but the stored predictions "
+                f"give {self.fresh!r} ({shown})")
+
+
+def _short(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+# --------------------------------------------------------------------------- classifiers (one per kind)
+Outcome = tuple[str, dict[str, Any]]
+
+
+def significant(part: dict) -> str:
+    """``better`` / ``worse`` when the Holm-adjusted p < ALPHA and the CI excludes 0, else ``no_difference``."""
+    ci = part.get("ci") or [None, None]
+    p = part.get("p_adjusted")
+    diff = part.get("diff")
+    if diff is None or p is None:
+        return "untested"
+    excludes = ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
+    if excludes and p < ALPHA:
+        return "better" if diff > 0 else "worse"
+    return "no_difference"
+
+
+def classify_pair(f: Facts, p: dict) -> Outcome:
+    a, b = f.cell(p["a"]), f.cell(p["b"])
+    if a.collapsed or b.collapsed:
+        return "vs_collapsed", {"collapsed_a": a.collapsed, "collapsed_b": b.collapsed}
+    row = f.pair(a.id, b.id)
+    part = (row or {}).get(PAIR_METRIC) or {}
+    return significant(part), {"diff": part.get("diff"), "ci": part.get("ci"), "p_adjusted": part.get("p_adjusted")}
+
+
+def classify_scores(f: Facts, p: dict) -> Outcome:
+    """What a cell's scores can be credited with: nothing (degenerate), worse than chance, or ranking."""
+    c = f.cell(p["cell"])
+    facts = {"auc": c.auc, "spread": c.spread, "distinct": c.distinct}
+    if c.degenerate:
+        return "degenerate", facts
+    if c.auc is None:
+        return "undefined", facts
+    return ("below_chance" if c.auc < 0.5 else "ranks"), facts
+
+
+def _configs(f: Facts, dataset: str) -> dict[tuple[str, str], list[CellFacts]]:
+    out: dict[tuple[str, str], list[CellFacts]] = {}
+    for cf in f.cells_.values():
+        if cf.dataset == dataset:
+            out.setdefault((cf.backbone, cf.strategy), []).append(cf)
+    return out
+
+
+def headline_choice(f: Facts, dataset: str) -> tuple[str, str] | None:
+    """The configuration with the highest mean validation macro-F1 over its seeds, among configurations
+    none of whose cells collapsed. Test numbers never take part in the choice."""
+    configs = {k: v for k, v in _configs(f, dataset).items() if not any(c.collapsed for c in v)}
+    if not configs:
+        return None
+    return max(configs, key=lambda k: (sum(c.val_macro_f1 for c in configs[k]) / len(configs[k]), k))
+
+
+def classify_headline(f: Facts, p: dict) -> Outcome:
+    if not _configs(f, p["dataset"]):
+        return "none", {}
+    choice = headline_choice(f, p["dataset"])
+    if choice is None:
+        return "all_collapsed", {}
+    vals = {k: round(sum(c.val_macro_f1 for c in v) / len(v), 12) for k, v in _configs(f, p["dataset"]).items()}
+    return "|".join(choice), {"val_macro_f1": {"|".join(k): v for k, v in vals.items()}}
+
+
+def classify_winner(f: Facts, p: dict) -> Outcome:
+    """For how many backbones each strategy has the highest test macro-F1 point estimate (seed ``seed``)."""
+    wins: dict[str, int] = {}
+    n = 0
+    for bb in p["backbones"]:
+        cells = [c for c in f.cells_.values() if c.dataset == p["dataset"] and c.backbone == bb
+                 and c.seed == p["seed"] and not c.collapsed]
+        if len(cells) < 2:
+            continue
+        n += 1
+        top = max(cells, key=lambda c: c.macro_f1)
+        wins[top.strategy] = wins.get(top.strategy, 0) + 1
+    if n < 2:
+        return "too_few", {"backbones_compared": n}
+    top = max(sorted(wins), key=lambda s: wins[s])
+    return f"{top}:{wins[top]}/{n}", {"wins": wins}
+
+
+def _test_true_counts(f: Facts, dataset: str) -> list[int]:
+    cell = next(c for c in f.cells_.values() if c.dataset == dataset)
+    return cell.true
+
+
+def classify_imbalance(f: Facts, p: dict) -> Outcome:
+    counts = _test_true_counts(f, p["dataset"])
+    n = sum(counts)
+    top = max(range(len(counts)), key=lambda k: counts[k])
+    share = counts[top] / n if n else 0.0
+    return ("imbalanced" if share >= IMBALANCE_SHARE else "balanced"), {"class": top, "share": share}
+
+
+def classify_small_val(f: Facts, p: dict) -> Outcome:
+    cell = f.by_id[p["cell"]]
+    n = len(cell.predictions("val").labels) if isinstance(f, FreshFacts) else cell.metrics.val.n
+    return ("small" if n < VAL_WARN_N else "enough"), {"n_val": n}
+
+
+def classify_ci_width(f: Facts, p: dict) -> Outcome:
+    c = f.cell(p["cell"])
+    return ("small_n" if c.n < SMALL_TEST_N else "normal"), {"n": c.n}
+
+
+def classify_gap(f: Facts, p: dict) -> Outcome:
+    c = f.cell(p["cell"])
+    gap = c.val_macro_f1 - c.macro_f1
+    return ("large" if gap > VAL_TEST_GAP else ("reverse" if gap < -VAL_TEST_GAP else "small")), {"gap": gap}
+
+
+def classify_collapsed_count(f: Facts, p: dict) -> Outcome:
+    return str(sum(c.collapsed for c in f.cells_.values())), {}
+
+
+def classify_budget(f: Facts, p: dict) -> Outcome:
+    a, b = f.budget(p["a"]), f.budget(p["b"])
+    differs = [k for k in ("epochs", "lr", "augment") if a[k] != b[k]]
+    return ("differs:" + ",".join(differs) if differs else "same"), {"a": a, "b": b}
+
+
+def classify_backbones(f: Facts, p: dict) -> Outcome:
+    n = len({c.backbone for c in f.cells_.values() if c.dataset == p["dataset"]})
+    return ("one" if n == 1 else "several"), {"backbones": n}
+
+
+def classify_findings(f: Facts, p: dict) -> Outcome:
+    from ..checks import run_checks
+
+    return str(sum(x.severity == "high" for x in run_checks(f.run))), {}
+
+
+CLASSIFIERS: dict[str, Callable[[Facts, dict], Outcome]] = {
+    "pair": classify_pair, "scores": classify_scores, "headline": classify_headline, "winner": classify_winner,
+    "imbalance": classify_imbalance, "small_val": classify_small_val, "ci_width": classify_ci_width,
+    "val_test_gap": classify_gap, "collapsed_count": classify_collapsed_count, "budget": classify_budget,
+    "backbones": classify_backbones, "findings_high": classify_findings,
+}
+
+
+# --------------------------------------------------------------------------- the description step
+def _claim(f: Facts, kind: str, cid: str, params: dict, **extra: Any) -> Claim:
+    outcome, _ = CLASSIFIERS[kind](f, params)
+    return Claim(id=cid, kind=kind, outcome=outcome, params=params, **extra)
+
+
+def _src(cid: str, what: str) -> str:
+    return f"cells/{cid}/{what}"
+
+
+def _cell_values(c: CellFacts) -> dict[str, Any]:
+    return {"backbone": c.backbone, "strategy": c.strategy, "seed": c.seed}
+
+
+def _scores_claim(f: Facts, c: CellFacts, ds: str) -> Claim:
+    return _claim(f, "scores", f"scores:{c.id}", {"cell": c.id}, cells=(c.id,),
+                  values={**_cell_values(c), "auc": c.auc, "spread": c.spread},
+                  sources={"auc": _src(c.id, "metrics.json test.auc"),
+                           "spread": _src(c.id, "predictions_test.csv (max − min of the scores)")},
+                  refs=(f"roc:{ds}:{c.backbone}", f"compare:{ds}"))
+
+
+def _headline(f: StoredFacts, ds: str) -> list[Claim]:
+    base = _claim(f, "headline", f"headline:{ds}", {"dataset": ds}, values={"dataset": ds})
+    if "|" not in base.outcome:
+        return [base]
+    bb, s = base.outcome.split("|")
+    cells = sorted(_configs(f, ds)[(bb, s)], key=lambda c: c.seed)
+    values: dict[str, Any] = {"dataset": ds, "backbone": bb, "strategy": s, "n_seeds": len(cells),
+                              "val_f1": sum(c.val_macro_f1 for c in cells) / len(cells), "n": cells[0].n}
+    sources = {"val_f1": "cells/*/metrics.json val.macro_f1", "f1": "cells/*/metrics.json test.macro_f1"}
+    if len(cells) == 1:
+        c = cells[0]
+        values.update(f1=c.macro_f1, ci=list(c.macro_f1_ci), auc=c.auc)
+        sources.update(ci=_src(c.id, "metrics.json test.ci.macro_f1"), auc=_src(c.id, "metrics.json test.auc"))
+    else:
+        from ..metrics import mean_sd
+
+        ms = mean_sd([c.macro_f1 for c in cells])
+        values.update(f1=ms.get("mean"), sd=ms.get("sd"))
+    claim = Claim(id=base.id, kind="headline", outcome=base.outcome, cells=tuple(c.id for c in cells), values=values,
+                  sources=sources, refs=(f"compare:{ds}", f"seeds:{ds}"), params=base.params)
+    out = [claim]
+    if len(cells) == 1:
+        out.append(_scores_claim(f, cells[0], ds))
+        out.append(_claim(f, "ci_width", f"ci_width:{ds}", {"cell": cells[0].id}, cells=(cells[0].id,),
+                          values={"lo": cells[0].macro_f1_ci[0], "hi": cells[0].macro_f1_ci[1], "n": cells[0].n}))
+    for c in cells[:1]:
+        gap = _claim(f, "val_test_gap", f"val_test_gap:{c.id}", {"cell": c.id}, cells=(c.id,),
+                     values={**_cell_values(c), "val": c.val_macro_f1, "test": c.macro_f1},
+                     refs=(f"compare:{ds}",))
+        if gap.outcome != "small":
+            out.append(gap)
+    return out
+
+
+def _pairs(f: StoredFacts, ds: str, seed: int) -> list[Claim]:
+    """One claim per comparison row of this dataset and seed (every pair a reader would compare)."""
+    out = []
+    for row in f.rows():
+        if row.get("dataset") != ds or row.get("seed") != seed:
+            continue
+        a, b = f.cell(row["a"]), f.cell(row["b"])
+        part = row.get(PAIR_METRIC) or {}
+        claim = _claim(f, "pair", f"pair:{a.id}:{b.id}", {"a": a.id, "b": b.id}, cells=(a.id, b.id),
+                       values={"kind": row.get("kind"), "seed": seed, "backbone_a": a.backbone, "strategy_a": a.strategy,
+                               "backbone_b": b.backbone, "strategy_b": b.strategy, "value_a": part.get("value_a"),
+                               "value_b": part.get("value_b"), "diff": part.get("diff"), "ci": part.get("ci"),
+                               "p": part.get("p_adjusted"), "collapsed_a": a.collapsed, "collapsed_b": b.collapsed},
+                       sources={"diff": "analysis/comparisons.json macro_f1.diff",
+                                "p": "analysis/comparisons.json macro_f1.p_adjusted (Holm)"},
+                       refs=(f"pivot:{ds}:macro_f1", f"compare:{ds}"))
+        out.append(claim)
+        for side in (a, b):
+            if claim.outcome == "vs_collapsed" and side.collapsed:
+                out.append(_scores_claim(f, side, ds))
+        budget = _claim(f, "budget", f"budget:{a.id}:{b.id}", {"a": a.id, "b": b.id}, cells=(a.id, b.id),
+                        values={"a": f.budget(a.id), "b": f.budget(b.id)}, refs=("hyper",))
+        if budget.outcome != "same" and claim.outcome != "vs_collapsed":
+            out.append(budget)
+    return out
+
+
+def describe(run: RunResults, comparisons: list[dict]) -> list[Claim]:
+    """Every claim the abstract and the discussion make, from the stored numbers, in reading order."""
+    f = StoredFacts(run, comparisons)
+    exp = run.experiment
+    datasets = [d["name"] for d in exp.get("datasets", [])] or sorted({c.cell.dataset for c in run.cells})
+    backbones = [b["name"] for b in exp.get("backbones", [])] or sorted({c.cell.backbone for c in run.cells})
+    seeds = list(exp.get("seeds") or sorted({c.cell.seed for c in run.cells}))
+    out: list[Claim] = []
+    for ds in datasets:
+        out += _headline(f, ds)
+    out.append(Claim(id="cells_finished", kind="cells_finished", outcome=f"{len(run.cells)}/{len(run.run.cells)}",
+                     values={"finished": len(run.cells), "planned": len(run.run.cells)}))
+    collapsed = _claim(f, "collapsed_count", "collapsed_count", {})
+    if collapsed.outcome != "0":
+        out.append(Claim(id=collapsed.id, kind=collapsed.kind, outcome=collapsed.outcome,
+                         values={"n": int(collapsed.outcome)}))
+    for ds in datasets:
+        if not any(c.cell.dataset == ds for c in run.cells):
+            continue
+        winner = _claim(f, "winner", f"winner:{ds}", {"dataset": ds, "backbones": backbones, "seed": seeds[0]},
+                        refs=(f"pivot:{ds}:macro_f1", f"headline:{ds}"))
+        if winner.outcome != "too_few":
+            s, _, kn = winner.outcome.partition(":")
+            k, _, n = kn.partition("/")
+            out.append(Claim(id=winner.id, kind="winner", outcome=winner.outcome, refs=winner.refs,
+                             params=winner.params, values={"dataset": ds, "strategy": s, "k": int(k), "n": int(n)}))
+        out += _pairs(f, ds, seeds[0])
+        for cf in sorted(f.cells_.values(), key=lambda x: x.id):
+            if cf.dataset == ds and not cf.collapsed:
+                scores = _scores_claim(f, cf, ds)
+                if scores.outcome in ("below_chance", "degenerate"):
+                    out.append(Claim(**{**scores.__dict__, "params": {**scores.params, "collapsed": False}}))
+        nbb = _claim(f, "backbones", f"backbones:{ds}", {"dataset": ds})
+        if nbb.outcome == "one":
+            out.append(nbb)
+        out += _hard_to_raise(f, run, ds)
+    high = _claim(f, "findings_high", "findings_high", {})
+    if high.outcome != "0":
+        out.append(Claim(id=high.id, kind=high.kind, outcome=high.outcome, values={"n": int(high.outcome)}))
+    return out
+
+
+def _hard_to_raise(f: StoredFacts, run: RunResults, ds: str) -> list[Claim]:
+    out = []
+    first = next(c for c in run.cells if c.cell.dataset == ds)
+    imb = _claim(f, "imbalance", f"imbalance:{ds}", {"dataset": ds}, refs=(f"splits:{ds}",))
+    if imb.outcome == "imbalanced":
+        _, facts = classify_imbalance(f, {"dataset": ds})
+        out.append(Claim(id=imb.id, kind=imb.kind, outcome=imb.outcome, params=imb.params, refs=imb.refs,
+                         values={"dataset": ds, "class": first.cell.classes[facts["class"]], "share": facts["share"]},
+                         sources={"share": "cells/*/metrics.json test.confusion_matrix (row sums)"}))
+    small = _claim(f, "small_val", f"small_val:{ds}", {"cell": first.id}, refs=(f"splits:{ds}",))
+    if small.outcome == "small":
+        n = first.metrics.val.n
+        out.append(Claim(id=small.id, kind=small.kind, outcome=small.outcome, params=small.params, refs=small.refs,
+                         values={"n": n, "step": 1 / n}, sources={"n": _src(first.id, "metrics.json val.n")}))
+    return out
+
+
+# --------------------------------------------------------------------------- verification
+def verify(run: RunResults, claims: list[Claim]) -> list[Failure]:
+    """Re-derive every claim's outcome from the stored predictions; the claims whose outcome differs."""
+    fresh = FreshFacts(run)
+    out = []
+    for claim in claims:
+        classify = CLASSIFIERS.get(claim.kind)
+        if classify is None:  # a count of the run's own records (cells finished): no predictions involved
+            continue
+        try:
+            outcome, facts = classify(fresh, claim.params)
+        except (KeyError, StopIteration) as exc:  # a cell the claim names is gone
+            outcome, facts = "missing", {"error": str(exc)}
+        if outcome != claim.outcome:
+            out.append(Failure(claim, outcome, {k: v for k, v in facts.items() if not isinstance(v, dict)}))
+    return out
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

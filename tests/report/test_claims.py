@@ -1,0 +1,76 @@
+"""Claims checked like numbers: a runner-made store, one stored prediction edited, check and render refuse.
+
+The real store's from-scratch cells collapse (scores spanning ~1e-8); the description step says so ("no AUC,
+threshold or ranking ability is credited"). Editing one row of predictions_test.csv so the scores vary flips
+that claim's condition, and both `check` and `render` must exit 2 naming the claim.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reportgen.cli import cli
+from reportgen.describe.claims import Claim
+
+
+def _claims(store: Path) -> list[Claim]:
+    return [Claim.from_json(d) for d in json.loads((store / "analysis" / "claims.json").read_text())["claims"]]
+
+
+def _edit_one_prediction(path: Path) -> None:
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    header, first = rows[0], rows[1]
+    k = len(header) - header.index("prob_0")
+    first[header.index("prob_0"):] = [f"{0.9 if j == 0 else 0.1 / (k - 1)!r}" for j in range(k)]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+
+
+def test_check_counts_claims_and_an_edited_prediction_flips_a_claim(store_copy: Path) -> None:
+    ok = CliRunner().invoke(cli, ["check", str(store_copy)])
+    assert ok.exit_code == 0, ok.output
+    n = len(_claims(store_copy))
+    assert f"{n} claims verified" in ok.output and n > 3
+    degenerate = [c for c in _claims(store_copy) if c.kind == "scores" and c.outcome == "degenerate"]
+    assert degenerate, "the real store's collapsed scratch cell should be described as degenerate"
+    target = degenerate[0]
+    _edit_one_prediction(store_copy / "cells" / target.cells[0] / "predictions_test.csv")
+    bad = CliRunner().invoke(cli, ["check", str(store_copy)])
+    assert bad.exit_code == 2, bad.output
+    assert target.id in bad.output and "degenerate" in bad.output
+    rendered = CliRunner().invoke(cli, ["render", str(store_copy), "--lang", "en", "-j", "1"])
+    assert rendered.exit_code == 2, rendered.output
+    assert target.id in rendered.output
+    assert not (store_copy / "report.en.html").exists()
+
+
+def test_rendered_sentences_are_the_claims_in_both_languages(store_copy: Path) -> None:
+    from reportgen.report.analysis import ensure_analysis
+    from reportgen.report.context import build_context
+    from reportgen.report.model import Paragraph
+    from reportgen.store import load_run
+
+    run = load_run(store_copy)
+    analysis = ensure_analysis(run)
+    for lang in ("en", "zh-TW"):
+        ctx = build_context(run, analysis, lang)
+        paras = [blk.text for s in ctx.sections for blk in s.blocks if isinstance(blk, Paragraph)]
+        text = "\n".join(paras)
+        assert "(s)" not in text
+        assert len(paras) == len(set(paras)), "a paragraph is repeated"
+        assert "highest" not in text or "1 of 1" not in text
+        if lang == "zh-TW":
+            assert "。 " not in text and "， " not in text
+    # The headline is chosen on validation: the cells it names have the best mean validation macro-F1.
+    head = next(c for c in analysis["claims"] if c.kind == "headline")
+    by_cfg: dict[tuple, list[float]] = {}
+    for c in run.cells:
+        by_cfg.setdefault((c.cell.backbone, c.cell.strategy), []).append(c.metrics.val.macro_f1)
+    collapsed = {(c.values["backbone"], c.values["strategy"]) for c in analysis["claims"]
+                 if c.kind == "scores" and c.outcome == "degenerate"}
+    best = max((k for k in by_cfg if k not in collapsed), key=lambda k: sum(by_cfg[k]) / len(by_cfg[k]))
+    assert head.outcome == "|".join(best)
