@@ -646,8 +646,10 @@ def _check_medimg_keys(d: dict, *, file: Path, key: str) -> None:
     else:
         for k in ("size", "root"):
             if d[k] is not None:
+                hint = " (the data folder of this kind is `path`: rename root to path)" \
+                    if k == "root" and d["kind"] in ("folder", "npz") else f" (kind is {d['kind']!r})"
                 raise ConfigError(f'{k} applies to kind = "medmnist" only', file=file, key=f"{key}.{k}",
-                                  fix=f"remove {k} (kind is {d['kind']!r})")
+                                  fix=f"remove {k}{hint}")
     if d["group_column"] is not None and d["kind"] != "csv":
         raise ConfigError('group_column applies to kind = "csv" only', file=file, key=f"{key}.group_column",
                           fix="name the groups with group_pattern (a regex on the file name) for image folders")

@@ -211,8 +211,10 @@ def _evil(path: Path) -> None:
 
 CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
     "malformed TOML": (_malformed, ["bad.toml", "not valid TOML", "line"]),
-    "unknown key": (lambda t: experiment(t, folder(t).replace('kind = "folder"', 'kind = "folder"\nroot = "x"')),
-                    ["bad.toml", "datasets[0].root", "unknown key"]),
+    "unknown key": (lambda t: experiment(t, folder(t).replace('kind = "folder"', 'kind = "folder"\nroots = "x"')),
+                    ["bad.toml", "datasets[0].roots", "unknown key"]),
+    "medmnist key on a folder": (lambda t: experiment(t, folder(t).replace('kind = "folder"', 'kind = "folder"\nroot = "x"')),
+                                 ["bad.toml", "datasets[0].root", "medmnist", "rename root to path"]),
     "unknown backbone": (lambda t: experiment(t, folder(t), backbone='name = "resnet181"'),
                          ["bad.toml", "backbones[0].name", 'unknown backbone "resnet181"', "resnet18"]),
     "missing folder": (lambda t: experiment(t, '[[datasets]]\nname = "xr"\nkind = "folder"\npath = "nowhere"'),
