@@ -29,7 +29,7 @@ _NAME = re.compile(r"^(?P<host>[^.]+)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 def clean_stale(run_dir: Path) -> list[Path]:
     """Remove the temp folders of renders that were killed (their process is gone)."""
     removed: list[Path] = []
-    base = Path(run_dir) / FOLDER
+    base = Path(run_dir).resolve() / FOLDER  # absolute: temp paths become file URIs (fonts in the PDF)
     try:
         entries = list(os.scandir(base))
     except OSError:
@@ -51,7 +51,7 @@ def clean_stale(run_dir: Path) -> list[Path]:
 @contextlib.contextmanager
 def render_tempdir(run_dir: Path) -> Iterator[Path | None]:
     """Within the block, every temp file of this process (and its forked workers) goes under the store."""
-    base = Path(run_dir) / FOLDER
+    base = Path(run_dir).resolve() / FOLDER  # absolute: temp paths become file URIs (fonts in the PDF)
     try:
         clean_stale(run_dir)
         store.clean_stale_temp_files(run_dir)  # atomic-write temp files of a killed run or render
