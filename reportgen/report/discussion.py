@@ -248,8 +248,10 @@ def limitations(b: Builder) -> list[str]:
         out.append(b.tr("lim.test_n", n=fmt.count(min(ns))))
     epochs = sorted({c.result.epochs_run for c in b.run.cells})
     if epochs:
-        n = 1 if epochs == [1] else 2
-        out.append(ct(b, f"lim.epochs.{'one' if n == 1 else 'other'}", epochs=b.join(epochs)))
+        if len(epochs) > 1:  # "3, 30 epochs" reads as a list of runs: say it varied, and between what
+            out.append(ct(b, "lim.epochs.range", lo=epochs[0], hi=epochs[-1]))
+        else:
+            out.append(ct(b, f"lim.epochs.{'one' if epochs == [1] else 'other'}", epochs=epochs[0]))
     # The input-size caveat only for pretrained cells whose input is smaller than the weights' training size.
     small = sorted({c.cell.input_size for c in b.run.cells
                     if c.cell.strategy != "scratch" and c.cell.input_size < _train_size(c)})
