@@ -104,7 +104,8 @@ def word(b: Builder, c: Claim) -> str:
         for k in ("epochs", "lr", "augment"):
             a, bb = v["a"][k], v["b"][k]
             if a != bb:
-                parts.append(ct(b, f"budget.{k}", a=fmt.plain(a), b=fmt.plain(bb)))
+                word_of = (lambda x: _augment_words(b, x)) if k == "augment" else fmt.plain
+                parts.append(ct(b, f"budget.{k}", a=word_of(a), b=word_of(bb)))
         return ct(b, "budget.differs", what=ct(b, "list_sep").join(parts))
     if c.kind == "backbones":
         return ct(b, "backbones.one")
@@ -219,6 +220,16 @@ def discussion_paragraphs(b: Builder) -> list[str]:
     if high:
         out.append(_sep(b).join(high))
     return _unique(out)
+
+
+def _augment_words(b: Builder, value: Any) -> str:
+    """An augment setting in prose: no raw "none" or a Python list inside a sentence (zh-TW above all)."""
+    text = str(value).strip()
+    if text.lower() in ("none", "", "[]"):
+        return ct(b, "augment.none")
+    if text.startswith("["):
+        return ct(b, "augment.custom")
+    return ct(b, "augment.preset", name=text)
 
 
 def _sep(b: Builder) -> str:
