@@ -1,8 +1,10 @@
 """Claims checked like numbers: a runner-made store, one stored prediction edited, check and render refuse.
 
-The real store's from-scratch cells collapse (scores spanning ~1e-8); the description step says so ("no AUC,
+A from-scratch cell whose scores span only float noise is degenerate; the description step says so ("no AUC,
 threshold or ranking ability is credited"). Editing one row of predictions_test.csv so the scores vary flips
-that claim's condition, and both `check` and `render` must exit 2 naming the claim.
+that claim's condition, and both `check` and `render` must exit 2 naming the claim. The runner-made store's
+cells all learn now (precise BatchNorm statistics), so the degenerate cell is written into a copy of it through
+the store's own writers and scorer (``build_generated``), with the other cell learning.
 """
 
 from __future__ import annotations
@@ -30,13 +32,18 @@ def _edit_one_prediction(path: Path) -> None:
         csv.writer(f).writerows(rows)
 
 
-def test_check_counts_claims_and_an_edited_prediction_flips_a_claim(store_copy: Path) -> None:
+def test_check_counts_claims_and_an_edited_prediction_flips_a_claim(real_store: Path, tmp_path: Path) -> None:
+    from test_claims_generated import build_generated
+
+    store_copy = build_generated(real_store, tmp_path / "store", backbones=["efficientnet_lite0"],
+                                 strategies=["finetune", "scratch"], seeds=[0], k=2, ordinal=False,
+                                 outcomes=["good", "degenerate"], unfinished=0, skip_one=False, seed=3)
     ok = CliRunner().invoke(cli, ["check", str(store_copy)])
     assert ok.exit_code == 0, ok.output
     n = len(_claims(store_copy))
     assert f"{n} claims verified" in ok.output and n > 3
     degenerate = [c for c in _claims(store_copy) if c.kind == "scores" and c.outcome == "degenerate"]
-    assert degenerate, "the real store's collapsed scratch cell should be described as degenerate"
+    assert degenerate, "the generated store's degenerate scratch cell should be described as degenerate"
     target = degenerate[0]
     _edit_one_prediction(store_copy / "cells" / target.cells[0] / "predictions_test.csv")
     bad = CliRunner().invoke(cli, ["check", str(store_copy)])
