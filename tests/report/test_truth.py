@@ -205,6 +205,7 @@ def test_sentences_follow_the_facts(rendered) -> None:
     assert "efficientnet_lite0 " not in en.split("Appendix")[0].replace("cells/", "")  # labels, not identifiers
 
 
+@pytest.mark.slow  # a 224 px run: about two minutes on 2 cores
 def test_rgb_and_large_input_change_the_sentences(tmp_path: Path) -> None:
     from realstore import build_store
 
@@ -213,7 +214,6 @@ def test_rgb_and_large_input_change_the_sentences(tmp_path: Path) -> None:
     html = render_report(run, lang="en")["html:en"].read_text(encoding="utf-8")
     assert "grayscale" not in html.split("Discussion")[-1]
     assert "smaller than the 224 px" not in html
-    assert "chest X-ray images" in html
 
 
 def test_renderable_after_tamper_is_refused_even_with_cached_analysis(store_copy: Path) -> None:
