@@ -246,7 +246,9 @@ def _headline(f: StoredFacts, ds: str) -> list[Claim]:
         ms = mean_sd([c.macro_f1 for c in cells])
         values.update(f1=ms.get("mean"), sd=ms.get("sd"))
     claim = Claim(id=base.id, kind="headline", outcome=base.outcome, cells=tuple(c.id for c in cells), values=values,
-                  sources=sources, refs=(f"compare:{ds}", f"seeds:{ds}"), params=base.params)
+                  sources=sources, params=base.params,
+                  # the test value's table, the seed summary, and the per-epoch log holding the validation value
+                  refs=(f"compare:{ds}", f"seeds:{ds}") + tuple(f"epochs-{c.id}" for c in cells))
     out = [claim]
     if len(cells) == 1:
         out.append(_scores_claim(f, cells[0], ds))
