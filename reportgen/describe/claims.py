@@ -278,7 +278,7 @@ def _pairs(f: StoredFacts, ds: str, seed: int) -> list[Claim]:
                                "p": part.get("p_adjusted"), "collapsed_a": a.collapsed, "collapsed_b": b.collapsed},
                        sources={"diff": "analysis/comparisons.json macro_f1.diff",
                                 "p": "analysis/comparisons.json macro_f1.p_adjusted (Holm)"},
-                       refs=(f"pivot:{ds}:macro_f1", f"compare:{ds}"))
+                       refs=(f"pairs:{ds}", f"compare:{ds}"))
         out.append(claim)
         for side in (a, b):
             if claim.outcome == "vs_collapsed" and side.collapsed:

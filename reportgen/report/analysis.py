@@ -66,13 +66,24 @@ def compute_findings(run: RunResults) -> FindingsRecord:
 
 
 CLAIMS = "claims.json"
+# Bumped when what a claim cites or how its outcome is chosen changes: an older claims.json is recomputed
+# rather than trusted (its refs could point at tables this version no longer cites for that sentence).
+CLAIMS_VERSION = 2
+
+
+def _version(path: Path) -> Any:
+    try:
+        return read_json(path).get("version")
+    except (StoreError, AttributeError):
+        return None  # unreadable: recomputed like any stale file
 
 
 def compute_claims(run: RunResults, comparisons: list[dict]) -> dict[str, Any]:
     """The description step: every sentence's claim, from the stored numbers (reportgen.describe.claims).
     Written once with the other analysis files, so render and check verify the claims the report was
     described with, against the predictions as they are now."""
-    return {"source": "reportgen.describe.claims.describe", "claims": [c.to_json() for c in describe(run, comparisons)]}
+    claims = [c.to_json() for c in describe(run, comparisons)]
+    return {"source": "reportgen.describe.claims.describe", "version": CLAIMS_VERSION, "claims": claims}
 
 
 def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
@@ -87,7 +98,8 @@ def ensure_analysis(run: RunResults, *, force: bool = False) -> dict[str, Any]:
     if force or not _fresh(seeds_path, run):
         write_json(seeds_path, compute_seed_summary(run))
     claims_path = out_dir / CLAIMS
-    if force or not _fresh(claims_path, run) or claims_path.stat().st_mtime < comp_path.stat().st_mtime:
+    if (force or not _fresh(claims_path, run) or claims_path.stat().st_mtime < comp_path.stat().st_mtime
+            or _version(claims_path) != CLAIMS_VERSION):
         write_json(claims_path, compute_claims(run, read_json(comp_path)["rows"]))
     try:
         comparisons, seeds = read_json(comp_path)["rows"], read_json(seeds_path)["rows"]

@@ -15,6 +15,7 @@ from .. import applicability
 from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug, stamp
 from ..format import count, dec, dec_ci, macs, megabytes, params, pct, pct_ci, points, pvalue, seconds, signed
 from ..model import Cell, Heading, Paragraph, Section
+from . import pairs
 from .results import degenerate, degenerate_cell, epoch_series, fig_labels, rt
 
 PIVOT_METRICS = ("accuracy", "macro_f1", "auc")
@@ -44,6 +45,7 @@ def comparison(b: Builder) -> None:
         if len(b.datasets()) > 1:
             sec.blocks.append(Heading(b.ds_label(ds), f"sec-comparison-{slug(ds)}"))
         compare_table(b, sec, ds)
+        pairs.pairs_table(b, sec, ds)  # the numbers every pair sentence of the discussion quotes
         if len(b.backbones()) >= 2 or len(strategies) >= 2:
             pivots(b, sec, ds, strategies, seed)
         else:  # one run per seed: the table above is the comparison; the discussion cites it
