@@ -631,10 +631,33 @@ def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
     exclude = _parse_exclude(doc.get("exclude", []), file=path, exp=exp, dspecs=dspecs, bspecs=bspecs)
 
     name = exp["name"] or _name_from_stem(path.stem)
-    return Experiment(source=path, name=name, output_dir=_resolve(Path.cwd(), exp["output_dir"]) or Path("runs"),
-                      seeds=exp["seeds"], strategies=exp["strategies"], report=report, datasets=dspecs,
-                      backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text,
-                      launcher=parse_launcher(doc.get("launcher", {}), file=path))
+    experiment = Experiment(source=path, name=name,
+                            output_dir=_resolve(Path.cwd(), exp["output_dir"]) or Path("runs"),
+                            seeds=exp["seeds"], strategies=exp["strategies"], report=report, datasets=dspecs,
+                            backbones=bspecs, train=train, overrides=overrides, exclude=exclude, raw_text=text,
+                            launcher=parse_launcher(doc.get("launcher", {}), file=path))
+    _check_warmup_reaches_finetune(experiment, file=path)
+    return experiment
+
+
+def _check_warmup_reaches_finetune(exp: Experiment, *, file: Path) -> None:
+    """A warm-up cell whose frozen epochs fill its whole budget never fine-tunes: it would be a frozen cell
+    reported as warm-up, so it is refused here, before any compute."""
+    if "warmup" not in exp.strategies:
+        return
+    for b in exp.backbones:
+        tc = exp.train_config(backbone=b.name, strategy="warmup")
+        frozen, total = tc.get("warmup_frozen_epochs"), tc.get("epochs")
+        if isinstance(frozen, int) and isinstance(total, int) and frozen >= total:
+            where = next((f"overrides.{kind}.{target}.warmup_frozen_epochs" for kind, target in
+                          (("backbone", b.name), ("strategy", "warmup"))
+                          if "warmup_frozen_epochs" in exp.overrides.get(kind, {}).get(target, {})),
+                         "train.warmup_frozen_epochs")
+            _report(ConfigError(f"warm-up of {b.name} never reaches fine-tuning: warmup_frozen_epochs = {frozen} "
+                                f"with epochs = {total}", file=file, key=where,
+                                expected="fewer frozen warm-up epochs than epochs",
+                                fix=f"set warmup_frozen_epochs below {total} (or raise epochs), or use the frozen "
+                                    "strategy for a head-only run"))
 
 
 def _check_medimg_keys(d: dict, *, file: Path, key: str) -> None:

@@ -90,3 +90,36 @@ def test_every_strategy_has_its_stages_in_one_registry() -> None:
     assert strategies.planned_stages("warmup", epochs=3, warmup_frozen_epochs=5) == [
         (strategies.Stage("frozen", "head"), 1)]
     assert all(st.name in strategies.STAGE_NAMES for sts in strategies.STAGES.values() for st in sts)
+
+
+def test_a_warmup_that_would_never_fine_tune_is_refused_at_validate(tmp_path) -> None:
+    """Frozen warm-up epochs that fill the whole budget make a frozen cell labelled warm-up: refused before any
+    compute, naming the key that set it (here the strategy's override)."""
+    import pytest
+
+    from reportgen.config import load_experiment
+    from reportgen.errors import ConfigError
+    from tests.conftest import DEMO_NPZ
+
+    toml = tmp_path / "w.toml"
+    toml.write_text(f"""
+[experiment]
+strategies = ["finetune", "warmup"]
+[[datasets]]
+name = "pnm"
+kind = "npz"
+path = "{DEMO_NPZ}"
+classes = ["normal", "pneumonia"]
+[[backbones]]
+name = "efficientnet_lite0"
+weights = "offline"
+[train]
+epochs = 4
+[overrides.strategy.warmup]
+warmup_frozen_epochs = 4
+""", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(toml)
+    assert "overrides.strategy.warmup.warmup_frozen_epochs" in str(err.value) and "never reaches fine-tuning" in str(err.value)
+    toml.write_text(toml.read_text().replace("warmup_frozen_epochs = 4", "warmup_frozen_epochs = 3"), encoding="utf-8")
+    assert load_experiment(toml).strategies == ["finetune", "warmup"]
