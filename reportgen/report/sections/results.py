@@ -97,6 +97,7 @@ def results(b: Builder) -> None:
                                                                                b.tr("col.best_epoch")]
     multi_seed = len(b.seeds()) > 1
     published = baselines.matches(b.run)  # cell id → the published result for exactly its protocol
+    noted = False
     for s in b.strategies():
         sec.blocks.append(Heading(b.strategy_name(s), f"sec-results-{slug(s)}"))
         sec.blocks.append(Paragraph(b.tr(f"strategy.{s}.desc")))
@@ -131,7 +132,8 @@ def results(b: Builder) -> None:
             if matched:
                 published_note(b, sec, [c for c in shown if c is not None and c.id in matched], matched)
             done = b.cells(dataset=ds, strategy=s)
-            if any(degenerate(b, c) for c in done):
+            if any(degenerate(b, c) for c in done) and not noted:
+                noted = True  # the ‡ explained once, under the first table that carries it (never a repeated paragraph)
                 sec.blocks.append(Paragraph(t(b.lang, "claims.degenerate_mark")))
             if not done:
                 continue
