@@ -50,7 +50,7 @@ def run_bench(*, size: int, backbone: str, epochs: int, frozen_epochs: int, batc
     import torch
 
     from reportgen.models.backbones import family
-    from reportgen.preflight import preflight
+    from reportgen.train.preflight import preflight
 
     start_load = os.getloadavg()
     weights = "offline" if family(backbone) == "lite" else "none"

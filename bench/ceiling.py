@@ -182,7 +182,7 @@ class FitEpochs:
     interleaved with the ceiling's: on a shared machine the load then changes under both sides alike."""
 
     def __init__(self, exp: Any, *, device: str) -> None:
-        from reportgen.preflight import preflight
+        from reportgen.train.preflight import preflight
 
         pf = preflight(exp)
         cell = next(c for c in pf.cells if c.strategy == "finetune")

@@ -74,15 +74,15 @@ def build_store(folder: Path, n_cells: int) -> Path:
     """Train one real cell per strategy and derive the others from them (see the module docstring)."""
     from reportgen import store
     from reportgen.config import load_experiment
-    from reportgen.consistency import score_cell
-    from reportgen.schema import CellRecord, ResultRecord
+    from reportgen.describe.consistency import score_cell
+    from reportgen.store.schema import CellRecord, ResultRecord
     from reportgen.train.runner import run_experiment
 
     seeds = -(-n_cells // 3)
     exp = load_experiment(_toml(folder, seeds))
     run_experiment(exp, only=["-s0-"], save_checkpoints=False)  # run.json lists every planned cell
     run_dir = exp.run_dir
-    from reportgen.preflight import preflight
+    from reportgen.train.preflight import preflight
 
     plan = preflight(exp)
     cells = plan.cells[:n_cells]

@@ -58,7 +58,7 @@ def pipeline_throughput(images: Path, classes: list[str], work: Path, *, size: i
     from reportgen.config import load_experiment
     from reportgen.data.batches import augment_generator, batch_indices, load_batch, to_model_input
     from reportgen.models.backbones import IMAGENET
-    from reportgen.preflight import preflight
+    from reportgen.train.preflight import preflight
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"

@@ -73,7 +73,7 @@ def decode_for_reportgen(work: Path, data: dict[str, Any], *, backbone: str, wei
                          frozen_epochs: int, batch_size: int, lr: float, progress: Progress) -> tuple[Any, dict]:
     """Write the bench TOML, validate it and decode every split into a fresh cache (timed: it is cold)."""
     from reportgen.config import load_experiment
-    from reportgen.preflight import preflight
+    from reportgen.train.preflight import preflight
 
     work.mkdir(parents=True, exist_ok=True)
     toml = work / "bench.toml"

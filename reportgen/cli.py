@@ -108,7 +108,7 @@ ALLOW_OUTSIDE = click.option(
 
 def _load(path: Path, allow_outside_files: bool = False):
     from .config import load_experiment
-    from .named_files import allow_outside
+    from .config.named_files import allow_outside
 
     with allow_outside(allow_outside_files) as read:
         exp = load_experiment(path)
@@ -134,7 +134,7 @@ def _print_warnings(warnings: list[dict]) -> None:
 def validate(experiment: Path, allow_outside_files: bool) -> None:
     """Check an experiment file and its data, backbones and weights without training anything."""
     exp = _load(experiment, allow_outside_files)  # TOML and schema first: errors come before torch is imported
-    from .preflight import preflight
+    from .train.preflight import preflight
 
     plan = preflight(exp, check_images=True)
     click.echo(f"ok: {os.path.abspath(experiment)} — {len(plan.cells)} cells "
@@ -185,8 +185,8 @@ def plan(experiment: Path, device: str, allow_outside_files: bool) -> None:
 
     exp = _load(experiment, allow_outside_files)
     t0 = time.perf_counter()  # `run` imports the same: its start-up is part of the estimate
-    from .planning import TIMED_BATCHES, decode_seconds, plan_rows, plan_table, run_overhead_seconds
-    from .preflight import preflight
+    from .train.plan import TIMED_BATCHES, decode_seconds, plan_rows, plan_table, run_overhead_seconds
+    from .train.preflight import preflight
     from .train.runner import pick_device
 
     startup = time.perf_counter() - t0
@@ -340,7 +340,7 @@ def _run(exp: Any, settings: dict, watch: Any, *, device: str, only: tuple[str, 
 
 def _run_folder(path: Path) -> Path:
     """RUN or EXPERIMENT.toml → the run folder (a TOML names its results folder; report_source.locate)."""
-    from .report_source import locate
+    from .report.source import locate
 
     return locate(path).run_dir
 
@@ -402,7 +402,7 @@ def export(run_dir: Path, tensorboard_dir: Path | None, mlflow_uri: str | None, 
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per cell instead of a table.")
 def status(run_dir: Path, as_json: bool) -> None:
     """Every cell of a run: pending, running, done or failed (with its error), host, elapsed, last epoch."""
-    from .status import format_status, run_status
+    from .store.status import format_status, run_status
 
     rows = run_status(_run_folder(run_dir))
     if as_json:
@@ -451,7 +451,7 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
 def check(run_dir: Path) -> None:
     """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
     disagreement). `render` runs the same check before writing anything."""
-    from .consistency import check_claims, check_run
+    from .describe.consistency import check_claims, check_run
     from .errors import ConsistencyError
     from .report.analysis import ensure_analysis
     from .store import load_run

@@ -2,7 +2,7 @@
 
 A test image that also sits in the training set (or a near copy of it) inflates test scores; the
 runner calls :func:`find_cross_split_duplicates` while loading a dataset and stores the result in
-``datasets/<name>.json`` (``docs/results-store.md``), where ``reportgen.checks`` reads it.
+``datasets/<name>.json`` (``docs/results-store.md``), where ``reportgen.describe.checks`` reads it.
 Torch-free: numpy, scipy and Pillow only.
 """
 

@@ -8,7 +8,7 @@ column) or ``group_pattern`` (a regex on the file name whose first group is the 
 - validation is carved stratified *and* grouped (scikit-learn's ``StratifiedGroupKFold``, shuffled with
   ``split_seed``; one fold of ``round(1 / val_fraction)``), so no group is on both sides;
 - :func:`overlap_record` counts groups found in more than one split, official splits included (a
-  shipped train/test pair can share patients); ``reportgen.checks`` raises a high-severity finding.
+  shipped train/test pair can share patients); ``reportgen.describe.checks`` raises a high-severity finding.
 
 Every image must get a group: a file the pattern does not match is an error naming it, never a silent
 group of its own (that would undercount the overlap).

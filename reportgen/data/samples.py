@@ -3,7 +3,7 @@
 The runner calls :func:`write_samples` once per dataset when a run starts (next to
 ``datasets/<name>.json``) and :func:`write_augment_preview` at the start of every cell whose
 ``augment`` is not ``none``. Both write small PNG files plus one typed JSON index
-(:class:`reportgen.schema.SampleIndex`, :class:`reportgen.schema.AugmentPreview`); the report only
+(:class:`reportgen.store.schema.SampleIndex`, :class:`reportgen.store.schema.AugmentPreview`); the report only
 reads those files, so render never needs torch.
 
 The PNGs hold the decoded pixels the model is fed (the decode cache), upscaled by an integer factor
@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import safepath, store
-from ..schema import AugmentPreview, PreviewImage, SampleImage, SampleIndex
+from .. import store
+from ..store import safepath
+from ..store.schema import AugmentPreview, PreviewImage, SampleImage, SampleIndex
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..checks import IMBALANCE_SHARE, VAL_WARN_N
 from ..store import RunResults
+from .checks import IMBALANCE_SHARE, VAL_WARN_N
 from .facts import CellFacts, Facts, FreshFacts, StoredFacts
 
 ALPHA = 0.05  # family-wise, after the Holm correction the report states
@@ -192,7 +192,7 @@ def classify_backbones(f: Facts, p: dict) -> Outcome:
 
 
 def classify_findings(f: Facts, p: dict) -> Outcome:
-    from ..checks import run_checks
+    from .checks import run_checks
 
     return str(sum(x.severity == "high" for x in run_checks(f.run))), {}
 
@@ -241,7 +241,7 @@ def _headline(f: StoredFacts, ds: str) -> list[Claim]:
         values.update(f1=c.macro_f1, ci=list(c.macro_f1_ci), auc=c.auc)
         sources.update(ci=_src(c.id, "metrics.json test.ci.macro_f1"), auc=_src(c.id, "metrics.json test.auc"))
     else:
-        from ..metrics import mean_sd
+        from .metrics import mean_sd
 
         ms = mean_sd([c.macro_f1 for c in cells])
         values.update(f1=ms.get("mean"), sd=ms.get("sd"))

@@ -2,7 +2,7 @@
 
 ``StoredFacts`` reads the store's derived files (metrics.json, analysis/comparisons.json): the numbers
 the report prints. ``FreshFacts`` recomputes the same quantities from predictions_*.csv with the same
-kernels (:func:`reportgen.consistency.score_split`, :func:`reportgen.compare.compare_cells`). A claim is
+kernels (:func:`reportgen.describe.consistency.score_split`, :func:`reportgen.describe.compare.compare_cells`). A claim is
 written from the first and verified on the second, so a hand-edited prediction that flips a sentence's
 condition is caught even where no stored number was re-checked. Torch-free.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD
-from ..schema import SplitMetrics
 from ..store import CellResult, Predictions, RunResults
+from ..store.schema import SplitMetrics
+from .checks import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD
 
 # Scores whose spread is below numeric resolution carry no ranking: AUC, ROC and thresholds are noise.
 MIN_DISTINCT_SCORES = 3
@@ -151,7 +151,7 @@ class FreshFacts(Facts):
     """The same quantities recomputed from predictions_val.csv / predictions_test.csv."""
 
     def _cell(self, c: CellResult) -> CellFacts:
-        from ..consistency import score_split, val_threshold
+        from .consistency import score_split, val_threshold
 
         val, test = c.predictions("val"), c.predictions("test")
         classes = list(c.cell.classes)
@@ -164,7 +164,7 @@ class FreshFacts(Facts):
 
     @cached_property
     def _rows(self) -> list[dict]:
-        from ..compare import compare_cells
+        from .compare import compare_cells
 
         cells = comparison_inputs(self.run, self)
         return compare_cells(cells) if len(cells) > 1 else []
@@ -174,7 +174,7 @@ class FreshFacts(Facts):
 
 
 def comparison_inputs(run: RunResults, facts: Facts) -> list[dict]:
-    """The cells as :func:`reportgen.compare.compare_cells` takes them: test labels and probabilities, the
+    """The cells as :func:`reportgen.describe.compare.compare_cells` takes them: test labels and probabilities, the
     validation macro-F1 that picks the best cell, and whether a cell may be picked (not collapsed)."""
     out = []
     for c in run.cells:

@@ -1,7 +1,7 @@
 """Why the models err: the confident-mistakes gallery and Grad-CAM maps of one cell (torch side).
 
 The runner calls :func:`explain_cell` once per cell, after ``metrics.json`` and before ``result.json``;
-it writes ``explain.json`` (:class:`~reportgen.schema.ExplainRecord`) and PNGs under ``explain/`` in the
+it writes ``explain.json`` (:class:`~reportgen.store.schema.ExplainRecord`) and PNGs under ``explain/`` in the
 cell folder, and ``render`` only reads them. It never fails a cell: a missing ``pytorch_grad_cam`` or
 a CAM that cannot be computed is recorded as the reason, and the report prints it.
 """
@@ -21,7 +21,7 @@ from torch import nn
 from .. import store
 from ..data.batches import Normalization, to_model_input
 from ..errors import StoreError
-from ..schema import CamItem, ExplainRecord, MistakeItem
+from ..store.schema import CamItem, ExplainRecord, MistakeItem
 from .cam import METHOD, MissingPackage, grad_cam
 from .selection import confident_mistakes, fixed_sample
 from .targets import target_spec

@@ -16,7 +16,7 @@ from ..store import Predictions
 def confident_mistakes(pred: Predictions, k: int) -> list[int]:
     """Positions of the ``k`` wrong test predictions with the highest probability for the (wrong) predicted class.
 
-    The predicted class is ``argmax`` (as in :mod:`reportgen.metrics`); ties in confidence go to the
+    The predicted class is ``argmax`` (as in :mod:`reportgen.describe.metrics`); ties in confidence go to the
     earlier position, so the choice is reproducible.
     """
     predicted = pred.probs.argmax(axis=1)

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import status, store
+from .. import store
 from ..config import Experiment
 from ..errors import LaunchError
+from ..store import status
 from . import signals
 from .worker import EXIT_LOCKED
 

@@ -92,7 +92,7 @@ def signal_reason(returncode: int) -> str | None:
 
 def interrupted_message(run_dir: Path, cell_ids: list[str] | None = None) -> str:
     """What an interrupted run kept: finished cells, and each unfinished cell's last saved epoch."""
-    from .. import status
+    from ..store import status
 
     run_dir = Path(run_dir)
     try:

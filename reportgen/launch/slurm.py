@@ -19,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import status, store
+from .. import store
 from ..config import Experiment
 from ..errors import LaunchError
+from ..store import status
 from .worker import run_one
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ def run_one(exp: Experiment, cell_id: str, *, device: str = "auto", threads: int
     """Train one cell of ``exp`` here; returns ``{"cell_id", "outcome", "result"}``."""
     import torch
 
-    from ..preflight import preflight
     from ..train.device import set_cublas_workspace
+    from ..train.preflight import preflight
     from ..train.runner import any_deterministic, attempt_cell, environment, pick_device
 
     set_cublas_workspace(any_deterministic(exp))  # before anything in this process touches CUDA

@@ -17,7 +17,7 @@ import torchvision
 
 from ..config import Experiment
 from ..errors import ConfigError, WeightsError
-from ..schema import Candidate, CandidatesRecord
+from ..store.schema import Candidate, CandidatesRecord
 from . import lite
 from .backbones import torchvision_classifiers
 from .stats import weights_meta_for

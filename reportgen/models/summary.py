@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .. import store
-from ..schema import LayerRow, LayerSummary
+from ..store.schema import LayerRow, LayerSummary
 from .stats import _eval_mode, _reason, count_params
 from .strategies import set_stage
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import tomllib
 
-from ..schema import DatasetFacts, Finding
 from ..store import CellResult, RunResults
+from ..store.schema import DatasetFacts, Finding
 
 FILE = Path(__file__).with_name("baselines.toml")
 METRICS = ("acc", "auc")  # baselines.toml keys → SplitMetrics attributes below

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..describe.claims import Claim, describe
 from ..errors import StoreError
-from ..schema import FindingsRecord
 from ..store import RESULT_FILE, RunResults, read_json, read_record, write_json, write_record
+from ..store.schema import FindingsRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,13 @@ def _fresh(path: Path, run: RunResults) -> bool:
 
 
 def compute_comparisons(run: RunResults) -> dict[str, Any]:
-    """Paired comparisons between cells, as reportgen.compare produces them (best cell chosen on validation)."""
-    from ..compare import compare_cells
+    """Paired comparisons between cells, as reportgen.describe.compare produces them (best cell chosen on validation)."""
+    from ..describe.compare import compare_cells
     from ..describe.facts import StoredFacts, comparison_inputs
 
     cells = comparison_inputs(run, StoredFacts(run, []))
     rows = compare_cells(cells) if len(cells) > 1 else []
-    return {"source": "reportgen.compare.compare_cells", "split": "test", "rows": rows}
+    return {"source": "reportgen.describe.compare.compare_cells", "split": "test", "rows": rows}
 
 
 SEEDS = "seeds.json"
@@ -46,7 +46,7 @@ SEED_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
 
 def compute_seed_summary(run: RunResults) -> dict[str, Any]:
     """Mean ± sd over seeds of the headline test metrics, per dataset × backbone × strategy."""
-    from ..metrics import mean_sd
+    from ..describe.metrics import mean_sd
 
     groups: dict[tuple[str, str, str], list] = {}
     for c in run.cells:
@@ -55,14 +55,14 @@ def compute_seed_summary(run: RunResults) -> dict[str, Any]:
     for (ds, bb, s), cells in groups.items():
         rows.append({"dataset": ds, "backbone": bb, "strategy": s, "seeds": [c.cell.seed for c in cells],
                      **{m: mean_sd([getattr(c.test, m) for c in cells]) for m in SEED_METRICS}})
-    return {"source": "reportgen.metrics.mean_sd over cells/*/metrics.json (test)", "rows": rows}
+    return {"source": "reportgen.describe.metrics.mean_sd over cells/*/metrics.json (test)", "rows": rows}
 
 
 def compute_findings(run: RunResults) -> FindingsRecord:
-    """Validity findings (reportgen.checks.run_checks), most severe first."""
-    from ..checks import run_checks
+    """Validity findings (reportgen.describe.checks.run_checks), most severe first."""
+    from ..describe.checks import run_checks
 
-    return FindingsRecord(source="reportgen.checks.run_checks", findings=run_checks(run))
+    return FindingsRecord(source="reportgen.describe.checks.run_checks", findings=run_checks(run))
 
 
 CLAIMS = "claims.json"

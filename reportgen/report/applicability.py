@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..i18n import t
-from ..status import FAILED_FILE
+from ..store.status import FAILED_FILE
 from .model import BulletList, Cell, Paragraph, Section
 
 NEEDS_WEIGHTS = "needs pretrained weights"  # matrix.build_cells words the reason this way

@@ -15,7 +15,7 @@ a wrong number or a dash. ``b.ref("a", "b")`` cites every one of the named eleme
 (at least one must); :meth:`Builder.has_ref` asks whether one exists so far.
 
 Figures are *jobs* (a plotting function and its data); :mod:`render` draws them, possibly in parallel.
-Every section reads the typed store (:mod:`reportgen.schema`) through :class:`Builder`'s lookups.
+Every section reads the typed store (:mod:`reportgen.store.schema`) through :class:`Builder`'s lookups.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..config.report import pick
 from ..i18n import t
-from ..report_config import pick
-from ..schema import DatasetFacts, SplitMetrics
 from ..store import CellResult, RunResults
+from ..store.schema import DatasetFacts, SplitMetrics
 from . import applicability
 from .format import markdown
 from .labels import backbone_label, dataset_label

@@ -16,9 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import safepath
-from ..report_config import pick
-from ..store import atomic_write_text
+from ..config.report import pick
+from ..store import atomic_write_text, safepath
 
 FOLDER = "answers"
 _MARK = re.compile(r"^<!-- reportgen draft ([0-9a-f]{16})[^\n]*-->\n")

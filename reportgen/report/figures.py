@@ -302,7 +302,7 @@ def _ovr_panel(ax: Any, panel: dict, labels: dict) -> None:
     of their FPRs (scikit-learn's construction). Legend numbers are the stored AUCs passed in."""
     import numpy as np
 
-    from ..metrics import roc_curve_points
+    from ..describe.metrics import roc_curve_points
     from ..store import read_predictions
 
     pred = read_predictions(Path(panel["path"]) / "predictions_test.csv")
@@ -324,7 +324,7 @@ def _ovr_panel(ax: Any, panel: dict, labels: dict) -> None:
 def roc(panels: list[dict], labels: dict) -> bytes:
     """ROC on the test set. Binary: a panel per backbone, a curve per strategy. Multi-class (panels marked
     ``ovr``): a panel per strategy, a one-vs-rest curve per class plus the macro average. AUC in the legend."""
-    from ..metrics import roc_curve_points
+    from ..describe.metrics import roc_curve_points
     from ..store import read_predictions
 
     n = max(len(panels), 1)

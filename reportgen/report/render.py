@@ -22,18 +22,17 @@ from pathlib import Path
 
 import jinja2
 
-from .. import safepath
-from ..consistency import gate
+from ..describe.consistency import gate
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
-from ..report_source import Source, reconcile
-from ..schema import RunRecord
-from ..store import atomic_write_bytes, atomic_write_text, load_run
+from ..store import atomic_write_bytes, atomic_write_text, load_run, safepath
+from ..store.schema import RunRecord
 from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
 from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
 from .fonts import find_cjk_font, subset_font
+from .source import Source, reconcile
 from .tempdirs import render_tempdir
 
 log = logging.getLogger(__name__)

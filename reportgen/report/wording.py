@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..i18n import catalog, t
-from ..schema import Finding
+from ..store.schema import Finding
 from .labels import backbone_label, dataset_label
 
 

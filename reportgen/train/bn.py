@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics
 from ..data.batches import batch_indices
+from ..describe import metrics
 
 MAX_BATCHES = 100  # enough batches for stable statistics (the precise-BN paper uses ~10³ images) at bounded cost
 CONSTANT_RANGE = 1e-3  # eval scores spanning less than this are a constant answer (checks.COLLAPSE_SCORE_RANGE)

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import metrics
-from ..classmetrics import sample_losses
 from ..data.batches import Normalization, augment_generator, batch_indices, load_batch, to_model_input
+from ..describe import metrics
+from ..describe.classmetrics import sample_losses
 from ..errors import TrainingDiverged
 from ..models import strategies
 from ..models.strategies import set_stage, train_mode

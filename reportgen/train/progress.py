@@ -77,7 +77,7 @@ class RunWatch:
     """What `run` tells the person watching: the cell in progress, resumes, one line per epoch without bars."""
 
     def __init__(self, exp: Any, *, announce: Callable[[str, dict], None]) -> None:
-        from ..matrix import build_cells
+        from ..config.matrix import build_cells
 
         self.exp = exp
         self.announce = announce  # the CLI's one line per run event

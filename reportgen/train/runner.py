@@ -29,24 +29,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__, safepath, status, store
+from .. import __version__, store
 from ..config import Experiment
-from ..consistency import score_cell
+from ..config.matrix import Cell
 from ..data import Dataset, pipeline, samples
 from ..data.batches import batch_indices
 from ..data.cache import RESIZE_FILTER
 from ..data.dedup import find_cross_split_duplicates
+from ..describe.consistency import score_cell
 from ..errors import ConfigError, StoreError
 from ..explain import explain_cell
-from ..matrix import Cell
 from ..models import stats as arch_stats_mod
 from ..models import strategies
 from ..models.backbones import BuiltModel, WeightsChoice, build_model
 from ..models.candidates import candidates_record
 from ..models.strategies import bn_state, head_only_paths, max_drift, set_stage
 from ..models.summary import write_layer_summary
-from ..preflight import Preflight, preflight
-from ..schema import (
+from ..store import safepath, status
+from ..store.locks import try_lock
+from ..store.schema import (
     HEADLINE,
     SCHEMA,
     ArchRecord,
@@ -63,9 +64,9 @@ from ..schema import (
 from . import bn as bn_mod
 from .checkpoint import CellCheckpoint
 from .device import backoff, set_cublas_workspace, torch_flags
-from .locks import try_lock
 from .loop import Forward, LoopConfig, Split, amp_dtype, eval_batch_size, fit, predict, to_probs
 from .memory import PeakMemory
+from .preflight import Preflight, preflight
 
 log = logging.getLogger(__name__)
 Event = Callable[[str, dict[str, Any]], None]
@@ -235,7 +236,7 @@ def run_experiment(exp: Experiment, *, device: str | None = None, progress: bool
 
 def any_deterministic(exp: Experiment) -> bool:
     """Whether any cell of ``exp`` asks for ``deterministic = true`` (a pure-Python look at the matrix)."""
-    from ..matrix import build_cells
+    from ..config.matrix import build_cells
 
     try:
         cells, _ = build_cells(exp)

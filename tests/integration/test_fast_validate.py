@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from reportgen.cli import cli
 from reportgen.config import load_experiment
+from reportgen.config.tomlcheck import ConfigErrors, find_fullwidth
 from reportgen.errors import ConfigError
-from reportgen.tomlcheck import ConfigErrors, find_fullwidth
 from tests.conftest import DEMO_NPZ
 
 ROOT = Path(__file__).resolve().parents[2]

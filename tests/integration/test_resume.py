@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import status, store
+from reportgen import store
 from reportgen.config import load_experiment
+from reportgen.store import status
 from reportgen.train.runner import run_experiment
 from tests.conftest import tiny_npz_experiment
 

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reportgen import metrics, store
+from reportgen import store
 from reportgen.cli import cli
+from reportgen.describe import metrics
 from tests.conftest import ROOT, tiny_npz_experiment, write_toml
 
 CELL_FILES = ("cell.json", "env.json", "data.json", "arch.json", "epochs.csv", "predictions_val.csv",

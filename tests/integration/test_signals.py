@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import status, store
+from reportgen import store
+from reportgen.store import status
 from tests.conftest import ROOT, tiny_npz_experiment
 
 EPOCHS = 6

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from reportgen import store
 from reportgen.cli import cli
-from reportgen.train.locks import lock_path, read_owner
+from reportgen.store.locks import lock_path, read_owner
 from tests.conftest import ROOT, tiny_npz_experiment
 
 pytestmark = pytest.mark.slurm

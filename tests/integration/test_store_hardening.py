@@ -212,7 +212,7 @@ def test_symlinked_lock_is_refused_and_its_target_untouched(store_copy: Path, tm
 
 def test_open_lock_never_follows_a_link(tmp_path: Path, outside: Path) -> None:
     from reportgen.errors import StoreError
-    from reportgen.safepath import open_lock
+    from reportgen.store.safepath import open_lock
 
     (tmp_path / ".lock").symlink_to(outside / "precious.txt")
     with pytest.raises(StoreError, match="symbolic link"):

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reportgen.consistency import score_cell
-from reportgen.schema import ArchRecord, CellRecord, DataRecord, DatasetFacts, ResultRecord, SplitCount
+from reportgen.describe.consistency import score_cell
 from reportgen.store import read_record, write_json, write_predictions, write_record
+from reportgen.store.schema import ArchRecord, CellRecord, DataRecord, DatasetFacts, ResultRecord, SplitCount
 
 OUTCOMES = ("good", "weak", "inverted", "degenerate", "flat_one_class", "tie")
 N_TEST, N_VAL = 60, 40

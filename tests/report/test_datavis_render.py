@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import checks
+from reportgen.describe import checks
 from reportgen.report import render_report
 from reportgen.report.analysis import ensure_analysis
 from reportgen.report.context import build_context

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import schema, store
+from reportgen import store
+from reportgen.store import schema
 
 
 def _section(html: str, title: str) -> str:

@@ -16,8 +16,8 @@ from reportgen.cli import cli
 from reportgen.report import render_report
 from reportgen.report.builder import Builder
 from reportgen.report.sections import back, front
-from reportgen.schema import CandidatesRecord, LayerSummary
 from reportgen.store import load_run, read_record
+from reportgen.store.schema import CandidatesRecord, LayerSummary
 
 
 def _builder(run_dir: Path, lang: str = "en") -> Builder:

@@ -13,12 +13,11 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from reportgen import schema
 from reportgen.cli import cli
-from reportgen.consistency import check_run, score_cell
+from reportgen.describe.consistency import check_run, score_cell
 from reportgen.report import render_report
 from reportgen.report.format import dec, pct
-from reportgen.store import load_run, read_json, read_predictions, write_predictions, write_record
+from reportgen.store import load_run, read_json, read_predictions, schema, write_predictions, write_record
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "results-store.md"
 
@@ -176,7 +175,7 @@ def _make_collapsed(run_dir: Path) -> str:
 
 
 def test_a_collapsed_cell_is_a_finding_and_never_a_baseline_win(store_copy: Path) -> None:
-    from reportgen.checks import run_checks
+    from reportgen.describe.checks import run_checks
 
     name = _make_collapsed(store_copy)
     found = [f for f in run_checks(load_run(store_copy)) if f.id == "collapsed"]

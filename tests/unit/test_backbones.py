@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from reportgen.config.matrix import NEEDS_PRETRAINED
 from reportgen.errors import ConfigError, WeightsError
-from reportgen.matrix import NEEDS_PRETRAINED
 from reportgen.models import backbones as bb
 from reportgen.models.strategies import bn_state, max_drift, set_stage, train_mode
 

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from reportgen import store
-from reportgen.checks import MODE_GAP_BAL_ACC, run_checks
 from reportgen.config import load_experiment
+from reportgen.describe.checks import MODE_GAP_BAL_ACC, run_checks
 from reportgen.i18n import LANGS
 from reportgen.models import lite
 from reportgen.models.backbones import WeightsChoice, build_model

@@ -1,6 +1,6 @@
 """Validity checks: hand-computed cases on cells the real runner wrote, with one fact changed at a time.
 
-Checks take typed records (``reportgen.schema``), so each case starts from a real cell of the session's
+Checks take typed records (``reportgen.store.schema``), so each case starts from a real cell of the session's
 real store and replaces the one field under test; the expected findings are worked out by hand.
 """
 
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reportgen import checks
+from reportgen.describe import checks
 from reportgen.i18n import LANGS, placeholders
 from reportgen.report.wording import describe
-from reportgen.schema import DatasetFacts, FindingsRecord, SplitCount
 from reportgen.store import CellResult, Predictions, load_run, read_record
+from reportgen.store.schema import DatasetFacts, FindingsRecord, SplitCount
 
-I18N = Path(checks.__file__).parent / "i18n"
+I18N = Path(checks.__file__).parents[1] / "i18n"
 
 
 @pytest.fixture(scope="module")
@@ -197,5 +197,5 @@ def test_catalog_same_keys_and_placeholders():
 
 
 def test_checks_module_imports_neither_torch_nor_the_catalogs():
-    code = "import sys, reportgen.checks; assert 'torch' not in sys.modules; assert 'reportgen.i18n' not in sys.modules"
+    code = "import sys, reportgen.describe.checks; assert 'torch' not in sys.modules; assert 'reportgen.i18n' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from reportgen import classmetrics as CM
-from reportgen import metrics as M
-from reportgen.schema import SplitMetrics
+from reportgen.describe import classmetrics as CM
+from reportgen.describe import metrics as M
+from reportgen.store.schema import SplitMetrics
 
 
 def _probs_for(y: list[int], pred: list[int], k: int, conf: float = 0.7) -> np.ndarray:

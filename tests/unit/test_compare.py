@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from reportgen import compare as C
+from reportgen.describe import compare as C
 
 # --------------------------------------------------------------------------- McNemar
 
@@ -285,7 +285,7 @@ def test_compare_cells_skips_different_test_sets_with_a_warning(caplog):
     cells = _cells(np.random.default_rng(6))
     odd = next(c for c in cells if c["id"] == "d-densenet121-scratch-s0")
     odd["labels"] = 1 - odd["labels"]
-    with caplog.at_level(logging.WARNING, logger="reportgen.compare"):
+    with caplog.at_level(logging.WARNING, logger="reportgen.describe.compare"):
         rows = C.compare_cells(cells, n_boot=50)
     assert not any("d-densenet121-scratch-s0" in (r["a"], r["b"]) for r in rows)
     assert len(rows) == 9 - 3  # two strategy pairs and one backbone pair lost

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from reportgen.config import load_experiment
+from reportgen.config.matrix import build_cells
 from reportgen.errors import ConfigError
-from reportgen.matrix import build_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = """

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import checks
 from reportgen.config import load_experiment
 from reportgen.data import open_dataset, samples
+from reportgen.describe import checks
 from reportgen.i18n import LANGS
 from reportgen.report.wording import describe
-from reportgen.schema import AugmentPreview, DatasetFacts, SampleIndex, SplitCount
 from reportgen.store import read_record
+from reportgen.store.schema import AugmentPreview, DatasetFacts, SampleIndex, SplitCount
 
 
 def _png(path: Path) -> np.ndarray:

@@ -22,7 +22,6 @@ import reportgen
 from reportgen.config import TRAIN_KEYS, load_experiment
 from reportgen.models.backbones import BuiltModel, WeightsChoice, build_model
 from reportgen.models.strategies import bn_state, max_drift
-from reportgen.preflight import preflight
 from reportgen.train import device as device_mod
 from reportgen.train import runner
 from reportgen.train.device import EpochStart, backoff, torch_flags
@@ -36,6 +35,7 @@ from reportgen.train.loop import (
     predict,
     train_one_epoch,
 )
+from reportgen.train.preflight import preflight
 from tests.conftest import DEMO_NPZ, tiny_npz_experiment
 
 CPU = torch.device("cpu")

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reportgen import schema, store
+from reportgen import store
 from reportgen.explain.selection import fixed_sample
+from reportgen.store import schema
 
 
 def _cells(run: Path) -> list[Path]:

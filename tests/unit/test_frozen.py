@@ -14,7 +14,7 @@ import torch
 
 from reportgen.config import load_experiment
 from reportgen.models.backbones import WeightsChoice, build_model
-from reportgen.preflight import preflight
+from reportgen.train.preflight import preflight
 from reportgen.train.runner import environment, run_cell
 from tests.conftest import tiny_npz_experiment
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen.checks import dataset_findings_from_facts
 from reportgen.config import load_experiment
 from reportgen.data import open_dataset
+from reportgen.describe.checks import dataset_findings_from_facts
 from reportgen.errors import ConfigError, DataError
-from reportgen.schema import DatasetFacts
+from reportgen.store.schema import DatasetFacts
 from tests.conftest import write_toml
 
 KERMANY_PATTERN = r"^((?:NORMAL2-)?IM-\d+|person\d+)[-_]"

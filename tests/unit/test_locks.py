@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import status, store
+from reportgen import store
 from reportgen.errors import StoreError
-from reportgen.train.locks import is_held, lock_path, read_owner, try_lock
+from reportgen.store import status
+from reportgen.store.locks import is_held, lock_path, read_owner, try_lock
 from tests.conftest import ROOT
 
 CELL = "pnm-smallcnn-scratch-s0-12345678"
 HOLD = """
 import sys, time
-from reportgen.train.locks import try_lock
+from reportgen.store.locks import try_lock
 lock = try_lock(sys.argv[1], sys.argv[2])
 print("locked" if lock else "busy", flush=True)
 if sys.argv[3] == "die":

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from reportgen import metrics
 from reportgen.config import TRAIN_KEYS
+from reportgen.describe import metrics
 from reportgen.errors import ReportgenError, TrainingDiverged
 from reportgen.train.loop import Forward, LoopConfig, Split, class_weights, fit, predict, to_probs
 

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from reportgen import metrics as M
+from reportgen.describe import metrics as M
 
 # A 3-class case worked by hand (see test_confusion_matrix_and_per_class_by_hand).
 Y3 = [0, 0, 0, 1, 1, 2, 2, 2, 2]
@@ -277,6 +277,6 @@ def test_metrics_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, reportgen.metrics, reportgen.compare; print('torch' in sys.modules)"
+    code = "import sys, reportgen.describe.metrics, reportgen.describe.compare; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

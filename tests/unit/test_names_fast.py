@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reportgen import names
+from reportgen.config import names
 
 
 def test_static_names_equal_the_installed_registries() -> None:
@@ -10,7 +10,7 @@ def test_static_names_equal_the_installed_registries() -> None:
     from reportgen.models.backbones import torchvision_classifiers
 
     assert sorted(names.TORCHVISION_CLASSIFIERS) == sorted(torchvision_classifiers()), \
-        "torchvision's models changed: update reportgen/names.py from torchvision.models.list_models()"
+        "torchvision's models changed: update reportgen/config/names.py from torchvision.models.list_models()"
     assert set(names.LITE) == set(lite.VARIANTS)
     assert set(names.BASELINES) == set(baselines.BUILDERS)
 

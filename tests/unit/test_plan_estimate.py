@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from reportgen.cli import cli
 from reportgen.config import load_experiment
-from reportgen.matrix import build_cells
-from reportgen.planning import Timing, duration, needs, project
+from reportgen.config.matrix import build_cells
+from reportgen.train.plan import Timing, duration, needs, project
 from tests.conftest import DEMO_NPZ, write_toml
 
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from reportgen.cli import cli
 from reportgen.config import load_experiment
+from reportgen.config.report import pick
 from reportgen.errors import EXIT_BAD_INPUT
-from reportgen.report_config import pick
 
 ROOT = Path(__file__).resolve().parents[2]
 NPZ = ROOT / "data" / "pneumoniamnist.npz"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.errors import StoreError
-from reportgen.safepath import check_inside, check_output, check_store, check_writable_dir
+from reportgen.store.safepath import check_inside, check_output, check_store, check_writable_dir
 
 
 def test_check_inside_refuses_a_link_at_any_depth(tmp_path: Path) -> None:

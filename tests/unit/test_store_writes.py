@@ -12,7 +12,7 @@ import pytest
 
 from reportgen import store
 from reportgen.errors import StoreError
-from reportgen.train.locks import try_lock
+from reportgen.store.locks import try_lock
 from tests import faults
 
 

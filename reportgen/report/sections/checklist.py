@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ...config.report import pick
 from ...i18n import t
 from ...published import checklist_items as items
-from ...report_config import pick
-from ...schema import ExplainRecord
 from ...store import read_record
+from ...store.schema import ExplainRecord
 from ..builder import Builder
 from ..model import BulletList, Cell, Figure, Paragraph, Section, Table
 from ..refs import anchor_token

@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ... import checks, safepath
+from ...describe import checks
 from ...i18n import t
-from ...schema import AugmentPreview, DatasetFacts, SampleIndex
-from ...store import read_record
+from ...store import read_record, safepath
+from ...store.schema import AugmentPreview, DatasetFacts, SampleIndex
 from ..builder import SPLITS, Builder, slug, stamp
 from ..format import count, dec, pct
 from ..model import Cell, Paragraph, Section

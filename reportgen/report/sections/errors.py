@@ -1,6 +1,6 @@
 """Why the models err: the most confident test mistakes per strategy and a Grad-CAM grid of fixed images.
 
-Reads ``cells/*/explain.json`` (:class:`~reportgen.schema.ExplainRecord`, written by the runner through
+Reads ``cells/*/explain.json`` (:class:`~reportgen.store.schema.ExplainRecord`, written by the runner through
 :mod:`reportgen.explain`) and the PNGs it names; torch is never imported. One gallery and one Grad-CAM
 grid per dataset × backbone (the first seed, as in the comparison), strategies side by side.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import safepath, store
+from ... import store
 from ...i18n import t
-from ...schema import ExplainRecord
-from ...store import CellResult
+from ...store import CellResult, safepath
+from ...store.schema import ExplainRecord
 from ..builder import Builder, slug, stamp
 from ..format import dec, seconds
 from ..model import Heading, Paragraph, Section

@@ -7,8 +7,8 @@ from typing import Any
 from ...describe.facts import is_degenerate, score_spread
 from ...i18n import t
 from ...published import baselines
-from ...schema import SplitMetrics
 from ...store import CellResult
+from ...store.schema import SplitMetrics
 from .. import applicability
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
 from ..format import NA, count, dec, dec_ci, pct, pct_ci, plain

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...i18n import t
-from ...schema import Candidate, CandidatesRecord, LayerSummary
 from ...store import CellResult, read_record
+from ...store.schema import Candidate, CandidatesRecord, LayerSummary
 from ..builder import Builder, slug
 from ..format import NA, count, megabytes, params, pct
 from ..model import BulletList, Cell, Heading, Paragraph, Section

@@ -14,8 +14,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ...config.report import pick
 from ...i18n import t
-from ...report_config import pick
 from ..builder import Builder
 from ..format import markdown
 from ..model import BulletList, Cell, Figure, Findings, Note, Paragraph, Section, Table

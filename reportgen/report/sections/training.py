@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...i18n import t
-from ...schema import EpochRow
 from ...store import CellResult
+from ...store.schema import EpochRow
 from ..builder import Builder, slug
 from ..format import NA, count, dec, megabytes, pct, plain, seconds
 from ..model import Cell, Paragraph, Section

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import ValidationError
 
-from .errors import StoreError
+from ..errors import StoreError
 from .schema import (
     SCHEMA,
     ArchRecord,

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConsistencyError
+from ..store import CellResult, Predictions, RunResults
+from ..store.schema import HEADLINE, MetricsRecord, SplitMetrics
 from . import metrics
-from .errors import ConsistencyError
-from .schema import HEADLINE, MetricsRecord, SplitMetrics
-from .store import CellResult, Predictions, RunResults
 
 # Same kernel, same inputs: anything above float noise is a real disagreement.
 TOLERANCE = 1e-9
@@ -137,7 +137,7 @@ def check_claims(run: RunResults, claims: list | None) -> list:
     """Every claim's condition re-derived from the stored predictions (reportgen.describe.claims.verify)."""
     if not claims:
         return []
-    from .describe.claims import verify
+    from .claims import verify
 
     return verify(run, claims)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import StoreError
+from ..errors import StoreError
 
 _FIX = "delete the link (reportgen never writes through symbolic links in a results store) and run again"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ReportgenError
+from ..errors import ReportgenError
 
 # Report-only keys per part of run.json's "experiment" (config.Experiment.to_dict).
 REPORT_SPEC_KEYS = {"datasets": ("label", "description", "credit", "modality"),
@@ -53,7 +53,7 @@ def locate(target: Path) -> Source:
     target = Path(target)
     if not is_toml(target):
         return Source(run_dir=target)
-    from .config import load_experiment
+    from ..config import load_experiment
 
     exp = load_experiment(target)  # a bad TOML is a ConfigError naming file and key, before anything else
     return Source(run_dir=exp.run_dir, toml=target)
@@ -120,7 +120,7 @@ def reconcile(source: Source, run: Any) -> Source:
     Given a run folder, compares the store's copy with the TOML recorded in run.json and only warns.
     Fills ``source.report_keys``, ``training_keys`` and ``warnings``; returns ``source``.
     """
-    from .config import load_experiment
+    from ..config import load_experiment
 
     stored = run.run.experiment
     if source.toml is not None:

@@ -252,7 +252,7 @@ class Bootstrap(Record):
 
 
 class SplitMetrics(Record):
-    """``reportgen.metrics.summarize`` of one split: the one object every table, figure and sentence reads."""
+    """``reportgen.describe.metrics.summarize`` of one split: the one object every table, figure and sentence reads."""
 
     n: int
     class_names: list[str]

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .errors import ReportgenError, StoreError
-from .train.locks import is_held, lock_path, read_owner
+from .. import store
+from ..errors import ReportgenError, StoreError
+from .locks import is_held, lock_path, read_owner
 
 FAILED_FILE = "failed.json"
 STATES = ("pending", "running", "done", "failed")

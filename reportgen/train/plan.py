@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Experiment
-from .data.pipeline import is_random
-from .matrix import Cell
-from .models.backbones import WeightsChoice, build_model
-from .models.stats import count_params
-from .models.strategies import set_stage, train_mode
+from ..config import Experiment
+from ..config.matrix import Cell
+from ..data.pipeline import is_random
+from ..models.backbones import WeightsChoice, build_model
+from ..models.stats import count_params
+from ..models.strategies import set_stage, train_mode
 from .preflight import Preflight
 
 TIMED_BATCHES = {"cpu": 2, "cuda": 5}  # after one (CPU) or two (GPU) warm-up batches
@@ -58,7 +58,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _split(n: int, *, channels: int, size: int, k: int, seed: int = 0) -> Any:
-    from .train.loop import Split
+    from .loop import Split
 
     rng = np.random.default_rng(seed)
     return Split(images=rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8), labels=np.arange(n) % k)
@@ -67,7 +67,7 @@ def _split(n: int, *, channels: int, size: int, k: int, seed: int = 0) -> Any:
 def _time_epoch(fwd: Any, split_of: Any, *, lcfg: Any, model: torch.nn.Module, head_path: str, frozen: bool,
                 batch_size: int, warmup: int, timed: int, dtype: Any) -> float:
     """Seconds per training batch of ``train_one_epoch`` in one stage (frozen backbone or all trainable)."""
-    from .train.loop import make_loss, make_optimizer, train_one_epoch
+    from .loop import make_loss, make_optimizer, train_one_epoch
 
     set_stage(model, head_path, frozen=frozen)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -105,11 +105,11 @@ def _cell_work(cell: Cell, *, model: torch.nn.Module, built: Any, num_classes: i
     import tempfile
     from pathlib import Path
 
-    from . import store
-    from .consistency import score_cell
-    from .explain import explain_cell
-    from .models.stats import arch_stats
-    from .models.summary import write_layer_summary
+    from .. import store
+    from ..describe.consistency import score_cell
+    from ..explain import explain_cell
+    from ..models.stats import arch_stats
+    from ..models.summary import write_layer_summary
 
     _import_seconds("pytorch_grad_cam")  # once per run: counted in the run's start-up, not per cell
     rng = np.random.default_rng(0)
@@ -146,7 +146,7 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
     """Time the loop's own code on synthetic batches of this cell's shape, on ``device``: once per backbone,
     input size and training settings, for every stage its cells need (finetune and scratch run the same
     computation per batch, so they share one timing)."""
-    from .train.loop import Forward, LoopConfig, amp_dtype, predict
+    from .loop import Forward, LoopConfig, amp_dtype, predict
 
     cfg, size = cell.train, cell.backbone.input_size
     warmup, timed = WARMUP_BATCHES.get(device.type, 1), TIMED_BATCHES.get(device.type, 2)
@@ -183,7 +183,7 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
     eval_image = (time.perf_counter() - t0) / (eval_bs * timed)
     head_step = 0.0
     if "head" in stages:
-        from .train.loop import Split
+        from .loop import Split
 
         head = model.get_submodule(built.head_path)
         dim = getattr(head, "in_features", None)
@@ -253,8 +253,8 @@ def project(cell: Cell, t: Timing, n: dict[str, int]) -> dict[str, float]:
 
 def decode_seconds(exp: Experiment, pf: Preflight) -> float:
     """Decoding what is not yet in the decode cache: a few files timed, times the files, over the threads."""
-    from .data.cache import _decode_file, cache_dir, content_key
-    from .data.pipeline import stages
+    from ..data.cache import _decode_file, cache_dir, content_key
+    from ..data.pipeline import stages
 
     total = 0.0
     seen = set()
@@ -275,7 +275,7 @@ def decode_seconds(exp: Experiment, pf: Preflight) -> float:
                 t0 = time.perf_counter()
                 from PIL import Image
 
-                from .data.cache import _to_chw
+                from ..data.cache import _to_chw
 
                 for i in range(sample):
                     _to_chw(Image.fromarray(src.arrays[i].squeeze()), size=s, color=ds.color, ops=ops)
@@ -291,7 +291,7 @@ def decode_seconds(exp: Experiment, pf: Preflight) -> float:
 
 
 def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = None) -> list[dict[str, Any]]:
-    from .train.runner import pick_device
+    from .runner import pick_device
 
     dev = device or pick_device("auto")
     timings: dict[tuple, Timing] = {}

@@ -501,7 +501,7 @@ def summarize(
         ``majority_baseline_accuracy`` is the accuracy of always predicting the split's most
         frequent class. ``binary`` is None for multiclass tasks. ``loss`` is the mean cross-entropy
         ``-log p[y]`` of the probabilities (unweighted, no label smoothing: see
-        :func:`reportgen.classmetrics.sample_losses`); ``per_class`` adds Wilson 95 % intervals of
+        :func:`reportgen.describe.classmetrics.sample_losses`); ``per_class`` adds Wilson 95 % intervals of
         precision and recall and the one-vs-rest AUC; ``confused_pairs`` lists the off-diagonal
         confusion cells, most frequent first.
     """

@@ -1,6 +1,6 @@
 """Validity findings: the things that make a lab report's numbers mean less than they seem.
 
-Each finding is data — a :class:`reportgen.schema.Finding` (``id``, ``severity``, ``scope``, ``evidence``) —
+Each finding is data — a :class:`reportgen.store.schema.Finding` (``id``, ``severity``, ``scope``, ``evidence``) —
 computed from the results store alone; this module never imports torch (``render`` runs it) nor the
 message catalogs: the report words a finding in each language (``reportgen.report.wording``) from
 ``reportgen/i18n/checks.<lang>.json``, whose placeholders ``evidence`` and ``scope`` fill.
@@ -19,8 +19,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .schema import DatasetFacts, Finding, FindingsRecord
-from .store import CellResult, RunResults, write_record
+from ..store import CellResult, RunResults, write_record
+from ..store.schema import DatasetFacts, Finding, FindingsRecord
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def run_checks(run: RunResults) -> list[Finding]:
     for cell in run.cells:
         for check in CELL_CHECKS:
             found.extend(check(cell, facts.get(cell.cell.dataset)))
-    from .published.baselines import check_published  # needs run.json's dataset specs, not one cell's facts
+    from ..published.baselines import check_published  # needs run.json's dataset specs, not one cell's facts
 
     found.extend(check_published(run))
     found = _sorted_unique(found)
@@ -430,5 +430,5 @@ def run_checks(run: RunResults) -> list[Finding]:
 def save_findings(run_dir: Path, findings: list[Finding]) -> Path:
     """Write findings to ``analysis/findings.json`` in the results store."""
     path = Path(run_dir) / "analysis" / "findings.json"
-    write_record(path, FindingsRecord(source="reportgen.checks.run_checks", findings=findings))
+    write_record(path, FindingsRecord(source="reportgen.describe.checks.run_checks", findings=findings))
     return path

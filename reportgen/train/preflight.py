@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import DatasetSpec, Experiment
-from .data import Dataset, open_dataset, pipeline
-from .errors import ConfigError, DataError, WeightsError
-from .matrix import Cell, Skipped, build_cells
-from .models.backbones import (
+from ..config import DatasetSpec, Experiment
+from ..config.matrix import Cell, Skipped, build_cells
+from ..data import Dataset, open_dataset, pipeline
+from ..errors import ConfigError, DataError, WeightsError
+from ..models.backbones import (
     WeightsChoice,
     check_backbone_name,
     check_input_size,
@@ -24,8 +24,8 @@ from .models.backbones import (
     resolve_weights,
     smallest_input_size,
 )
-from .models.candidates import check_candidates
-from .models.stem import stem_problem
+from ..models.candidates import check_candidates
+from ..models.stem import stem_problem
 
 
 @dataclass
@@ -94,8 +94,8 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
                               expected='"ce" for more than two classes')
     warnings: list[dict] = []
     try:
-        from .checks import dataset_findings_from_facts
-        from .schema import DatasetFacts
+        from ..describe.checks import dataset_findings_from_facts
+        from ..store.schema import DatasetFacts
 
         for ds in datasets.values():
             warnings += dataset_findings_from_facts(DatasetFacts(**ds.facts()))
@@ -111,7 +111,7 @@ def _check_weights_file(name: str, choice: WeightsChoice, *, input_size: int, fi
 
     import torch
 
-    from .models.backbones import build_base
+    from ..models.backbones import build_base
 
     path = choice.path
     fix = f"point {key} in {file.name} at a {name} state dict saved with torch.save(model.state_dict(), path)"

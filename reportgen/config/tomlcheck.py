@@ -18,7 +18,7 @@ from typing import Any
 
 import tomllib
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # Characters an IME produces where TOML needs ASCII: name and replacement. The full-width forms block
 # U+FF01–U+FF5E maps to ASCII by an offset; the ones outside it are listed by hand.

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 _ALLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("reportgen_allow_outside_files", default=False)

@@ -1,8 +1,8 @@
 """Per-class and per-sample kernels for ``metrics.summarize``: loss, Wilson CIs, confused pairs.
 
-Split out of :mod:`reportgen.metrics` (aggregate scores and the bootstrap) so each module keeps one job;
+Split out of :mod:`reportgen.describe.metrics` (aggregate scores and the bootstrap) so each module keeps one job;
 ``summarize`` is still the one function that calls these for the store, and the report's tables and
-figures read what it stored. Torch-free and scikit-learn-free, like :mod:`reportgen.metrics`.
+figures read what it stored. Torch-free and scikit-learn-free, like :mod:`reportgen.describe.metrics`.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .i18n import catalog
+from ..errors import ConfigError
+from ..i18n import catalog
+from ..published import checklist_ids
 from .named_files import check_named_file
-from .published import checklist_ids
 
 TEXT_LANGS = ("zh-TW", "en")
 

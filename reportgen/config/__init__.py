@@ -4,7 +4,7 @@ Every key is declared once in the ``*_KEYS`` tables below with its type and defa
 schema is visible in one place (like nanoGPT's config block) and an unknown key is an error
 with a did-you-mean. Errors name the file and the dotted key path. This module never imports
 torch: ``validate`` checks the things that need torch (backbones, weights, data) in
-:mod:`reportgen.preflight`.
+:mod:`reportgen.train.preflight`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .named_files import check_named_file
 from .names import close_names, is_baseline, known_names
-from .report_config import lang_text, parse_checklist, parse_tasks
+from .report import lang_text, parse_checklist, parse_tasks
 from .tomlcheck import ConfigErrors, parse_toml
 
 STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
@@ -200,14 +200,14 @@ def _date(v: Any) -> str:
 def _augment(v: Any) -> Any:
     """A preset name or a list of named ops; the op registry and its checks live in data/pipeline.py."""
     # Imported when called: the data package imports this module (DatasetSpec) at its import time.
-    from .data.pipeline import check_augment
+    from ..data.pipeline import check_augment
 
     return check_augment(v)
 
 
 def _intensity(v: Any) -> Any:
     """How stored intensities become 8-bit model input; the policies live in data/decode.py."""
-    from .data.decode import check_intensity
+    from ..data.decode import check_intensity
 
     return check_intensity(v)
 
@@ -259,7 +259,7 @@ REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
 
 def _benchmark(v: Any) -> str:
     """A published benchmark this dataset *is* (baselines.toml): "pneumoniamnist", "pneumoniamnist_64", …"""
-    from .published.baselines import benchmark_ids, parse_benchmark
+    from ..published.baselines import benchmark_ids, parse_benchmark
 
     if isinstance(v, str) and parse_benchmark(v) is not None:
         return v.strip().lower()
@@ -663,7 +663,7 @@ def _check_warmup_reaches_finetune(exp: Experiment, *, file: Path) -> None:
 def _check_medimg_keys(d: dict, *, file: Path, key: str) -> None:
     """The keys of issue 20 (groups, medmnist) against the dataset's kind; fills medmnist defaults."""
     if d["kind"] == "medmnist":
-        from .data.medmnist import check_spec
+        from ..data.medmnist import check_spec
 
         check_spec(d, file=file, key=key)
     else:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import BackboneSpec, DatasetSpec, Experiment
+from . import BackboneSpec, DatasetSpec, Experiment
 
 # Backbones with no pretrained weights can only be trained from scratch: "finetune" or "frozen"
 # of a random network would be mislabelled scratch runs (or a random-feature probe).

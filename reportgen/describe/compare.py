@@ -23,7 +23,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from reportgen import metrics as M
+from . import metrics as M
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def paired_bootstrap(
 ) -> dict:
     """Paired bootstrap of ``metric(a) - metric(b)``: both models scored on the same resamples.
 
-    ``metric`` is a name from ``reportgen.metrics.FAST_METRICS`` (vectorised) or a
+    ``metric`` is a name from ``reportgen.describe.metrics.FAST_METRICS`` (vectorised) or a
     ``callable(y_true, probs) -> float``. Resamples where either value is undefined are skipped.
     The two-sided p-value is ``2 * min(P(d <= 0), P(d >= 0))`` over the bootstrap differences,
     clipped to 1 (so a distribution sitting entirely on one side of 0 gives ``p = 0``, meaning
