@@ -156,7 +156,8 @@ def _pair(b: Builder, c: Claim) -> str:
     key = "pair.no_difference" if c.outcome == "no_difference" else "pair.better"
     diff = _table_diff(va, vb)
     diff_text = _pts(diff) if key == "pair.better" else ("—" if diff is None else f"{diff:+.1f}")
-    return ct(b, key, who=who, a=a, b=bn, va=fmt.pct(va), vb=fmt.pct(vb), diff=diff_text, ci=_ci(ci),
+    return ct(b, key, who=who, a=a, b=bn, va=fmt.pct(va), vb=fmt.pct(vb), diff=diff_text,
+              ci=fmt.points_ci(ci).replace("n/a", "—"),
               p=fmt.pvalue(v.get("p")), ref=ref)
 
 

@@ -52,6 +52,30 @@ def dec_ci(ci: Any, digits: int = 3) -> str:
     return f"{dec(ci[0], digits)}–{dec(ci[1], digits)}"
 
 
+def _signed_bound(x: float, digits: int) -> str:
+    """One end of a difference's interval, always signed, with a true minus sign; an end that is not zero
+    never prints as zero (it would read as touching 0, the line a reader checks), so it gains a digit."""
+    text = f"{x:+.{digits}f}"
+    if x != 0 and float(text) == 0.0:
+        text = f"{x:+.{digits + 1}f}"
+    return text.replace("-", "\u2212")
+
+
+def points_ci(ci: Any, digits: int = 1) -> str:
+    """The CI of a difference in percentage points: "[−4.0, +4.1]". A range written "-4.0–4.1" reads as a
+    hyphen fight; brackets and signs say where zero falls."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return NA
+    return f"[{_signed_bound(ci[0] * 100, digits)}, {_signed_bound(ci[1] * 100, digits)}]"
+
+
+def signed_ci(ci: Any, digits: int = 3) -> str:
+    """The CI of a difference of scores (AUC, kappa): "[−0.021, +0.044]"."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return NA
+    return f"[{_signed_bound(ci[0], digits)}, {_signed_bound(ci[1], digits)}]"
+
+
 def points(diff: float | None, digits: int = 1) -> str:
     """A difference of two proportions in percentage points, signed: +7.1."""
     return NA if diff is None else f"{diff * 100:+.{digits}f}"

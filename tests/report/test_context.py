@@ -30,6 +30,21 @@ def test_decimals_and_p_values() -> None:
     assert c.points(-0.02) == "-2.0"
 
 
+@pytest.mark.parametrize("ci, text", [
+    ([-0.040, 0.041], "[\u22124.0, +4.1]"),   # the case that printed "-4.0–4.1"
+    ([0.0004, 0.03], "[+0.04, +3.0]"),        # a lower end above zero never prints as zero
+    ([-0.0004, 0.03], "[\u22120.04, +3.0]"),
+    ([0.0, 0.02], "[+0.0, +2.0]"),
+    ([None, 0.02], "n/a"),
+])
+def test_difference_intervals_are_signed_and_bracketed(ci, text) -> None:
+    assert c.points_ci(ci) == text
+
+
+def test_score_difference_interval() -> None:
+    assert c.signed_ci([-0.0213, 0.0441]) == "[\u22120.021, +0.044]"
+
+
 def test_units() -> None:
     assert c.params(11_177_538) == "11.18 M"
     assert c.params(2562) == "2.6 k"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...i18n import t
 from ..builder import Builder
-from ..format import pct, pct_ci, points, pvalue
+from ..format import pct, points, points_ci, pvalue
 from ..model import Cell, Section
 
 
@@ -42,7 +42,7 @@ def pairs_table(b: Builder, sec: Section, ds: str) -> None:
             continue
         label = t(b.lang, "pairs.row", a=_side(b, row, "a"), b=_side(b, row, "b"))
         rows.append([Cell(label, sub=_context(b, row)), pct(part.get("value_a")), pct(part.get("value_b")),
-                     points(part.get("diff")), pct_ci(part.get("ci")),
+                     points(part.get("diff")), points_ci(part.get("ci")),
                      pvalue(part.get("p_adjusted")).removeprefix("p ").removeprefix("= ")])
     if not rows:
         return
