@@ -24,11 +24,12 @@ so the report can state what the policy actually did to this dataset's images.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from ..errors import DataError
 
@@ -121,6 +122,24 @@ def is_dicom(path: Path) -> bool:
     return Path(path).suffix.lower() in DICOM_SUFFIXES
 
 
+_STRICT = threading.Lock()
+
+
+def _load_strict(im: Image.Image) -> None:
+    """Decode the pixels, refusing a truncated file even when the process has PIL's global
+    ``LOAD_TRUNCATED_IMAGES`` on (WeasyPrint switches it on at import): a cut-off X-ray padded with grey
+    would train silently and pass validation."""
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        im.load()
+        return
+    with _STRICT:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            im.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
+
+
 def read_image(path: Path, policy: Any = "auto") -> tuple[Image.Image, tuple[str, str]]:
     """Decode one file to an 8-bit PIL image (``L``, ``RGB`` or the stored 8-bit mode) and its tags.
 
@@ -133,7 +152,7 @@ def read_image(path: Path, policy: Any = "auto") -> tuple[Image.Image, tuple[str
         return Image.fromarray(arr), tags
     im = Image.open(path)
     try:
-        im.load()
+        _load_strict(im)
         if im.mode in _DEEP_MODES:
             a = np.asarray(im)
             bits = 16 if "16" in im.mode else _tiff_bits(im) or 32

@@ -201,3 +201,24 @@ def test_multi_frame_dicom_is_refused_with_a_clear_message() -> None:
 def test_a_non_image_dicom_is_refused() -> None:
     with pytest.raises(DataError, match="no image"):
         decode.dicom_header(bundled("rtplan.dcm"))
+
+
+def test_a_truncated_jpeg_is_refused_even_after_weasyprint_switched_pil_to_lenient(tmp_path: Path) -> None:
+    # WeasyPrint sets PIL's ImageFile.LOAD_TRUNCATED_IMAGES = True at import; a process (or a test session) that
+    # rendered a PDF before decoding must still refuse a cut-off image rather than pad it with grey.
+    from PIL import ImageFile
+
+    from reportgen.data import decode
+
+    good = tmp_path / "x.jpeg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(good, quality=90)
+    cut = tmp_path / "cut.jpeg"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(OSError, match="truncated"):
+            decode.read_image(cut)
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the process's own setting is given back
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
