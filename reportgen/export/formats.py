@@ -76,13 +76,13 @@ def _md_cell(cell: Cell) -> str:
     return _md(cell.text) + (f"<br>{_md(rest)}" if rest else "")
 
 
-def to_markdown(table: Table, *, source_label: str = "Source") -> str:
+def to_markdown(table: Table, *, source_label: str = "Source: ") -> str:
     n = len(table.header)
     lines = [f"**{_md(table.label)}** {_md(table.caption)}", "",
              "| " + " | ".join(_md(h) for h in table.header) + " |",
              "|" + "|".join("---:" if i >= table.numeric_from else ":---" for i in range(n)) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row[:n]) + " |" for row in table.rows]
-    lines += ["", f"{source_label}: `{table.source}`", ""]
+    lines += ["", f"{source_label}`{table.source}`", ""]
     return "\n".join(lines)
 
 
@@ -121,7 +121,7 @@ def to_latex(table: Table) -> str:
     return "\n".join(lines)
 
 
-def write_table(table: Table, out_dir: Path, *, source_label: str = "Source") -> list[Path]:
+def write_table(table: Table, out_dir: Path, *, source_label: str = "Source: ") -> list[Path]:
     """``<stem>.csv``, ``.md`` and ``.tex`` in ``out_dir`` (atomic writes; a re-export replaces them)."""
     paths = []
     for ext, text in (("csv", to_csv(table)), ("md", to_markdown(table, source_label=source_label)),
@@ -143,5 +143,5 @@ def export_tables(run: object, out_dir: Path, *, lang: str = "en") -> list[Path]
         run = load_run(Path(getattr(run, "path", run)))
     written: list[Path] = []
     for table in build_tables(run, lang):
-        written += write_table(table, Path(out_dir), source_label=t(lang, "report.ui.source"))
+        written += write_table(table, Path(out_dir), source_label=t(lang, "report.ui.source_prefix"))
     return written

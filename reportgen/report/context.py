@@ -68,7 +68,8 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale
     checklist_open = checklist.checklist(b)  # last: it links to the elements every other section made
     unanswered = tasks.finish(b, task_index)
     b.layout()  # one numbering pass, then every citation resolved to the number of the element it names
-    ui = {k: b.tr(f"ui.{k}") for k in ("toc", "page", "source", "not_run", "language_other", "generated_by",
+    ui = {k: b.tr(f"ui.{k}") for k in ("toc", "page", "source", "source_prefix", "not_run", "language_other",
+                                         "generated_by",
                                          "severity")}
     return ReportContext(lang=lang, title=cover.title, cover=cover, ui=ui, sections=b.sections,
                          unanswered=unanswered, checklist_open=checklist_open,

@@ -10,11 +10,10 @@ the table reads it) and tables are cited by their builder refs. Counts agree in 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..describe.claims import Claim
-from ..i18n import t
+from ..i18n import t, zh_spacing  # noqa: F401  (re-exported for the sections)
 from ..store import CellResult
 from . import format as fmt
 from .builder import Builder
@@ -22,23 +21,10 @@ from .builder import Builder
 IMAGENET_TRAIN_SIZE = 224  # torchvision's classification weights are trained at 224 px crops (or larger)
 ABSTRACT_KINDS = ("headline", "cells_finished", "collapsed_count")
 
-_CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
-_FULL = "，。、；：？！「」『』（）【】《》〈〉…—"
-
-
-def zh_spacing(text: str) -> str:
-    """One spacing rule for zh-TW: a space between Chinese and Latin letters or digits, none next to
-    full-width punctuation (a label or number filled into a sentence gets the same spacing as the catalog)."""
-    text = re.sub(rf"({_CJK})([A-Za-z0-9†‡])", r"\1 \2", text)
-    text = re.sub(rf"([A-Za-z0-9%†‡)])({_CJK})", r"\1 \2", text)
-    text = re.sub(rf"\s+([{_FULL}])", r"\1", text)
-    text = re.sub(rf"([{_FULL}])\s+", r"\1", text)
-    return text
 
 
 def ct(bld: Builder, key: str, /, **values: Any) -> str:
-    text = t(bld.lang, f"claims.{key}", **values)
-    return zh_spacing(text) if bld.lang.startswith("zh") else text
+    return t(bld.lang, f"claims.{key}", **values)  # zh-TW spacing is applied by t()
 
 
 def plural(b: Builder, key: str, n: int, /, **values: Any) -> str:
@@ -106,7 +92,9 @@ def word(b: Builder, c: Claim) -> str:
             if a != bb:
                 word_of = (lambda x: _augment_words(b, x)) if k == "augment" else fmt.plain
                 parts.append(ct(b, f"budget.{k}", a=word_of(a), b=word_of(bb)))
-        return ct(b, "budget.differs", what=ct(b, "list_sep").join(parts))
+        # After "no detectable difference" there is no difference to attribute: say the comparison is confounded.
+        key = "budget.differs_null" if c.params.get("after") == "no_difference" else "budget.differs"
+        return ct(b, key, what=ct(b, "list_sep").join(parts))
     if c.kind == "backbones":
         return ct(b, "backbones.one")
     if c.kind == "imbalance":
@@ -166,11 +154,14 @@ def _claims(b: Builder) -> list[Claim]:
 
 
 def _scores_context(claims: list[Claim]) -> list[Claim]:
-    """A scores claim that follows a vs-collapsed pair speaks about a collapsed cell: word it as such."""
+    """A claim worded by the pair before it: a scores claim after a vs-collapsed pair speaks about a collapsed
+    cell; a budget caveat after "no detectable difference" has no difference to attribute."""
     out = []
     for c in claims:
         if c.kind == "scores" and out and out[-1].kind == "pair" and out[-1].outcome == "vs_collapsed":
             c = Claim(**{**c.__dict__, "params": {**c.params, "collapsed": True}})
+        if c.kind == "budget" and out and out[-1].kind == "pair":
+            c = Claim(**{**c.__dict__, "params": {**c.params, "after": out[-1].outcome}})
         out.append(c)
     return out
 

@@ -245,7 +245,7 @@ class DocxWriter:
             for c in row.cells:
                 for p in c.paragraphs:
                     _keep_with_next(p)
-        self._small(self.doc.add_paragraph(), f"{self.ctx.ui['source']}: {block.source}", size=7.5)
+        self._small(self.doc.add_paragraph(), f"{self.ctx.ui['source_prefix']}{block.source}", size=7.5)
 
     def _cell(self, target: Any, cell: Cell, *, numeric: bool) -> None:
         p = target.paragraphs[0]
@@ -277,7 +277,7 @@ class DocxWriter:
         cap.add_run(block.label).bold = True
         cap.add_run(f" {block.caption}")
         _keep_with_next(cap)
-        self._small(self.doc.add_paragraph(), f"{self.ctx.ui['source']}: {block.source}", size=7.5)
+        self._small(self.doc.add_paragraph(), f"{self.ctx.ui['source_prefix']}{block.source}", size=7.5)
 
     def _rich(self, html: Any, *, label: str = "") -> None:
         if label:
@@ -316,7 +316,7 @@ class DocxWriter:
                 self._small(p, f"{f.severity_label} ", size=8, bold=True)
                 p.add_run(f.title).bold = True
                 if f.scope:
-                    p.add_run(f" ({f.scope})")
+                    p.add_run(f.scope)  # the catalog's brackets: " (…)" in English, "（…）" in zh-TW
                 self.doc.add_paragraph(f.detail)
                 self.doc.add_paragraph(f"→ {f.fix}")
         elif kind == "task_answer":

@@ -27,6 +27,7 @@ def findings(b: Builder) -> None:
         seeds = len(b.seeds()) > 1  # the seed tells two findings of one configuration apart
         scope = b.join(_scope_label(b, k, v) for k, v in f.scope.items()
                        if k != "cell_id" and (k != "seed" or seeds))
+        scope = b.tr("finding_scope", scope=scope) if scope else ""
         items.append(FindingItem(severity=f.severity, severity_label=severity_label(f.severity, b.lang),
                                  title=text["title"], detail=text["detail"], fix=text["fix"], scope=scope))
     sec.blocks.append(Findings(items))

@@ -174,7 +174,8 @@ def methods(b: Builder) -> None:
             if label not in who:
                 who.append(label)
         text = (next(iter(by_value)) if len(by_value) == 1
-                else "; ".join(f"{v} ({b.join(who)})" for v, who in by_value.items()))
+                else b.tr("hyper.value_sep").join(b.tr("hyper.value_for", value=v, who=b.join(who))
+                                                  for v, who in by_value.items()))
         hrows.append([k, text])
     b.table(sec, "hyper", b.tr("cap.hyper"), [b.tr("col.setting"), b.tr("col.value")], hrows,
             source="cells/*/cell.json train, cells/*/result.json (values used)", numeric_from=99)

@@ -100,7 +100,13 @@ def add(b: Builder, sec: Section, ds: str, cell: CellResult | None) -> None:
 
 def augment_value(b: Builder, augment: Any) -> str:
     """``[train] augment`` in the hyperparameter table: the preset's name or "op list", citing the pipeline table."""
-    keys = [k for k in b.refs if k.startswith("pipeline:")]
+    want = json.dumps(augment, sort_keys=True)
+    keys = []  # only the pipeline tables of cells trained with this value (one table per distinct pipeline)
+    for ds in b.datasets():
+        for i, (cells, _) in enumerate(_groups(b, ds)):
+            ref = f"pipeline:{ds}" if i == 0 else f"pipeline:{ds}:{i + 1}"
+            if ref in b.refs and any(json.dumps(c.data.augment, sort_keys=True) == want for c in cells):
+                keys.append(ref)
     what = f'"{augment}"' if isinstance(augment, str) else t(b.lang, "pipeline.op_list", n=len(augment))
     return t(b.lang, "pipeline.see", what=what, ref=b.ref(*keys)) if keys else what
 
