@@ -56,13 +56,13 @@ def test_check_counts_claims_and_an_edited_prediction_flips_a_claim(real_store: 
 
 
 def test_rendered_sentences_are_the_claims_in_both_languages(store_copy: Path) -> None:
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.context import build_context
     from reportgen.report.model import Paragraph
     from reportgen.store import load_run
 
     run = load_run(store_copy)
-    analysis = ensure_analysis(run)
+    analysis = ensure_description(run)
     for lang in ("en", "zh-TW"):
         ctx = build_context(run, analysis, lang)
         paras = [blk.text for s in ctx.sections for blk in s.blocks if isinstance(blk, Paragraph)]
@@ -73,11 +73,11 @@ def test_rendered_sentences_are_the_claims_in_both_languages(store_copy: Path) -
         if lang == "zh-TW":
             assert "。 " not in text and "， " not in text
     # The headline is chosen on validation: the cells it names have the best mean validation macro-F1.
-    head = next(c for c in analysis["claims"] if c.kind == "headline")
+    head = next(c for c in analysis.claims if c.kind == "headline")
     by_cfg: dict[tuple, list[float]] = {}
     for c in run.cells:
         by_cfg.setdefault((c.cell.backbone, c.cell.strategy), []).append(c.metrics.val.macro_f1)
-    collapsed = {(c.values["backbone"], c.values["strategy"]) for c in analysis["claims"]
+    collapsed = {(c.values["backbone"], c.values["strategy"]) for c in analysis.claims
                  if c.kind == "scores" and c.outcome == "degenerate"}
     best = max((k for k in by_cfg if k not in collapsed), key=lambda k: sum(by_cfg[k]) / len(by_cfg[k]))
     assert head.outcome == "|".join(best)
