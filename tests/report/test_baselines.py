@@ -12,9 +12,9 @@ import re
 import pytest
 import tomllib
 
+from reportgen.describe.persist import ensure_description
 from reportgen.i18n import t
 from reportgen.published import baselines
-from reportgen.describe.persist import ensure_description
 from reportgen.report.context import build_context
 from reportgen.store import load_run
 

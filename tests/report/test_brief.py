@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from reportgen.config import load_experiment
-from reportgen.errors import ConfigError
 from reportgen.describe.persist import ensure_description
+from reportgen.errors import ConfigError
 from reportgen.report.context import build_context
 from reportgen.report.model import Code, Figure, Table
 from reportgen.store import load_run

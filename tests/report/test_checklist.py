@@ -17,9 +17,9 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from reportgen.cli import cli
+from reportgen.describe.persist import ensure_description
 from reportgen.i18n import t
 from reportgen.published import checklist_items
-from reportgen.describe.persist import ensure_description
 from reportgen.report.context import build_context
 from reportgen.store import load_run
 

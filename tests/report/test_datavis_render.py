@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reportgen.describe import checks
-from reportgen.report import render_report
 from reportgen.describe.persist import ensure_description
+from reportgen.report import render_report
 from reportgen.report.context import build_context
 from reportgen.report.format import count, dec, pct
 from reportgen.store import load_run

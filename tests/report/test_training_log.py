@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen.report import render_report
 from reportgen.describe.persist import ensure_description
+from reportgen.report import render_report
 from reportgen.report.context import build_context
 from reportgen.report.model import Figure, Paragraph, Table
 from reportgen.report.sections import training
