@@ -43,7 +43,9 @@ def _differences(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     flat = [_flat(c) for c in configs]
     keys = sorted({k for f in flat for k in f})
     varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat}) > 1]
-    return [{k: f.get(k) for k in varying} for f in flat]
+    # strategy_semantics is derived from [train] (e.g. frozen_epochs from epochs): named only when nothing else is.
+    told = [k for k in varying if not k.startswith("strategy_semantics.")] or varying
+    return [{k: f.get(k) for k in told} for f in flat]
 
 
 def seed_summaries(run: RunResults) -> list[SeedSummary]:
@@ -54,6 +56,8 @@ def seed_summaries(run: RunResults) -> list[SeedSummary]:
     siblings: dict[tuple[str, str, str], list[tuple[str, str, str, str]]] = {}
     for key in groups:
         siblings.setdefault(key[:3], []).append(key)
+    # Rows in first-seen order of dataset × backbone × strategy, the configurations of one such triple together.
+    groups = {key: groups[key] for keys in siblings.values() for key in keys}
     differs: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for keys in siblings.values():
         if len(keys) > 1:

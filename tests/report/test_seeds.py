@@ -36,21 +36,26 @@ def test_seed_summary_mean_and_sd(store_copy: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def edited_store(tmp_path_factory) -> Path:
-    """The real runner, twice into one run folder: frozen × seeds 0, 1 with 1 epoch, then the TOML edited to
-    2 epochs. The store keeps the first configuration's finished cells next to the new ones."""
+def edited_store(real_store: Path, tmp_path_factory) -> Path:
+    """The real store (finetune / frozen / scratch × seeds 0, 1, 2 epochs), then its TOML edited to 1 epoch of
+    frozen only and run again into the same run folder with the real runner: the store keeps the first
+    configuration's finished cells next to the two new ones."""
+    import shutil
+
     from realstore import build_store
 
     root = tmp_path_factory.mktemp("edited")
-    build_store(root, name="edited", strategies='["frozen"]', seeds="[0, 1]", n_train=64, epochs=1)
-    return build_store(root, name="edited", strategies='["frozen"]', seeds="[0, 1]", n_train=64, epochs=2)
+    shutil.copytree(real_store, root / "runs" / "real")
+    return build_store(root, name="real", strategies='["frozen"]', seeds="[0, 1]", epochs=1)
 
 
 def test_cells_of_an_edited_config_are_not_pooled_as_seeds(edited_store: Path) -> None:
     run = load_run(edited_store)
-    assert len(run.cells) == 4 and len({config_key(c) for c in run.cells}) == 2
-    rows = seed_summaries(run)
+    frozen = [c for c in run.cells if c.cell.strategy == "frozen"]
+    assert len(run.cells) == 8 and len(frozen) == 4 and len({config_key(c) for c in frozen}) == 2
+    rows = [r for r in seed_summaries(run) if r.strategy == "frozen"]
     assert [r.n for r in rows] == [2, 2], "two configurations × 2 seeds must be two groups of n = 2, not one of 4"
+    assert all(r.n == 2 and not r.differs for r in seed_summaries(run) if r.strategy != "frozen")
     for r in rows:
         cells = [c for c in run.cells if c.id in r.cells]
         assert len({config_key(c) for c in cells}) == 1 and sorted(r.seeds) == [0, 1]
@@ -74,7 +79,7 @@ def test_run_writes_the_description_and_render_only_reads_it(edited_store: Path,
     result = CliRunner().invoke(cli, ["render", str(store), "--lang", "en", "-j", "1"])
     assert result.exit_code == 0, result.output
     assert {k: p.stat().st_mtime_ns for k, p in paths.items()} == before  # read, not recomputed
-    html = (store / "report.en.html").read_text(encoding="utf-8")
+    html = (store / "report.html").read_text(encoding="utf-8")  # the first (only) language's file
     assert "train.epochs = 1" in html and "train.epochs = 2" in html  # two seed-table rows, told apart
     ok = CliRunner().invoke(cli, ["check", str(store)])
     assert ok.exit_code == 0, ok.output
