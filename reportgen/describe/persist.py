@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ReportgenError, StoreError
-from ..store import RunResults, load_run, read_json, write_json, write_record
+from ..store import RunResults, WriteError, atomic_write_text, json_text, load_run, read_json, write_json
 from ..store.schema import FindingsRecord
 from .description import describe_run
 from .model import CellFacts, Claim, Comparison, Description, SeedSummary
@@ -82,20 +82,27 @@ def _sha(path: Path) -> str:
 
 
 def write_description(run_dir: Path, d: Description) -> dict[str, Path]:
-    """Write the four parts, then the manifest naming their hashes (so a kill in between leaves it stale)."""
+    """Write the four parts, then the manifest naming their hashes (so a kill in between leaves it stale).
+    Each hash is of the text this call writes (not read back: another writer's part never gets this manifest)."""
     paths = analysis_paths(run_dir)
-    write_json(paths["comparisons"], {"source": "reportgen.describe.compare.compare_cells", "split": "test",
-                                      "rows": [row.to_json() for row in d.comparisons]})
-    write_json(paths["seeds"], {"source": "reportgen.describe.seeds.seed_summaries",
-                                "rows": [row.model_dump(mode="json") for row in d.seeds]})
-    write_record(paths["findings"], FindingsRecord(source="reportgen.describe.checks.run_checks",
-                                                   findings=list(d.findings)))
-    write_json(paths["claims"], {"source": "reportgen.describe.claims.describe", "version": CLAIMS_VERSION,
-                                 "claims": [c.to_json() for c in d.claims]})
+    parts = {
+        COMPARISONS: {"source": "reportgen.describe.compare.compare_cells", "split": "test",
+                      "rows": [row.to_json() for row in d.comparisons]},
+        SEEDS: {"source": "reportgen.describe.seeds.seed_summaries",
+                "rows": [row.model_dump(mode="json") for row in d.seeds]},
+        FINDINGS: FindingsRecord(source="reportgen.describe.checks.run_checks",
+                                 findings=list(d.findings)).model_dump(mode="json"),
+        CLAIMS: {"source": "reportgen.describe.claims.describe", "version": CLAIMS_VERSION,
+                 "claims": [c.to_json() for c in d.claims]},
+    }
+    hashes = {}
+    for name, obj in parts.items():
+        text = json_text(obj)
+        atomic_write_text(paths[name.removesuffix(".json")], text)
+        hashes[name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     write_json(paths["description"], {
         "source": "reportgen.describe.description.describe_run", "version": DESCRIPTION_VERSION,
-        "claims_version": CLAIMS_VERSION, "inputs": d.inputs,
-        "files": {name: _sha(paths[name.removesuffix(".json")]) for name in PARTS},
+        "claims_version": CLAIMS_VERSION, "inputs": d.inputs, "files": hashes,
         "cells": [vars(f) for f in d.cells.values()]})
     return paths
 
@@ -138,11 +145,14 @@ def ensure_description(run: RunResults, *, force: bool = False) -> Description:
 
 
 def describe_after_run(run_dir: Path) -> None:
-    """What ``run`` does last: describe the finished cells, so render only reads. Never fails a run — a
-    description that cannot be written now is computed by the next check or render."""
+    """What ``run`` does last: describe the finished cells, so render only reads. A write that fails (disk full)
+    is the run's error like any other write's; anything else only warns — a description that cannot be
+    computed now is computed by the next check or render, which then say why."""
     try:
         run = load_run(run_dir)
         if run.cells:
             ensure_description(run)
+    except WriteError:
+        raise  # a full or failing disk is said like every other write of the run: exit 2, naming the file
     except (ReportgenError, OSError, ValueError) as exc:
         log.warning("the run's description was not written (%s); render computes it", exc)
