@@ -1,7 +1,7 @@
 """Benchmark: render a synthetic 24-cell results store to HTML and PDF; write bench/out/render.json.
 
 24 cells = 2 datasets × 3 backbones × 4 strategies × 1 seed, 120 test images each. Times the first
-render (computes analysis/comparisons.json + findings.json), then HTML only and HTML + PDF, for one
+render (computes the run's description under analysis/: the synthetic store has none), then HTML only and HTML + PDF, for one
 language and for both (the demo's default ``language = "both"`` writes two documents, so both numbers
 are reported). ``*_cold`` empties ``<run>/figures`` first, so every figure is drawn (a first render);
 ``*_warm`` re-renders with the figure cache filled (what a user who edits notes and re-renders waits).

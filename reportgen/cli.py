@@ -326,6 +326,9 @@ def _run(exp: Any, settings: dict, watch: Any, *, device: str, only: tuple[str, 
     locked = f", {len(summary.skipped_locked)} being trained elsewhere" if summary.skipped_locked else ""
     click.echo(f"done: {len(summary.trained)} trained, {len(summary.skipped_finished)} kept{locked} — "
                f"results in {summary.run_dir}")
+    from .describe.persist import describe_after_run
+
+    describe_after_run(summary.run_dir)  # comparisons, seeds, findings, claims: computed once, render reads them
     if summary.failed:
         raise LaunchError(f"{len(summary.failed)} cell(s) failed: " + "; ".join(
             f"{cid}: {err.splitlines()[0]}" for cid, err in summary.failed.items()), file=summary.run_dir,
@@ -451,16 +454,15 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
 def check(run_dir: Path) -> None:
     """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
     disagreement). `render` runs the same check before writing anything."""
-    from .describe.consistency import check_claims, check_run
+    from .describe.gate import disagreements
+    from .describe.persist import ensure_description
     from .errors import ConsistencyError
-    from .report.analysis import ensure_analysis
     from .store import load_run
 
     run_dir = _run_folder(run_dir)
     run = load_run(run_dir)
-    analysis = ensure_analysis(run)
-    bad = check_run(run, analysis["comparisons"])
-    false = check_claims(run, analysis["claims"])
+    description = ensure_description(run)
+    bad, false = disagreements(run, description)
     for m in bad:
         click.secho(f"  {m}", fg="red", err=True)
     for f in false:
@@ -472,7 +474,7 @@ def check(run_dir: Path) -> None:
                                + (f" (first: {false[0].claim.id})" if false else ""),
                                file=run_dir / "cells" / first if first else run_dir / "analysis",
                                fix="delete that cell folder and rerun `reportgen run` (finished cells are kept)")
-    n = len(analysis["claims"])
+    n = len(description.claims)
     click.echo(f"ok: {len(run.cells)} cell(s) in {run_dir}: every stored metric equals its recomputation "
                f"from the stored predictions; {n} claim{'s' if n != 1 else ''} verified against them")
 

@@ -34,12 +34,12 @@ discussion = "The **scratch** baseline needs more epochs. <b>not bold</b>"
 
 def section_builder(run_dir: Path, lang: str, *sections):
     """A report Builder for a real store with only ``sections`` built (each a ``sections.<module>.<fn>``)."""
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.builder import Builder
     from reportgen.store import load_run
 
     run = load_run(run_dir)
-    b = Builder(run, ensure_analysis(run), lang)
+    b = Builder(run, ensure_description(run), lang)
     for build in sections:
         build(b)
     return b

@@ -15,192 +15,42 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
-from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-from ..store import CellResult, RunResults, write_record
-from ..store.schema import DatasetFacts, Finding, FindingsRecord
+from ..published.baselines import check_published  # needs run.json's dataset specs, not one cell's facts
+from ..store import CellResult, RunResults
+from ..store.schema import DatasetFacts, Finding
+
+# The dataset checks live in datachecks (this module would pass 400 lines); their names are re-exported here.
+from .datachecks import (  # noqa: F401
+    DATASET_CHECKS,
+    IMBALANCE_SHARE,
+    SEVERITIES,
+    SHIFT_TVD,
+    VAL_HIGH_N,
+    VAL_WARN_N,
+    check_class_shift,
+    check_duplicates,
+    check_group_overlap,
+    check_imbalance,
+    check_small_val,
+    class_shares,
+    finding,
+    majority_baseline,
+    split_shift,
+    total_variation,
+)
+from .datachecks import RANK as _RANK
+from .thresholds import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("high", "warning", "info")
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-
-# Thresholds, in one place so the report can quote them.
-VAL_WARN_N = 100  # below this a validation accuracy moves ≥ 1 point per image
-VAL_HIGH_N = 30
-IMBALANCE_SHARE = 0.6
+# Thresholds of the cell checks, in one place so the report can quote them.
 BASELINE_MARGIN = 0.02  # "within 2 points" of always predicting the majority class
 MIN_EPOCHS_FOR_BEST_EPOCH = 3
 TRAIN_TEST_GAP = 0.10
 MACS_META_RANGE = (0.9, 1.1)
 MACS_TOOLS_REL_DIFF = 0.20
-
-# Class-share shift between train and val/test: total variation distance (half the sum of absolute
-# share differences = the largest gap in probability any set of classes gets between the two splits).
-# Any single class moving by ≥ 10 points already gives TVD ≥ 0.10, so one threshold covers both
-# readings; 0.10 is the scale on which a majority-class baseline's accuracy moves by 10 points between
-# splits, the same scale as TRAIN_TEST_GAP. Compared exactly (fractions of the counts), so a split at
-# exactly 0.10 fires however floats would round 0.5 − 0.4.
-SHIFT_TVD = Fraction(1, 10)
-
-COLLAPSE_SCORE_RANGE = 1e-3  # test scores spanning less than this are a constant output
-DEGENERATE_SPREAD = 1e-6  # below this the scores carry no ranking at all (reportgen.describe.facts uses the same)
-
-
-def finding(check_id: str, severity: str, *, scope: dict[str, Any], evidence: dict[str, Any]) -> Finding:
-    if severity not in _RANK:
-        raise ValueError(f"expected severity in {SEVERITIES}, got {severity!r}")
-    return Finding(id=check_id, severity=severity, scope={k: v for k, v in scope.items() if v is not None},
-                   evidence=evidence)
-
-
-# --------------------------------------------------------------------------- dataset facts
-def _split(facts: DatasetFacts, name: str) -> tuple[int | None, list[int] | None]:
-    """``(n, counts)`` of one split in dataset facts, ``(None, None)`` when absent."""
-    split = facts.splits.get(name)
-    return (split.n, split.counts) if split else (None, None)
-
-
-def _class_name(facts: DatasetFacts, index: int) -> str:
-    return str(facts.classes[index]) if index < len(facts.classes) else str(index)
-
-
-def majority_baseline(facts: DatasetFacts | None) -> dict[str, Any] | None:
-    """What always predicting the training majority class scores on the test split.
-
-    Returns ``{"majority_class", "share", "baseline_acc", "baseline_macro_f1", "n_classes"}``; ``share`` is
-    the majority's share of the training split (the test split when there is no training split).
-    """
-    if facts is None:
-        return None
-    _, train = _split(facts, "train")
-    _, test = _split(facts, "test")
-    ref = train or test
-    if not ref or not test or sum(ref) == 0 or sum(test) == 0:
-        return None
-    major = max(range(len(ref)), key=lambda i: ref[i])
-    p = test[major] / sum(test)
-    # Precision p and recall 1 for the majority class, F1 0 for every class never predicted.
-    f1_major = 2 * p / (1 + p) if p > 0 else 0.0
-    return {
-        "majority_class": _class_name(facts, major),
-        "share": ref[major] / sum(ref),
-        "baseline_acc": p,
-        "baseline_macro_f1": f1_major / len(test),
-        "n_classes": len(test),
-    }
-
-
-def check_small_val(facts: DatasetFacts) -> list[Finding]:
-    """A validation split so small that one image moves accuracy by a point or more."""
-    n, _ = _split(facts, "val")
-    if not n or n >= VAL_WARN_N:
-        return []
-    severity = "high" if n < VAL_HIGH_N else "warning"
-    return [finding("small_val", severity, scope={"dataset": facts.name},
-                    evidence={"n": n, "resolution": 1 / n})]
-
-
-def check_imbalance(facts: DatasetFacts) -> list[Finding]:
-    """A majority class of ≥ 60 %: accuracy must be read against always predicting it."""
-    base = majority_baseline(facts)
-    if base is None or base["share"] < IMBALANCE_SHARE:
-        return []
-    return [finding("class_imbalance", "warning", scope={"dataset": facts.name}, evidence=base)]
-
-
-def _dup_summary(pairs: list[dict]) -> tuple[str, str, bool]:
-    """``("train–val 3, val–test 1", "train #12 = test #40", touches_test)`` from listed pairs."""
-    by_splits = Counter(f"{p['a'][0]}–{p['b'][0]}" for p in pairs)
-    split_text = ", ".join(f"{k} {v}" for k, v in by_splits.items())
-    first = pairs[0]
-    example = f"{first['a'][0]} #{first['a'][1]} ~ {first['b'][0]} #{first['b'][1]}"
-    touches_test = any("test" in (p["a"][0], p["b"][0]) for p in pairs)
-    return split_text, example, touches_test
-
-
-def check_duplicates(facts: DatasetFacts) -> list[Finding]:
-    """Exact and near-duplicate images shared by different splits (found by reportgen.data.dedup)."""
-    dups = facts.duplicates or {}
-    counts = dups.get("counts") or {}
-    out = []
-    for kind in ("exact", "near"):
-        pairs = dups.get(kind) or []
-        count = counts.get(kind, len(pairs))
-        if not count or not pairs:
-            continue
-        split_text, example, touches_test = _dup_summary(pairs)
-        # An exact copy in the test split inflates the headline number; elsewhere it biases selection.
-        if kind == "exact":
-            severity = "high" if touches_test else "warning"
-        else:
-            severity = "warning" if touches_test else "info"
-        out.append(finding(f"duplicates_{kind}", severity, scope={"dataset": facts.name},
-                           evidence={"count": count, "pairs": split_text, "example": example,
-                                     "method": dups.get("method", ""), "variant_detail": "one" if count == 1 else ""}))
-    return out
-
-
-def class_shares(counts: list[int]) -> list[float]:
-    """Each class's share of a split (the report's table and the shift check use this one function)."""
-    n = sum(counts)
-    return [c / n if n else 0.0 for c in counts]
-
-
-def total_variation(a: list[int], b: list[int]) -> Fraction:
-    """Exact total variation distance between the class shares of two splits' counts."""
-    na, nb = sum(a), sum(b)
-    if not na or not nb:
-        return Fraction(0)
-    return sum((abs(Fraction(x, na) - Fraction(y, nb)) for x, y in zip(a, b, strict=False)), Fraction(0)) / 2
-
-
-def split_shift(facts: DatasetFacts, split: str) -> dict[str, Any] | None:
-    """How the class shares of ``split`` differ from train: TVD and the class that moved most."""
-    _, train = _split(facts, "train")
-    n, other = _split(facts, split)
-    if not train or not other or not sum(train) or not sum(other):
-        return None
-    tvd = total_variation(train, other)
-    p, q = class_shares(train), class_shares(other)
-    worst = max(range(len(p)), key=lambda i: abs(q[i] - p[i]))
-    return {"split": split, "n": n, "tvd": float(tvd), "tvd_pts": 100 * float(tvd), "shifted": tvd >= SHIFT_TVD,
-            "class_name": _class_name(facts, worst), "train_share": p[worst], "split_share": q[worst],
-            "diff_pts": 100 * (q[worst] - p[worst]), "threshold_pts": 100 * float(SHIFT_TVD)}
-
-
-def check_class_shift(facts: DatasetFacts) -> list[Finding]:
-    """Validation or test class shares that differ from training by TVD ≥ 0.10 (one finding per split)."""
-    out = []
-    for split in ("val", "test"):
-        shift = split_shift(facts, split)
-        if shift and shift.pop("shifted"):
-            out.append(finding(f"class_shift_{split}", "warning", scope={"dataset": facts.name},
-                               evidence={k: v for k, v in shift.items() if k != "split"}))
-    return out
-
-
-def check_group_overlap(facts: DatasetFacts) -> list[Finding]:
-    """Declared groups (patients) found in more than one split, official splits included (data/groups.py).
-
-    High: a patient seen in training and scored in validation or test inflates the score the way an exact
-    duplicate does, and every image of that patient counts.
-    """
-    g = facts.groups or {}
-    if not g.get("in_several"):
-        return []
-    pairs = ", ".join(f"{k} {v}" for k, v in (g.get("overlap") or {}).items() if v)
-    images = ", ".join(f"{k} {v}" for k, v in (g.get("images_in_several") or {}).items() if v)
-    return [finding("group_overlap", "high", scope={"dataset": facts.name},
-                    evidence={"count": g["in_several"], "pairs": pairs, "images": images,
-                              "example": ", ".join(map(str, (g.get("examples") or [])[:3])),
-                              "rule": g.get("rule", "")})]
-
-
-DATASET_CHECKS: list[Callable[[DatasetFacts], list[Finding]]] = [check_small_val, check_imbalance, check_duplicates,
-                                                                  check_class_shift, check_group_overlap]
 
 
 # --------------------------------------------------------------------------- cell checks
@@ -419,16 +269,8 @@ def run_checks(run: RunResults) -> list[Finding]:
     for cell in run.cells:
         for check in CELL_CHECKS:
             found.extend(check(cell, facts.get(cell.cell.dataset)))
-    from ..published.baselines import check_published  # needs run.json's dataset specs, not one cell's facts
-
     found.extend(check_published(run))
     found = _sorted_unique(found)
     log.info("validity checks: %s", dict(Counter(f.severity for f in found)) or "none")
     return found
 
-
-def save_findings(run_dir: Path, findings: list[Finding]) -> Path:
-    """Write findings to ``analysis/findings.json`` in the results store."""
-    path = Path(run_dir) / "analysis" / "findings.json"
-    write_record(path, FindingsRecord(source="reportgen.describe.checks.run_checks", findings=findings))
-    return path

@@ -13,39 +13,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..store import RunResults
 from .checks import IMBALANCE_SHARE, VAL_WARN_N
 from .facts import CellFacts, Facts, FreshFacts, StoredFacts
+from .metrics import mean_sd
+from .model import Claim, PairedTest
+
+__all__ = ["CLASSIFIERS", "Claim", "Failure", "describe", "headline_choice", "significant", "verify"]
 
 ALPHA = 0.05  # family-wise, after the Holm correction the report states
 CORRECTION = "holm"
 SMALL_TEST_N = 200
 VAL_TEST_GAP = 0.10  # validation macro-F1 this far above test is discussed
 PAIR_METRIC = "macro_f1"
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    kind: str
-    outcome: str
-    cells: tuple[str, ...] = ()
-    values: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    refs: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Claim:
-        return cls(id=d["id"], kind=d["kind"], outcome=d["outcome"], cells=tuple(d.get("cells") or ()),
-                   values=dict(d.get("values") or {}), sources=dict(d.get("sources") or {}),
-                   refs=tuple(d.get("refs") or ()), params=dict(d.get("params") or {}))
 
 
 @dataclass(frozen=True)
@@ -68,11 +51,11 @@ def _short(v: Any) -> str:
 Outcome = tuple[str, dict[str, Any]]
 
 
-def significant(part: dict) -> str:
+def significant(part: PairedTest | None) -> str:
     """``better`` / ``worse`` when the Holm-adjusted p < ALPHA and the CI excludes 0, else ``no_difference``."""
-    ci = part.get("ci") or [None, None]
-    p = part.get("p_adjusted")
-    diff = part.get("diff")
+    if part is None:
+        return "untested"
+    ci, p, diff = part.ci, part.p_adjusted, part.diff
     if diff is None or p is None:
         return "untested"
     excludes = ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
@@ -86,8 +69,9 @@ def classify_pair(f: Facts, p: dict) -> Outcome:
     if a.collapsed or b.collapsed:
         return "vs_collapsed", {"collapsed_a": a.collapsed, "collapsed_b": b.collapsed}
     row = f.pair(a.id, b.id)
-    part = (row or {}).get(PAIR_METRIC) or {}
-    return significant(part), {"diff": part.get("diff"), "ci": part.get("ci"), "p_adjusted": part.get("p_adjusted")}
+    part = row.metric(PAIR_METRIC) if row else None
+    return significant(part), {"diff": part.diff if part else None, "ci": list(part.ci) if part else None,
+                               "p_adjusted": part.p_adjusted if part else None}
 
 
 def classify_scores(f: Facts, p: dict) -> Outcome:
@@ -101,15 +85,26 @@ def classify_scores(f: Facts, p: dict) -> Outcome:
     return ("below_chance" if c.auc < 0.5 else "ranks"), facts
 
 
-def _configs(f: Facts, dataset: str) -> dict[tuple[str, str], list[CellFacts]]:
-    out: dict[tuple[str, str], list[CellFacts]] = {}
+ConfigKey = tuple[str, str, str]  # backbone, strategy, resolved configuration without the seed
+
+
+def _configs(f: Facts, dataset: str) -> dict[ConfigKey, list[CellFacts]]:
+    """The dataset's cells by configuration: the seeds of one resolved configuration together, never cells kept
+    from an earlier, edited configuration with those of the current one."""
+    out: dict[ConfigKey, list[CellFacts]] = {}
     for cf in f.cells_.values():
         if cf.dataset == dataset:
-            out.setdefault((cf.backbone, cf.strategy), []).append(cf)
+            out.setdefault((cf.backbone, cf.strategy, cf.config), []).append(cf)
     return out
 
 
-def headline_choice(f: Facts, dataset: str) -> tuple[str, str] | None:
+def config_label(key: ConfigKey, keys: list[ConfigKey]) -> str:
+    """``backbone|strategy``; ``backbone|strategy|config`` when several configurations share both."""
+    shared = sum(k[:2] == key[:2] for k in keys) > 1
+    return "|".join(key if shared else key[:2])
+
+
+def headline_choice(f: Facts, dataset: str) -> ConfigKey | None:
     """The configuration with the highest mean validation macro-F1 over its seeds, among configurations
     none of whose cells collapsed. Test numbers never take part in the choice."""
     configs = {k: v for k, v in _configs(f, dataset).items() if not any(c.collapsed for c in v)}
@@ -119,13 +114,15 @@ def headline_choice(f: Facts, dataset: str) -> tuple[str, str] | None:
 
 
 def classify_headline(f: Facts, p: dict) -> Outcome:
-    if not _configs(f, p["dataset"]):
+    configs = _configs(f, p["dataset"])
+    if not configs:
         return "none", {}
     choice = headline_choice(f, p["dataset"])
     if choice is None:
         return "all_collapsed", {}
-    vals = {k: round(sum(c.val_macro_f1 for c in v) / len(v), 12) for k, v in _configs(f, p["dataset"]).items()}
-    return "|".join(choice), {"val_macro_f1": {"|".join(k): v for k, v in vals.items()}}
+    keys = list(configs)
+    vals = {config_label(k, keys): round(sum(c.val_macro_f1 for c in v) / len(v), 12) for k, v in configs.items()}
+    return config_label(choice, keys), {"val_macro_f1": vals}
 
 
 def classify_winner(f: Facts, p: dict) -> Outcome:
@@ -192,9 +189,7 @@ def classify_backbones(f: Facts, p: dict) -> Outcome:
 
 
 def classify_findings(f: Facts, p: dict) -> Outcome:
-    from .checks import run_checks
-
-    return str(sum(x.severity == "high" for x in run_checks(f.run))), {}
+    return str(sum(x.severity == "high" for x in f.findings)), {}
 
 
 CLASSIFIERS: dict[str, Callable[[Facts, dict], Outcome]] = {
@@ -231,8 +226,10 @@ def _headline(f: StoredFacts, ds: str) -> list[Claim]:
     base = _claim(f, "headline", f"headline:{ds}", {"dataset": ds}, values={"dataset": ds})
     if "|" not in base.outcome:
         return [base]
-    bb, s = base.outcome.split("|")
-    cells = sorted(_configs(f, ds)[(bb, s)], key=lambda c: c.seed)
+    choice = headline_choice(f, ds)
+    assert choice is not None  # the outcome names a configuration
+    bb, s, _ = choice
+    cells = sorted(_configs(f, ds)[choice], key=lambda c: c.seed)
     values: dict[str, Any] = {"dataset": ds, "backbone": bb, "strategy": s, "n_seeds": len(cells),
                               "val_f1": sum(c.val_macro_f1 for c in cells) / len(cells), "n": cells[0].n}
     sources = {"val_f1": "cells/*/metrics.json val.macro_f1", "f1": "cells/*/metrics.json test.macro_f1"}
@@ -241,8 +238,6 @@ def _headline(f: StoredFacts, ds: str) -> list[Claim]:
         values.update(f1=c.macro_f1, ci=list(c.macro_f1_ci), auc=c.auc)
         sources.update(ci=_src(c.id, "metrics.json test.ci.macro_f1"), auc=_src(c.id, "metrics.json test.auc"))
     else:
-        from .metrics import mean_sd
-
         ms = mean_sd([c.macro_f1 for c in cells])
         values.update(f1=ms.get("mean"), sd=ms.get("sd"))
     claim = Claim(id=base.id, kind="headline", outcome=base.outcome, cells=tuple(c.id for c in cells), values=values,
@@ -267,15 +262,15 @@ def _pairs(f: StoredFacts, ds: str, seed: int) -> list[Claim]:
     """One claim per comparison row of this dataset and seed (every pair a reader would compare)."""
     out = []
     for row in f.rows():
-        if row.get("dataset") != ds or row.get("seed") != seed:
+        if row.dataset != ds or row.seed != seed:
             continue
-        a, b = f.cell(row["a"]), f.cell(row["b"])
-        part = row.get(PAIR_METRIC) or {}
+        a, b = f.cell(row.a), f.cell(row.b)
+        part = row.macro_f1
         claim = _claim(f, "pair", f"pair:{a.id}:{b.id}", {"a": a.id, "b": b.id}, cells=(a.id, b.id),
-                       values={"kind": row.get("kind"), "seed": seed, "backbone_a": a.backbone, "strategy_a": a.strategy,
-                               "backbone_b": b.backbone, "strategy_b": b.strategy, "value_a": part.get("value_a"),
-                               "value_b": part.get("value_b"), "diff": part.get("diff"), "ci": part.get("ci"),
-                               "p": part.get("p_adjusted"), "collapsed_a": a.collapsed, "collapsed_b": b.collapsed},
+                       values={"kind": row.kind.value, "seed": seed, "backbone_a": a.backbone, "strategy_a": a.strategy,
+                               "backbone_b": b.backbone, "strategy_b": b.strategy, "value_a": part.value_a,
+                               "value_b": part.value_b, "diff": part.diff, "ci": list(part.ci),
+                               "p": part.p_adjusted, "collapsed_a": a.collapsed, "collapsed_b": b.collapsed},
                        sources={"diff": "analysis/comparisons.json macro_f1.diff",
                                 "p": "analysis/comparisons.json macro_f1.p_adjusted (Holm)"},
                        refs=(f"pairs:{ds}", f"compare:{ds}"))
@@ -290,9 +285,10 @@ def _pairs(f: StoredFacts, ds: str, seed: int) -> list[Claim]:
     return out
 
 
-def describe(run: RunResults, comparisons: list[dict]) -> list[Claim]:
-    """Every claim the abstract and the discussion make, from the stored numbers, in reading order."""
-    f = StoredFacts(run, comparisons)
+def describe(f: StoredFacts) -> list[Claim]:
+    """Every claim the abstract and the discussion make, from the stored numbers (the facts, their comparisons and
+    findings as the description step computed them once), in reading order."""
+    run = f.run
     exp = run.experiment
     datasets = [d["name"] for d in exp.get("datasets", [])] or sorted({c.cell.dataset for c in run.cells})
     backbones = [b["name"] for b in exp.get("backbones", [])] or sorted({c.cell.backbone for c in run.cells})

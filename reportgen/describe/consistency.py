@@ -9,13 +9,14 @@ numbers for the same thing. Torch-free.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConsistencyError
 from ..store import CellResult, Predictions, RunResults
 from ..store.schema import HEADLINE, MetricsRecord, SplitMetrics
 from . import metrics
+from .model import Comparison
 
 # Same kernel, same inputs: anything above float noise is a real disagreement.
 TOLERANCE = 1e-9
@@ -109,57 +110,26 @@ def check_cell(cell: CellResult) -> list[Mismatch]:
     return out
 
 
-def check_comparisons(run: RunResults, rows: list[dict]) -> list[Mismatch]:
+def check_comparisons(run: RunResults, rows: Sequence[Comparison]) -> list[Mismatch]:
     """Every paired comparison's per-cell values must be the cells' own metrics."""
     by_id = {c.id: c for c in run.cells}
     out = []
     for row in rows:
         for side in ("a", "b"):
-            cell = by_id.get(row.get(side))
+            cell = by_id.get(getattr(row, side))
             if cell is None:
                 continue
             for metric in ("accuracy", "macro_f1", "auc"):
-                part = row.get(metric) or {}
-                if f"value_{side}" in part and _differs(part[f"value_{side}"], getattr(cell.test, metric)):
+                part = getattr(row, metric)
+                stored = getattr(part, f"value_{side}")
+                if f"value_{side}" in part.model_fields_set and _differs(stored, getattr(cell.test, metric)):
                     out.append(Mismatch(cell.id, f"analysis/comparisons.json {metric} value_{side}",
-                                        part[f"value_{side}"], getattr(cell.test, metric)))
+                                        stored, getattr(cell.test, metric)))
     return out
 
 
-def check_run(run: RunResults, comparisons: list[dict] | None = None) -> list[Mismatch]:
+def check_run(run: RunResults, comparisons: Sequence[Comparison] = ()) -> list[Mismatch]:
     out = [m for c in run.cells for m in check_cell(c)]
     if comparisons:
         out += check_comparisons(run, comparisons)
     return out
-
-
-def check_claims(run: RunResults, claims: list | None) -> list:
-    """Every claim's condition re-derived from the stored predictions (reportgen.describe.claims.verify)."""
-    if not claims:
-        return []
-    from .claims import verify
-
-    return verify(run, claims)
-
-
-def gate(run: RunResults, comparisons: list[dict] | None = None, claims: list | None = None) -> None:
-    """Raise ConsistencyError (exit 2) naming the first disagreements — stored numbers that differ from their
-    recomputation, and claims whose condition the stored predictions no longer meet; silent when all agree."""
-    bad = check_run(run, comparisons)
-    false = check_claims(run, claims)
-    if bad or false:
-        lines = [str(m) for m in bad[:5]] + [str(f) for f in false[:5]]
-        more = len(bad) + len(false) - len(lines)
-        shown = "\n  ".join(lines) + (f"\n  … and {more} more" if more > 0 else "")
-        what = []
-        if bad:
-            what.append(f"{len(bad)} stored number{'s' if len(bad) != 1 else ''} disagree"
-                        f"{'s' if len(bad) == 1 else ''} with the stored predictions")
-        if false:
-            what.append(f"{len(false)} claim{'s' if len(false) != 1 else ''} of the report no longer "
-                        f"hold{'s' if len(false) == 1 else ''} on them")
-        first = bad[0].cell_id if bad else (false[0].claim.cells[0] if false[0].claim.cells else "")
-        raise ConsistencyError(f"{'; '.join(what)}:\n  {shown}",
-                               file=run.path / "cells" / first if first else run.path / "analysis",
-                               fix="a file in the store was edited or is from another reportgen version: delete "
-                                   "that cell folder and rerun `reportgen run` (finished cells are kept)")

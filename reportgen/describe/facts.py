@@ -9,18 +9,20 @@ condition is caught even where no stored number was re-checked. Torch-free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from ..store import CellResult, Predictions, RunResults
-from ..store.schema import SplitMetrics
-from .checks import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD
+from ..store.schema import Finding, SplitMetrics
+from .checks import run_checks
+from .compare import compare_cells
+from .consistency import score_split, val_threshold
+from .model import CellFacts, Comparison, score_degenerate
+from .seeds import config_key
 
-# Scores whose spread is below numeric resolution carry no ranking: AUC, ROC and thresholds are noise.
-MIN_DISTINCT_SCORES = 3
+__all__ = ["CellFacts", "Facts", "FreshFacts", "StoredFacts", "comparison_inputs", "is_degenerate", "score_spread"]
 
 
 def score_spread(probs: np.ndarray) -> tuple[float, int]:
@@ -33,44 +35,7 @@ def score_spread(probs: np.ndarray) -> tuple[float, int]:
 
 
 def is_degenerate(spread: float, distinct: int) -> bool:
-    return spread < DEGENERATE_SPREAD or distinct < MIN_DISTINCT_SCORES
-
-
-@dataclass(frozen=True)
-class CellFacts:
-    id: str
-    dataset: str
-    backbone: str
-    strategy: str
-    seed: int
-    classes: list[str]
-    n: int
-    accuracy: float
-    macro_f1: float
-    macro_f1_ci: tuple[float | None, float | None]
-    auc: float | None
-    val_macro_f1: float
-    majority_rate: float
-    confusion: list[list[int]]
-    spread: float
-    distinct: int
-
-    @property
-    def degenerate(self) -> bool:
-        return is_degenerate(self.spread, self.distinct)
-
-    @property
-    def predicted(self) -> list[int]:
-        return [sum(row[k] for row in self.confusion) for k in range(len(self.confusion))]
-
-    @property
-    def true(self) -> list[int]:
-        return [sum(row) for row in self.confusion]
-
-    @property
-    def collapsed(self) -> bool:
-        """One class for every test image, or scores that do not vary (the validity check's definition)."""
-        return max(self.predicted, default=0) == self.n or self.spread < COLLAPSE_SCORE_RANGE
+    return score_degenerate(spread, distinct)
 
 
 def _cell_facts(c: CellResult, test: SplitMetrics, val: SplitMetrics, pred: Predictions) -> CellFacts:
@@ -80,7 +45,7 @@ def _cell_facts(c: CellResult, test: SplitMetrics, val: SplitMetrics, pred: Pred
                      seed=c.cell.seed, classes=list(c.cell.classes), n=test.n, accuracy=test.accuracy,
                      macro_f1=test.macro_f1, macro_f1_ci=(ci[0], ci[1]), auc=test.auc, val_macro_f1=val.macro_f1,
                      majority_rate=test.majority_baseline_accuracy, confusion=test.confusion_matrix,
-                     spread=spread, distinct=distinct)
+                     spread=spread, distinct=distinct, config=config_key(c))
 
 
 class Facts:
@@ -100,16 +65,21 @@ class Facts:
     def _cell(self, c: CellResult) -> CellFacts:
         raise NotImplementedError
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[Comparison]:
         raise NotImplementedError
 
-    def pair(self, a: str, b: str) -> dict | None:
-        """The comparison row of cells a and b (oriented a − b; a swapped row is flipped)."""
+    @cached_property
+    def findings(self) -> list[Finding]:
+        """The validity findings of the run these facts read (reportgen.describe.checks.run_checks)."""
+        return run_checks(self.run)
+
+    def pair(self, a: str, b: str) -> Comparison | None:
+        """The comparison of cells a and b (oriented a − b; a swapped row is flipped)."""
         for row in self.rows():
-            if (row.get("a"), row.get("b")) == (a, b):
+            if (row.a, row.b) == (a, b):
                 return row
-            if (row.get("a"), row.get("b")) == (b, a):
-                return _flipped(row)
+            if (row.a, row.b) == (b, a):
+                return row.flipped()
         return None
 
     def budget(self, cid: str) -> dict[str, Any]:
@@ -120,39 +90,31 @@ class Facts:
                 "class_weighted": bool(train.get("class_weighted_loss"))}
 
 
-def _flipped(row: dict) -> dict:
-    out = dict(row, a=row["b"], b=row["a"])
-    for metric in ("accuracy", "macro_f1", "auc"):
-        part = dict(row.get(metric) or {})
-        if part.get("diff") is not None:
-            part["diff"] = -part["diff"]
-        ci = part.get("ci") or [None, None]
-        part["ci"] = [None if ci[1] is None else -ci[1], None if ci[0] is None else -ci[0]]
-        part["value_a"], part["value_b"] = part.get("value_b"), part.get("value_a")
-        out[metric] = part
-    return out
-
-
 class StoredFacts(Facts):
     """The numbers as the report shows them: metrics.json and analysis/comparisons.json."""
 
-    def __init__(self, run: RunResults, comparisons: list[dict]) -> None:
+    def __init__(self, run: RunResults, comparisons: list[Comparison] | None = None,
+                 findings: list[Finding] | None = None) -> None:
         super().__init__(run)
-        self._rows = comparisons
+        self._rows = list(comparisons or [])
+        if findings is not None:  # computed once by the description step, not again here
+            self.__dict__["findings"] = list(findings)
 
     def _cell(self, c: CellResult) -> CellFacts:
         return _cell_facts(c, c.metrics.test, c.metrics.val, c.predictions("test"))
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[Comparison]:
         return self._rows
+
+    def with_rows(self, comparisons: list[Comparison]) -> None:
+        """The comparisons, once computed from these same facts (their inputs: :func:`comparison_inputs`)."""
+        self._rows = list(comparisons)
 
 
 class FreshFacts(Facts):
     """The same quantities recomputed from predictions_val.csv / predictions_test.csv."""
 
     def _cell(self, c: CellResult) -> CellFacts:
-        from .consistency import score_split, val_threshold
-
         val, test = c.predictions("val"), c.predictions("test")
         classes = list(c.cell.classes)
         fresh_val = score_split(val, classes=classes, seed=c.cell.seed, n_boot=0)
@@ -163,13 +125,10 @@ class FreshFacts(Facts):
         return _cell_facts(c, fresh_test, fresh_val, test)
 
     @cached_property
-    def _rows(self) -> list[dict]:
-        from .compare import compare_cells
+    def _rows(self) -> list[Comparison]:
+        return compare(self.run, self)
 
-        cells = comparison_inputs(self.run, self)
-        return compare_cells(cells) if len(cells) > 1 else []
-
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[Comparison]:
         return self._rows
 
 
@@ -184,3 +143,9 @@ def comparison_inputs(run: RunResults, facts: Facts) -> list[dict]:
                     "seed": c.cell.seed, "labels": pred.labels, "probs": pred.probs, "val_score": f.val_macro_f1,
                     "eligible": not f.collapsed})
     return out
+
+
+def compare(run: RunResults, facts: Facts) -> list[Comparison]:
+    """Every paired comparison of the run's cells (reportgen.describe.compare.compare_cells), typed."""
+    cells = comparison_inputs(run, facts)
+    return [Comparison.model_validate(row) for row in compare_cells(cells)] if len(cells) > 1 else []

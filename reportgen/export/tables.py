@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..report.analysis import ensure_analysis
+from ..describe.persist import ensure_description
 from ..report.context import build_context
 from ..report.format import dec, dec_ci, params, pct, pct_ci  # noqa: F401  (the report's formatters, for callers)
 from ..report.model import Table
@@ -30,7 +30,7 @@ def stem(table: Table) -> str:
 
 def report_tables(run: RunResults, lang: str = "en") -> list[Table]:
     """The exported tables exactly as the report of ``lang`` shows them (numbers, labels, captions)."""
-    ctx = build_context(run, ensure_analysis(run), lang)
+    ctx = build_context(run, ensure_description(run), lang)
     return [block for s in ctx.sections for block in s.blocks
             if isinstance(block, Table) and block.ref.startswith(EXPORTED)]
 

@@ -1,7 +1,8 @@
 """Render a results store into a bilingual (zh-TW / en) lab report: HTML, and PDF through WeasyPrint.
 
-Data flow: ``load_run`` → :mod:`analysis` (comparisons.json, findings.json) → :mod:`context`
-(typed view models, every number formatted) → Jinja templates → HTML → PDF. Nothing here imports torch.
+Data flow: ``load_run`` → the run's description (:func:`reportgen.describe.persist.ensure_description`: comparisons,
+seed summaries, findings, claims, as ``run`` stored them under ``analysis/``) → :mod:`context` (typed view
+models, every number formatted) → Jinja templates → HTML → PDF. Nothing here imports torch.
 """
 
 from __future__ import annotations

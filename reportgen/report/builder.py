@@ -24,6 +24,7 @@ import re
 from typing import Any
 
 from ..config.report import pick
+from ..describe.model import Comparison, Description
 from ..i18n import t
 from ..store import CellResult, RunResults
 from ..store.schema import DatasetFacts, SplitMetrics
@@ -67,8 +68,8 @@ def stamp(c: CellResult, name: str) -> str:
 class Builder:
     """Collects sections in reading order and numbers tables and figures as they are created."""
 
-    def __init__(self, run: RunResults, analysis: dict[str, Any], lang: str) -> None:
-        self.run, self.analysis, self.lang = run, analysis, lang
+    def __init__(self, run: RunResults, description: Description, lang: str) -> None:
+        self.run, self.description, self.lang = run, description, lang
         self.exp = run.experiment
         self.report_cfg = self.exp.get("report", {}) or {}
         self.notes: dict[str, Any] = self.report_cfg.get("notes") or {}
@@ -79,8 +80,7 @@ class Builder:
         self.n_figures = 0
         self.refs: dict[str, Table | Figure] = {}  # "pivot:<dataset>:macro_f1" → the element cited by that ref
         self._applies: dict[tuple[str, str, str], bool] = {}
-        self.collapsed: set[str] = {f.scope.get("cell_id") for f in analysis.get("findings", [])
-                                    if f.id == "collapsed"}
+        self.collapsed: set[str] = description.collapsed()
 
     # ---- text
     def tr(self, key: str, **values: Any) -> str:
@@ -200,12 +200,8 @@ class Builder:
         return [cid for cid in self.run.missing
                 if all(parse_cell_id(cid).get(k) == v for k, v in match.items())]
 
-    def comparison(self, *, dataset: str, backbone: str, seed: int, a: str, b: str) -> dict | None:
-        for row in self.analysis.get("comparisons", []):
-            if (row.get("kind") == "strategy" and row.get("dataset") == dataset and row.get("backbone") == backbone
-                    and row.get("seed") == seed and row.get("strategy_a") == a and row.get("strategy_b") == b):
-                return row
-        return None
+    def comparison(self, *, dataset: str, backbone: str, seed: int, a: str, b: str) -> Comparison | None:
+        return self.description.strategy_pair(dataset=dataset, backbone=backbone, seed=seed, a=a, b=b)
 
     def is_collapsed(self, c: CellResult) -> bool:
         return c.id in self.collapsed

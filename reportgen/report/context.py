@@ -7,8 +7,7 @@ group of sections), :mod:`discussion` (sentences from the numbers), :mod:`wordin
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..describe.model import Description
 from ..i18n import t
 from ..store import RunResults
 from . import discussion
@@ -19,7 +18,7 @@ from .sections import back, checklist, comparison, errors, front, pipeline, resu
 __all__ = ["Link", "ReportContext", "build_context"]
 
 
-def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale: int = 0,
+def build_context(run: RunResults, description: Description, lang: str, *, stale: int = 0,
                   detail: str | None = None) -> ReportContext:
     """The whole report for one language as view models (figures still to be drawn).
 
@@ -29,7 +28,7 @@ def build_context(run: RunResults, analysis: dict[str, Any], lang: str, *, stale
     ``detail``: "brief" leaves out the per-epoch logs and per-layer tables (a sentence says where they
     are); None: run.json's ``report.detail`` (default "full").
     """
-    b = Builder(run, analysis, lang)
+    b = Builder(run, description, lang)
     if detail is not None:
         b.detail = detail
     cfg = b.report_cfg

@@ -150,7 +150,7 @@ def _pair(b: Builder, c: Claim) -> str:
 
 
 def _claims(b: Builder) -> list[Claim]:
-    return list(b.analysis.get("claims") or [])
+    return list(b.description.claims)
 
 
 def _scores_context(claims: list[Claim]) -> list[Claim]:

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import jinja2
 
-from ..describe.consistency import gate
+from ..describe.gate import gate
+from ..describe.persist import analysis_paths, ensure_description
 from ..errors import RenderError, StoreError
 from ..i18n import LANGS
 from ..store import atomic_write_bytes, atomic_write_text, load_run, safepath
 from ..store.schema import RunRecord
-from .analysis import ensure_analysis
 from .context import Link, ReportContext, build_context
 from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
@@ -134,18 +134,6 @@ def _check_outputs(run_dir: Path, paths: dict[str, Path], pdf: bool, docx: bool 
             if target.absolute().is_relative_to(run_dir.absolute()):
                 safepath.check_inside(run_dir.absolute(), target.absolute())
             safepath.check_output(target)
-
-
-def _analysis_damaged(run_dir: Path) -> bool:
-    import json
-
-    for path in (run_dir / "analysis").glob("*.json"):
-        try:
-            if not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
-                return True
-        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            return True
-    return False
 
 
 def _write(target: Path, data: bytes | str) -> None:
@@ -274,17 +262,17 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
     paths = _html_paths(run_dir, out, langs)
     _check_outputs(run_dir, paths, pdf, docx)
     try:
-        # A damaged analysis file (hand-edited, truncated) is derived data: recompute it, do not trust it.
-        analysis = ensure_analysis(run, force=_analysis_damaged(run_dir))
+        # Written by `run`; recomputed here only when missing, stale or damaged (derived data is never trusted).
+        description = ensure_description(run)
     except OSError as exc:
         raise RenderError(f"cannot write the analysis files ({exc.strerror or exc})",
                           file=exc.filename or run_dir / "analysis", expected="a writable results store",
                           fix="make the run folder writable (render writes analysis/ and figures/ there)") from None
     # Nothing is written (report, figures) unless every stored number agrees with its predictions.
-    gate(run, analysis["comparisons"], analysis["claims"])
+    gate(run, description)
     font = find_cjk_font()
 
-    contexts = [build_context(run, analysis, lg, stale=len(source.training_keys), detail=detail) for lg in langs]
+    contexts = [build_context(run, description, lg, stale=len(source.training_keys), detail=detail) for lg in langs]
     # What the author should see before handing in, on the terminal (never as instructions in the report).
     notes = source.warnings + author_warnings(run.experiment, contexts[0].unanswered, run.missing)
     if contexts[0].checklist_open:  # reviewers check these; the author should see the gaps before submitting
@@ -294,8 +282,8 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
     blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]
-    written: dict[str, Path] = {"comparisons": analysis["paths"]["comparisons"],
-                                "findings": analysis["paths"]["findings"]}
+    analysis = analysis_paths(run_dir)
+    written: dict[str, Path] = {"comparisons": analysis["comparisons"], "findings": analysis["findings"]}
     pool = worker_pool(jobs if jobs is not None else default_workers())
     try:
         figures = FigureSet([f.job for f in blocks], str(font.path), cache_dir=run_dir / FIGURES)

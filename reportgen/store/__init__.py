@@ -195,9 +195,13 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def json_text(obj: Any) -> str:
+    """The exact text :func:`write_json` writes for ``obj`` (the description's manifest hashes it before writing)."""
+    return json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=_json_default) + "\n"
+
+
 def write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=_json_default)
-    atomic_write_text(path, text + "\n")
+    atomic_write_text(path, json_text(obj))
 
 
 def read_json(path: Path) -> Any:

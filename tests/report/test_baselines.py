@@ -12,9 +12,9 @@ import re
 import pytest
 import tomllib
 
+from reportgen.describe.persist import ensure_description
 from reportgen.i18n import t
 from reportgen.published import baselines
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.context import build_context
 from reportgen.store import load_run
 
@@ -105,7 +105,7 @@ def test_no_published_column_for_the_demo_protocol_even_with_the_benchmark_decla
     run = load_run(store_copy)
     for d in run.experiment["datasets"]:
         d["benchmark"] = "pneumoniamnist"  # what experiments/demo.toml declares
-    ctx = build_context(run, ensure_analysis(run), "en")
+    ctx = build_context(run, ensure_description(run), "en")
     tables = [b for s in ctx.sections for b in s.blocks if getattr(b, "ref", "").startswith("metrics:")]
     assert tables and all(t("en", "baselines.col.published") not in tab.header for tab in tables)
     text = " ".join(getattr(b, "text", "") for s in ctx.sections for b in s.blocks)
@@ -215,7 +215,7 @@ def test_a_medmnist_v2_protocol_run_shows_the_published_row_and_its_source(tmp_p
         assert t(lang, "baselines.col.published") not in near and "0.944" not in near  # wrong image size
         assert "doi:10.1038/s41597-022-01721-8" in page
     findings = load_run(run_dir)
-    found = {f.evidence["metric"]: f for f in ensure_analysis(findings)["findings"] if f.id.startswith("published_")}
+    found = {f.evidence["metric"]: f for f in ensure_description(findings).findings if f.id.startswith("published_")}
     assert all(f.scope["dataset"] == "pneumoniamnist" for f in found.values())  # never the near miss
     cell = next(c for c in findings.cells if c.cell.dataset == "pneumoniamnist")
     # One epoch on 64 images: far below 85.4 % / 0.944 unless the model is far better than that.

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from reportgen.config import load_experiment
+from reportgen.describe.persist import ensure_description
 from reportgen.errors import ConfigError
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.context import build_context
 from reportgen.report.model import Code, Figure, Table
 from reportgen.store import load_run
@@ -30,7 +30,7 @@ def _blocks(ctx, kind):
 @pytest.mark.parametrize("lang", ["en", "zh-TW"])
 def test_brief_keeps_results_and_figures_and_leaves_out_logs(store_copy: Path, lang: str) -> None:
     run = load_run(store_copy)
-    analysis = ensure_analysis(run)
+    analysis = ensure_description(run)
     full = build_context(run, analysis, lang)
     brief = build_context(run, analysis, lang, detail="brief")
     full_refs = [t.ref for t in _blocks(full, Table)]
@@ -56,9 +56,9 @@ def test_detail_key_in_the_toml_and_run_json(store_copy: Path, tmp_path: Path) -
     meta["experiment"]["report"]["detail"] = "brief"
     (store_copy / "run.json").write_text(json.dumps(meta), encoding="utf-8")
     run = load_run(store_copy)
-    ctx = build_context(run, ensure_analysis(run), "en")
+    ctx = build_context(run, ensure_description(run), "en")
     assert not any(t.ref.startswith(LEFT_OUT) for t in _blocks(ctx, Table))
-    assert any(t.ref.startswith("epochs-") for t in _blocks(build_context(run, ensure_analysis(run), "en",
+    assert any(t.ref.startswith("epochs-") for t in _blocks(build_context(run, ensure_description(run), "en",
                                                                            detail="full"), Table))
     toml = (store_copy / "experiment.toml").read_text(encoding="utf-8")
     good = tmp_path / "good.toml"

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from reportgen.cli import cli
+from reportgen.describe.persist import ensure_description
 from reportgen.i18n import t
 from reportgen.published import checklist_items
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.context import build_context
 from reportgen.store import load_run
 
@@ -91,7 +91,7 @@ def _checklist_status(ctx) -> dict[str, str]:
 @pytest.fixture
 def analysed(store_copy):
     run = load_run(store_copy)
-    return run, ensure_analysis(run)
+    return run, ensure_description(run)
 
 
 def test_a_fact_the_store_lacks_turns_its_item_back_to_open(analysed) -> None:

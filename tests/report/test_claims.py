@@ -56,13 +56,13 @@ def test_check_counts_claims_and_an_edited_prediction_flips_a_claim(real_store: 
 
 
 def test_rendered_sentences_are_the_claims_in_both_languages(store_copy: Path) -> None:
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.context import build_context
     from reportgen.report.model import Paragraph
     from reportgen.store import load_run
 
     run = load_run(store_copy)
-    analysis = ensure_analysis(run)
+    analysis = ensure_description(run)
     for lang in ("en", "zh-TW"):
         ctx = build_context(run, analysis, lang)
         paras = [blk.text for s in ctx.sections for blk in s.blocks if isinstance(blk, Paragraph)]
@@ -73,11 +73,42 @@ def test_rendered_sentences_are_the_claims_in_both_languages(store_copy: Path) -
         if lang == "zh-TW":
             assert "。 " not in text and "， " not in text
     # The headline is chosen on validation: the cells it names have the best mean validation macro-F1.
-    head = next(c for c in analysis["claims"] if c.kind == "headline")
+    head = next(c for c in analysis.claims if c.kind == "headline")
     by_cfg: dict[tuple, list[float]] = {}
     for c in run.cells:
         by_cfg.setdefault((c.cell.backbone, c.cell.strategy), []).append(c.metrics.val.macro_f1)
-    collapsed = {(c.values["backbone"], c.values["strategy"]) for c in analysis["claims"]
+    collapsed = {(c.values["backbone"], c.values["strategy"]) for c in analysis.claims
                  if c.kind == "scores" and c.outcome == "degenerate"}
     best = max((k for k in by_cfg if k not in collapsed), key=lambda k: sum(by_cfg[k]) / len(by_cfg[k]))
     assert head.outcome == "|".join(best)
+
+
+def test_the_description_is_read_when_fresh_and_recomputed_when_older_or_stale(store_copy: Path) -> None:
+    import hashlib
+
+    from reportgen.describe.persist import CLAIMS_VERSION, analysis_paths, ensure_description, inputs_hash
+    from reportgen.store import load_run
+
+    run = load_run(store_copy)
+    first = ensure_description(run)
+    paths = analysis_paths(store_copy)
+    manifest = json.loads(paths["description"].read_text())
+    assert manifest["inputs"] == inputs_hash(run) == first.inputs
+    again = ensure_description(load_run(store_copy))  # fresh: read back, typed, equal
+    assert (again.claims, again.comparisons, again.seeds, again.findings, again.cells) == (
+        first.claims, first.comparisons, first.seeds, first.findings, first.cells)
+    # claims.json of an older version (its hash in the manifest updated too) is recomputed, never trusted.
+    data = json.loads(paths["claims"].read_text())
+    data.update(version=CLAIMS_VERSION - 1, claims=[])
+    paths["claims"].write_text(json.dumps(data))
+    manifest["files"]["claims.json"] = hashlib.sha256(paths["claims"].read_bytes()).hexdigest()
+    paths["description"].write_text(json.dumps(manifest))
+    assert ensure_description(load_run(store_copy)).claims == first.claims
+    assert json.loads(paths["claims"].read_text())["version"] == CLAIMS_VERSION
+    # A finished cell gone from the store changes the inputs: described again, without it.
+    gone = run.cells[-1]
+    (gone.path / "result.json").unlink()
+    fewer = ensure_description(load_run(store_copy))
+    assert fewer.inputs != first.inputs and gone.id not in fewer.cells
+    assert all(gone.id not in (r.a, r.b) for r in fewer.comparisons)
+    assert json.loads(paths["description"].read_text())["inputs"] == fewer.inputs

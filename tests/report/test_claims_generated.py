@@ -167,14 +167,14 @@ def _paragraphs(ctx, anchors: tuple[str, ...] | None = None) -> list[str]:
 def test_generated_outcomes_are_worded_as_the_facts_say(real_store: Path, tmp_path_factory, m) -> None:
     from reportgen.describe.claims import verify
     from reportgen.describe.facts import FreshFacts
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.context import build_context
     from reportgen.store import load_run
 
     store = build_generated(real_store, tmp_path_factory.mktemp("gen") / "store", **m)
     run = load_run(store)
-    analysis = ensure_analysis(run)
-    claims = analysis["claims"]
+    analysis = ensure_description(run)
+    claims = analysis.claims
     assert verify(run, claims) == [], "a claim does not hold on the predictions it was described from"
     fresh = FreshFacts(run)
     for c in claims:
@@ -184,8 +184,8 @@ def test_generated_outcomes_are_worded_as_the_facts_say(real_store: Path, tmp_pa
             if c.outcome == "below_chance":
                 assert cell.auc is not None and cell.auc < 0.5
         if c.kind == "pair" and c.outcome in ("better", "worse"):
-            part = fresh.pair(c.params["a"], c.params["b"])["macro_f1"]
-            assert part["p_adjusted"] < 0.05 and (part["ci"][0] > 0 or part["ci"][1] < 0)
+            part = fresh.pair(c.params["a"], c.params["b"]).macro_f1
+            assert part.p_adjusted < 0.05 and (part.ci[0] > 0 or part.ci[1] < 0)
         if c.kind == "winner":
             assert c.values["n"] >= 2
         if c.kind == "headline" and "|" in c.outcome:

@@ -69,11 +69,11 @@ def test_parse_cell_id() -> None:
 
 
 def test_tables_and_figures_numbered_in_reading_order(store_copy) -> None:
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.store import load_run
 
     run = load_run(store_copy)
-    ctx = context.build_context(run, ensure_analysis(run), "en")
+    ctx = context.build_context(run, ensure_description(run), "en")
     tables = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, Table)]
     figures = [b.number for s in ctx.sections for b in s.blocks if isinstance(b, Figure)]
     assert tables == list(range(1, len(tables) + 1))
@@ -85,11 +85,11 @@ def test_tables_and_figures_numbered_in_reading_order(store_copy) -> None:
 
 
 def test_metric_in_table_matches_metrics_json(store_copy) -> None:
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.store import load_run
 
     run = load_run(store_copy)
-    ctx = context.build_context(run, ensure_analysis(run), "en")
+    ctx = context.build_context(run, ensure_description(run), "en")
     cell = run.cells[0]
     expected = c.pct(cell.metrics.test.macro_f1)
     texts = [x.text for s in ctx.sections for b in s.blocks if isinstance(b, Table) for r in b.rows for x in r]

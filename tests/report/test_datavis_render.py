@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reportgen.describe import checks
+from reportgen.describe.persist import ensure_description
 from reportgen.report import render_report
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.context import build_context
 from reportgen.report.format import count, dec, pct
 from reportgen.store import load_run
@@ -35,7 +35,7 @@ def aug_store(tmp_path_factory) -> Path:
 
 def _figures(run_dir: Path, lang: str = "en") -> list:
     run = load_run(run_dir)
-    ctx = build_context(run, ensure_analysis(run), lang)
+    ctx = build_context(run, ensure_description(run), lang)
     return [blk for sec in ctx.sections for blk in sec.blocks if getattr(blk, "kind", "") == "figure"]
 
 

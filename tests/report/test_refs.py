@@ -58,11 +58,11 @@ def test_no_paragraph_is_repeated(mixed_pdf: dict, lang: str) -> None:
 def test_numbers_follow_reading_order_and_a_missing_ref_is_an_error(mixed_store) -> None:
     """Layout numbers in reading order whatever order the tables were created in; citing a ref no element
     carries stops the render."""
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.store import load_run
 
     run = load_run(mixed_store)
-    b = Builder(run, ensure_analysis(run), "en")
+    b = Builder(run, ensure_description(run), "en")
     first, second = b.section("results"), b.section("comparison")
     late = b.table(second, "late", "created first, read second", ["a"], [["1"]], source="-")
     early = b.table(first, "early", "created second, read first", ["a"], [["2"]], source="-")

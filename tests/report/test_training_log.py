@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from reportgen.describe.persist import ensure_description
 from reportgen.report import render_report
-from reportgen.report.analysis import ensure_analysis
 from reportgen.report.context import build_context
 from reportgen.report.model import Figure, Paragraph, Table
 from reportgen.report.sections import training
@@ -134,7 +134,7 @@ def test_multiclass_store_epoch_tables_warmup_and_class_weights(multiclass_copy:
 # --------------------------------------------------------------------------- figure jobs: the warm-up boundary
 def _context(run_dir: Path, lang: str = "en"):
     run = load_run(run_dir)
-    return build_context(run, ensure_analysis(run), lang)
+    return build_context(run, ensure_description(run), lang)
 
 
 def test_warmup_boundary_is_in_the_figure_data_of_warmup_cells_only(multiclass_copy: Path) -> None:

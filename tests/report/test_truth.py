@@ -33,22 +33,22 @@ def test_auc_recomputed_with_sklearn_equals_metrics_json(real_store: Path) -> No
 
 
 def test_store_is_consistent_and_comparisons_use_the_cells_metrics(store_copy: Path) -> None:
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
 
     run = load_run(store_copy)
-    comparisons = ensure_analysis(run)["comparisons"]
+    comparisons = ensure_description(run).comparisons
     assert comparisons
     assert check_run(run, comparisons) == []
     by_id = {c.id: c for c in run.cells}
     for row in comparisons:
         for metric in ("macro_f1", "auc", "accuracy"):
-            part = row[metric]
-            if part.get("value_a") is None:
+            part = getattr(row, metric)
+            if part.value_a is None:
                 continue
-            a, b = by_id[row["a"]].test, by_id[row["b"]].test
-            assert part["value_a"] == pytest.approx(getattr(a, metric), abs=1e-9)
-            assert part["value_b"] == pytest.approx(getattr(b, metric), abs=1e-9)
-            assert part["diff"] == pytest.approx(getattr(a, metric) - getattr(b, metric), abs=1e-9)
+            a, b = by_id[row.a].test, by_id[row.b].test
+            assert part.value_a == pytest.approx(getattr(a, metric), abs=1e-9)
+            assert part.value_b == pytest.approx(getattr(b, metric), abs=1e-9)
+            assert part.diff == pytest.approx(getattr(a, metric) - getattr(b, metric), abs=1e-9)
 
 
 def test_predictions_round_trip_exactly_and_name_their_samples(tmp_path: Path, real_store: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from reportgen.describe import checks
 from reportgen.i18n import LANGS, placeholders
 from reportgen.report.wording import describe
-from reportgen.store import CellResult, Predictions, load_run, read_record
+from reportgen.store import CellResult, Predictions, load_run, read_record, write_record
 from reportgen.store.schema import DatasetFacts, FindingsRecord, SplitCount
 
 I18N = Path(checks.__file__).parents[1] / "i18n"
@@ -180,7 +180,8 @@ def test_every_finding_describes_in_both_languages(base, tmp_path):
         for lang in LANGS:
             text = describe(f, lang)
             assert all(text.values()) and "{" not in "".join(text.values())
-    path = checks.save_findings(tmp_path, found)
+    path = tmp_path / "analysis" / "findings.json"  # written by the description step (describe/persist.py)
+    write_record(path, FindingsRecord(source="reportgen.describe.checks.run_checks", findings=found))
     assert read_record(FindingsRecord, path).findings == found
 
 

@@ -14,7 +14,7 @@ from . import selection
 
 def findings(b: Builder) -> None:
     sec = b.section("findings")
-    found = b.analysis.get("findings") or []
+    found = list(b.description.findings)
     if not found:
         sec.blocks.append(Paragraph(b.tr("findings.none")))
         return

@@ -118,12 +118,12 @@ def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) 
                     continue
                 sub = ci_fmt(m.ci_of(metric))
                 comp = b.comparison(dataset=ds, backbone=bb, seed=seed, a=s, b="scratch")
-                part = (comp or {}).get(metric)  # kappa has no paired test: its cell shows the CI only
+                part = comp.metric(metric) if comp else None  # kappa has no paired test: its cell shows the CI only
                 base = b.cells(dataset=ds, backbone=bb, strategy="scratch", seed=seed)
                 # An AUC difference against scores that do not vary is float noise: no Δ is credited to it.
                 noise = metric == "auc" and bool(base) and degenerate(b, base[0])
                 if part and s != "scratch" and not noise:
-                    sub = f"{sub}; Δ {diff_fmt(part.get('diff'))}, {pvalue(part.get('p_adjusted'))}"
+                    sub = f"{sub}; Δ {diff_fmt(part.diff)}, {pvalue(part.p_adjusted)}"
                 text = value(getattr(m, metric))
                 if b.is_collapsed(found[0]):
                     text = f"{text} †"
@@ -227,16 +227,17 @@ def ovr_roc(b: Builder, sec: Section, ds: str, bb: str, cells: list[CellResult])
 def seed_table(b: Builder, sec: Section, ds: str) -> None:
     """Several seeds: mean ± sd of each headline metric, so one lucky seed is not the result."""
     rows = []
-    for r in b.analysis.get("seeds", []):
-        if r.get("dataset") != ds:
+    for r in b.description.seeds:
+        if r.dataset != ds:
             continue
-        cells: list[Any] = [b.bb_label(r.get("backbone", "")), b.strategy_name(r.get("strategy", "")),
-                            str(len(r.get("seeds", [])))]
+        # Two configurations of one backbone × strategy (cells kept from an edited TOML) are two rows, each with
+        # its own n; the settings that tell them apart are printed under the strategy.
+        differs = ", ".join(f"{k} = {v}" for k, v in r.differs.items())
+        cells: list[Any] = [b.bb_label(r.backbone), Cell(b.strategy_name(r.strategy), sub=differs), str(r.n)]
         for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
-            ms = r.get(m) or {}
+            ms = getattr(r, m)
             fmt = dec if m == "auc" else pct
-            cells.append(Cell(fmt(ms.get("mean")), sub=f"± {fmt(ms.get('sd'))}" if ms.get("sd") is not None else "",
-                              value=ms.get("mean")))
+            cells.append(Cell(fmt(ms.mean), sub=f"± {fmt(ms.sd)}" if ms.sd is not None else "", value=ms.mean))
         rows.append(cells)
     if rows:
         header = [b.tr("col.backbone"), b.tr("col.strategy"), b.tr("col.n_seeds")] + [

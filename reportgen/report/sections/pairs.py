@@ -7,43 +7,42 @@ the difference, its paired-bootstrap CI and the Holm-adjusted p-value — so a c
 
 from __future__ import annotations
 
+from ...describe.model import Comparison, ComparisonKind
 from ...i18n import t
 from ..builder import Builder
 from ..format import pct, points, points_ci, pvalue
 from ..model import Cell, Section
 
 
-def _side(b: Builder, row: dict, side: str) -> str:
-    kind = row.get("kind")
-    if kind == "strategy":
-        return b.strategy_name(row[f"strategy_{side}"])
-    if kind == "backbone":
-        return b.bb_label(row[f"backbone_{side}"])
-    cid = row[side]
+def _side(b: Builder, row: Comparison, side: str) -> str:
+    if row.kind is ComparisonKind.STRATEGY:
+        return b.strategy_name(getattr(row, f"strategy_{side}"))
+    if row.kind is ComparisonKind.BACKBONE:
+        return b.bb_label(getattr(row, f"backbone_{side}"))
+    cid = getattr(row, side)
     found = next((c for c in b.run.cells if c.id == cid), None)
     return f"{b.bb_label(found.cell.backbone)} / {b.strategy_name(found.cell.strategy)}" if found else cid
 
 
-def _context(b: Builder, row: dict) -> str:
-    kind = row.get("kind")
-    seed = f" · seed {row.get('seed')}" if len(b.seeds()) > 1 and row.get("seed") is not None else ""
-    if kind == "strategy":
-        return t(b.lang, "pairs.within_backbone", backbone=b.bb_label(row["backbone"])) + seed
-    if kind == "backbone":
-        return t(b.lang, "pairs.within_strategy", strategy=b.strategy_name(row["strategy"])) + seed
+def _context(b: Builder, row: Comparison) -> str:
+    seed = f" · seed {row.seed}" if len(b.seeds()) > 1 else ""
+    if row.kind is ComparisonKind.STRATEGY:
+        return t(b.lang, "pairs.within_backbone", backbone=b.bb_label(row.backbone or "")) + seed
+    if row.kind is ComparisonKind.BACKBONE:
+        return t(b.lang, "pairs.within_strategy", strategy=b.strategy_name(row.strategy or "")) + seed
     return t(b.lang, "pairs.best") + seed
 
 
 def pairs_table(b: Builder, sec: Section, ds: str) -> None:
     rows = []
-    for row in b.analysis.get("comparisons", []):
-        part = row.get("macro_f1") or {}
-        if row.get("dataset") != ds or part.get("diff") is None:
+    for row in b.description.comparisons:
+        part = row.macro_f1
+        if row.dataset != ds or part.diff is None:
             continue
         label = t(b.lang, "pairs.row", a=_side(b, row, "a"), b=_side(b, row, "b"))
-        rows.append([Cell(label, sub=_context(b, row)), pct(part.get("value_a")), pct(part.get("value_b")),
-                     points(part.get("diff")), points_ci(part.get("ci")),
-                     pvalue(part.get("p_adjusted")).removeprefix("p ").removeprefix("= ")])
+        rows.append([Cell(label, sub=_context(b, row)), pct(part.value_a), pct(part.value_b),
+                     points(part.diff), points_ci(list(part.ci)),
+                     pvalue(part.p_adjusted).removeprefix("p ").removeprefix("= ")])
     if not rows:
         return
     header = [t(b.lang, f"pairs.col.{k}") for k in ("pair", "a", "b", "diff", "ci", "p")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...describe.facts import is_degenerate, score_spread
 from ...i18n import t
 from ...published import baselines
 from ...store import CellResult
@@ -29,11 +28,9 @@ def sens_spec(m: SplitMetrics, rule: str) -> str:
 
 
 def degenerate(b: Builder, c: CellResult) -> bool:
-    """Test scores spanning less than numeric resolution: the tables mark their AUC and thresholds, not credit them."""
-    cache = b.__dict__.setdefault("_degenerate", {})
-    if c.id not in cache:
-        cache[c.id] = is_degenerate(*score_spread(c.predictions("test").probs))
-    return cache[c.id]
+    """Test scores spanning less than numeric resolution: the tables mark their AUC and thresholds, not credit them.
+    Read from the description's cell facts (computed once from the stored test scores, as the claims are)."""
+    return b.description.cells[c.id].degenerate
 
 
 def degenerate_cell(b: Builder) -> Cell:
