@@ -109,7 +109,7 @@ def word(b: Builder, c: Claim) -> str:
     if c.kind == "val_test_gap":
         gap = _table_diff(v["val"], v["test"])
         return ct(b, f"val_test_gap.{c.outcome}", val=fmt.pct(v["val"]), test=fmt.pct(v["test"]), gap=_pts(gap),
-                  ref=refs(b, c.refs))
+                  ci=_ci(v.get("ci")), ref=refs(b, c.refs))
     raise KeyError(f"no wording for claim kind {c.kind!r}")
 
 

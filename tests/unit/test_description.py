@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from reportgen.describe import compare as C
 from reportgen.describe.model import (
@@ -84,3 +85,20 @@ def test_compare_rows_are_typed_and_round_trip() -> None:
         back = t.flipped()
         assert (back.a, back.b) == (t.b, t.a) and back.macro_f1.diff == -t.macro_f1.diff
         assert back.macro_f1.ci == (-t.macro_f1.ci[1], -t.macro_f1.ci[0])
+
+
+@pytest.mark.parametrize("val, test, ci, outcome", [
+    (0.946, 0.885, (0.859, 0.911), "large"),    # the demo: 6.1 points, above the CI (a fixed 10 points missed it)
+    (0.900, 0.885, (0.859, 0.911), "small"),    # inside the CI: test-set noise explains it
+    (0.800, 0.885, (0.859, 0.911), "reverse"),  # validation below the CI
+    (0.990, 0.885, (None, None), "large"),      # no CI stored: the fixed 10-point rule
+    (0.950, 0.885, (None, None), "small"),
+])
+def test_validation_test_gap_is_judged_against_the_test_ci(val, test, ci, outcome) -> None:
+    from types import SimpleNamespace
+
+    from reportgen.describe.claims import classify_gap
+
+    cell = SimpleNamespace(val_macro_f1=val, macro_f1=test, macro_f1_ci=ci)
+    facts = SimpleNamespace(cell=lambda cid: cell)
+    assert classify_gap(facts, {"cell": "x"})[0] == outcome
