@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConsistencyError
+from ..registry import metrics as metric_registry
 from ..store import CellResult, Predictions, RunResults
 from ..store.schema import HEADLINE, MetricsRecord, SplitMetrics
 from . import metrics
 
 # Same kernel, same inputs: anything above float noise is a real disagreement.
 TOLERANCE = 1e-9
-CHECKED = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece", "kappa_quadratic", "n",
-           "majority_baseline_accuracy", "loss")
+CHECKED = metric_registry.NAMES + ("n", "majority_baseline_accuracy")
 PER_CLASS = ("precision", "recall", "f1", "support", "auc")
 
 
@@ -118,7 +118,7 @@ def check_comparisons(run: RunResults, rows: list[dict]) -> list[Mismatch]:
             cell = by_id.get(row.get(side))
             if cell is None:
                 continue
-            for metric in ("accuracy", "macro_f1", "auc"):
+            for metric in metric_registry.COMPARED:
                 part = row.get(metric) or {}
                 if f"value_{side}" in part and _differs(part[f"value_{side}"], getattr(cell.test, metric)):
                     out.append(Mismatch(cell.id, f"analysis/comparisons.json {metric} value_{side}",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..registry import metrics as metric_registry
 from ..store import CellResult, Predictions, RunResults
 from ..store.schema import SplitMetrics
 from .checks import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD
@@ -122,7 +123,7 @@ class Facts:
 
 def _flipped(row: dict) -> dict:
     out = dict(row, a=row["b"], b=row["a"])
-    for metric in ("accuracy", "macro_f1", "auc"):
+    for metric in metric_registry.COMPARED:
         part = dict(row.get(metric) or {})
         if part.get("diff") is not None:
             part["diff"] = -part["diff"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..describe.claims import Claim, describe
 from ..errors import StoreError
+from ..registry import metrics as metric_registry
 from ..store import RESULT_FILE, RunResults, read_json, read_record, write_json, write_record
 from ..store.schema import FindingsRecord
 
@@ -41,7 +42,7 @@ def compute_comparisons(run: RunResults) -> dict[str, Any]:
 
 
 SEEDS = "seeds.json"
-SEED_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
+SEED_METRICS = metric_registry.HEADLINE
 
 
 def compute_seed_summary(run: RunResults) -> dict[str, Any]:
