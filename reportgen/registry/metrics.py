@@ -29,7 +29,7 @@ class Metric:
     label_key: str | None  # i18n key of its column label (None: not shown as a column)
     # headline: result.json's test block and the seed summary; table: the results table and exported cell
     # metrics; compared: paired tests, pivots; vectorised: bootstrapped from resample weights; ci: metrics.json
-    # carries a 95 % CI
+    # carries a 95 % CI; figure: a figure axis shows it (its label is report.fig.<name>)
     roles: frozenset[str]
 
 
@@ -42,14 +42,14 @@ REGISTRY: tuple[Metric, ...] = (
     _m("accuracy", True, "accuracy", "pct", "report.col.accuracy", "headline table compared vectorised ci"),
     _m("balanced_accuracy", True, "balanced_accuracy", "pct", "report.col.balanced_accuracy",
        "headline table vectorised ci"),
-    _m("macro_f1", True, "macro_f1", "pct", "report.col.macro_f1", "headline table compared vectorised ci"),
+    _m("macro_f1", True, "macro_f1", "pct", "report.col.macro_f1", "headline table compared vectorised ci figure"),
     _m("weighted_f1", True, "weighted_f1", "pct", None, "vectorised"),
-    _m("auc", True, "roc_auc", "dec", "report.col.auc", "headline table compared vectorised ci"),
+    _m("auc", True, "roc_auc", "dec", "report.col.auc", "headline table compared vectorised ci figure"),
     _m("ece", False, "expected_calibration_error", "dec", "report.col.ece", "table"),
     # Meaningful only when the classes are ordered (a dataset declared task = "ordinal").
     _m("kappa_quadratic", True, "kappa_quadratic", "dec", "results.col.kappa_quadratic", "ci",
        tasks=frozenset({"ordinal"})),
-    _m("loss", False, "mean_loss", "dec", "results.col.loss", "ci"),
+    _m("loss", False, "mean_loss", "dec", "results.col.loss", "ci figure"),
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in REGISTRY}
 

@@ -59,8 +59,8 @@ def metric_row(b: Builder, c: CellResult) -> list[Any]:
 
 
 def fig_labels(b: Builder) -> dict[str, str]:
-    keys = ("epoch", "loss", "train", "val", "best_epoch", "true", "predicted", "fpr", "tpr", "chance",
-            "macro_f1", "auc", "wall_time", "trainable_params", "val_metric")
+    keys = ("epoch", "train", "val", "best_epoch", "true", "predicted", "fpr", "tpr", "chance", "wall_time",
+            "trainable_params", "val_metric") + metric_registry.with_role("figure")
     labels = {k: b.tr(f"fig.{k}") for k in keys}
     labels.update({f"strategy.{s}": b.strategy_name(s) for s in STRATEGY_ORDER})
     labels.update({k: t(b.lang, f"training.fig.{k}") for k in ("accuracy", "lr", "boundary")})
