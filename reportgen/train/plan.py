@@ -293,7 +293,7 @@ def decode_seconds(exp: Experiment, pf: Preflight) -> float:
 
 
 def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = None) -> list[dict[str, Any]]:
-    from .runner import pick_device
+    from .environment import pick_device
 
     dev = device or pick_device("auto")
     timings: dict[tuple, Timing] = {}
