@@ -90,3 +90,15 @@ def test_config_matrix_and_report_read_the_registry() -> None:
     assert matrix.NEEDS_PRETRAINED == strategy_registry.NEEDS_PRETRAINED
     assert builder.parse_cell_id("ds-bb-frozen-s0-deadbeef")["strategy"] == "frozen"
     assert records.TEST_METRICS == metric_registry.TABLE and schema.HEADLINE == metric_registry.HEADLINE
+
+
+def test_an_unknown_strategy_is_refused_with_the_registry_names(tmp_path) -> None:
+    from reportgen.config import load_experiment
+    from reportgen.errors import ConfigError
+    from tests.conftest import tiny_npz_experiment
+
+    with pytest.raises(ConfigError) as err:
+        load_experiment(tiny_npz_experiment(tmp_path, strategies='["finetune", "linearprobe", "frozn"]'))
+    text = str(err.value)
+    assert 'unknown strategy "linearprobe"' in text and "one of finetune, frozen, scratch, warmup" in text
+    assert "use finetune, frozen, scratch or warmup" in text and 'did you mean "frozen"?' in text
