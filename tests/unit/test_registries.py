@@ -102,3 +102,14 @@ def test_an_unknown_strategy_is_refused_with_the_registry_names(tmp_path) -> Non
     text = str(err.value)
     assert 'unknown strategy "linearprobe"' in text and "one of finetune, frozen, scratch, warmup" in text
     assert "use finetune, frozen, scratch or warmup" in text and 'did you mean "frozen"?' in text
+
+
+def test_the_registries_import_neither_torch_nor_numpy() -> None:
+    """Config, the store's schema and render read them: they must stay at the bottom of the import graph."""
+    import subprocess
+    import sys
+
+    code = ("import sys, reportgen.registry.strategies, reportgen.registry.metrics; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
