@@ -367,7 +367,7 @@ def bench(size: int | None, backbone: str, epochs: int | None, frozen_epochs: in
           hw4: bool, seeds: int, launcher: bool, quick: bool) -> None:
     """Time reportgen vs a plain DataLoader loop vs the compute ceiling; write bench/out/bench.{json,md}."""
     from reportgen.models.backbones import check_backbone_name
-    from reportgen.train.runner import pick_device
+    from reportgen.train.environment import pick_device
 
     check_backbone_name(backbone)
     dev = str(pick_device(device))

@@ -185,9 +185,9 @@ def plan(experiment: Path, device: str, allow_outside_files: bool) -> None:
 
     exp = _load(experiment, allow_outside_files)
     t0 = time.perf_counter()  # `run` imports the same: its start-up is part of the estimate
+    from .train.environment import pick_device
     from .train.plan import TIMED_BATCHES, decode_seconds, plan_rows, plan_table, run_overhead_seconds
     from .train.preflight import preflight
-    from .train.runner import pick_device
 
     startup = time.perf_counter() - t0
     dev = pick_device(device)
@@ -430,7 +430,7 @@ def inspect(backbone: str | None, size: int, list_all: bool) -> None:
         return
     check_backbone_name(backbone, key="BACKBONE")
     from .models.backbones import check_input_size, family
-    from .models.stats import format_inspect, inspect_table
+    from .models.inspect import format_inspect, inspect_table
 
     problem = check_input_size(backbone, size)
     if problem:

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..registry import strategies as strategy_registry
 from .named_files import check_named_file
 from .names import close_names, is_baseline, known_names
 from .report import lang_text, parse_checklist, parse_tasks
 from .tomlcheck import ConfigErrors, parse_toml
 
-STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
+STRATEGIES = strategy_registry.ACCEPTED
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "plateau", "cosine", "step")
 SELECTION_METRICS = ("val_loss", "val_acc", "val_macro_f1", "val_auc")
@@ -236,7 +237,7 @@ EXPERIMENT_KEYS: dict[str, tuple[Any, Validator]] = {
     "name": (None, _optional(_name)),
     "output_dir": ("runs", _str),
     "seeds": ([0], _int_list),
-    "strategies": (["finetune", "frozen", "scratch"], _distinct_str_list),
+    "strategies": (list(strategy_registry.DEFAULTS), _distinct_str_list),
 }
 
 REPORT_KEYS: dict[str, tuple[Any, Validator]] = {
@@ -570,7 +571,8 @@ def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
         if s not in STRATEGIES:
             _report(ConfigError(f'unknown strategy "{s}"', file=path, key=f"experiment.strategies[{i}]",
                                 expected="one of " + ", ".join(STRATEGIES),
-                                fix=_did_you_mean(s, STRATEGIES) or "use finetune, frozen, scratch or warmup"))
+                                fix=_did_you_mean(s, STRATEGIES)
+                                or f"use {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}"))
     if len(set(exp["strategies"])) != len(exp["strategies"]):
         raise ConfigError("a strategy is listed twice", file=path, key="experiment.strategies")
 

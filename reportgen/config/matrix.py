@@ -12,22 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..registry import strategies as strategy_registry
 from . import BackboneSpec, DatasetSpec, Experiment
 
-# Backbones with no pretrained weights can only be trained from scratch: "finetune" or "frozen"
-# of a random network would be mislabelled scratch runs (or a random-feature probe).
-NEEDS_PRETRAINED = ("finetune", "frozen", "warmup")
-
-STRATEGY_SEMANTICS: dict[str, dict[str, Any]] = {
-    "finetune": {"init": "pretrained", "backbone_trainable": True, "backbone_mode": "train",
-                 "head": "new, trained"},
-    "frozen": {"init": "pretrained", "backbone_trainable": False, "backbone_mode": "eval",
-               "head": "new, trained"},
-    "scratch": {"init": "random", "backbone_trainable": True, "backbone_mode": "train",
-                "head": "new, trained"},
-    "warmup": {"init": "pretrained", "backbone_trainable": "after warm-up", "backbone_mode": "eval, then train",
-               "head": "new, trained"},
-}
+# Backbones with no pretrained weights can only be trained from scratch: fine-tuning or freezing
+# a random network would be a mislabelled scratch run (or a random-feature probe).
+NEEDS_PRETRAINED = strategy_registry.NEEDS_PRETRAINED
 
 
 @dataclass(frozen=True)
@@ -45,13 +35,11 @@ class Cell:
         return "none" if self.strategy == "scratch" else self.backbone.weights
 
     def semantics(self) -> dict[str, Any]:
-        sem = dict(STRATEGY_SEMANTICS[self.strategy])
-        sem["frozen_epochs"] = (
-            self.train["epochs"] if self.strategy == "frozen"
-            else min(self.train["warmup_frozen_epochs"], self.train["epochs"]) if self.strategy == "warmup"
-            else 0
-        )
-        sem["description_key"] = f"strategy.{self.strategy}"
+        strategy = strategy_registry.get(self.strategy)
+        sem = dict(strategy.semantics)
+        sem["frozen_epochs"] = strategy_registry.frozen_epochs(
+            self.strategy, epochs=self.train["epochs"], warmup_frozen_epochs=self.train["warmup_frozen_epochs"])
+        sem["description_key"] = strategy.key
         return sem
 
     def resolved(self) -> dict[str, Any]:
@@ -106,7 +94,7 @@ def build_cells(exp: Experiment) -> tuple[list[Cell], list[Skipped]]:
                     if _excluded(exp, values):
                         skipped.append(Skipped(**values, reason="excluded in the experiment file"))
                         continue
-                    if s in NEEDS_PRETRAINED and b.weights.lower() == "none":
+                    if strategy_registry.get(s).needs_pretrained and b.weights.lower() == "none":
                         skipped.append(Skipped(**values, reason=f'"{s}" needs pretrained weights; '
                                                f'{b.name} has weights = "none" (only scratch applies)'))
                         continue

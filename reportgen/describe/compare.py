@@ -14,6 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
+from ..registry import strategies as strategy_registry
 from .model import COMPARED_METRICS
 from .pairedtests import compare_pair, delong, holm, mcnemar, paired_bootstrap
 
@@ -41,15 +42,10 @@ def _index_cells(cells: list[dict], key: tuple[str, ...], member: str) -> dict[t
     return groups
 
 
-STRATEGY_ORDER = ("finetune", "frozen", "warmup", "scratch")  # a is the earlier one of every strategy pair
-
-
 def _strategy_pairs(strategies: list[str]) -> list[tuple[str, str]]:
-    """Every pair of strategies a reader would compare, oriented in STRATEGY_ORDER (so "x vs scratch" keeps
-    scratch as b, as the pivot tables expect)."""
-    rank = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-    ordered = sorted(strategies, key=lambda s: (rank.get(s, len(rank)), strategies.index(s)))
-    return list(combinations(ordered, 2))
+    """Every pair of strategies a reader would compare, oriented in the registry's reading order (a is the
+    earlier one, so "x vs scratch" keeps scratch as b, as the pivot tables expect)."""
+    return list(combinations(strategy_registry.ordered(strategies), 2))
 
 
 def _same_test_set(a: dict, b: dict) -> bool:
@@ -74,7 +70,7 @@ def compare_cells(cells: list[dict], *, n_boot: int = 2000, seed: int = 0) -> li
 
     Each cell is ``{"id", "dataset", "backbone", "strategy", "seed", "labels", "probs"}`` plus, optionally,
     ``"val_score"`` and ``"eligible"``. Pairs: within each (dataset, backbone, seed) every pair of strategies
-    (kind ``"strategy"``, oriented by STRATEGY_ORDER); within each (dataset, strategy, seed) every pair of
+    (kind ``"strategy"``, oriented in the registry's reading order); within each (dataset, strategy, seed) every pair of
     backbones in first-seen order (kind ``"backbone"``); and, within each (dataset, seed), the cell best on
     validation against every cell not already paired with it (kind ``"best"``, differing in both backbone and
     strategy). Pairs whose label arrays differ are skipped with a warning. Every metric's ``p_adjusted`` (Holm

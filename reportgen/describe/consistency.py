@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..registry import metrics as metric_registry
 from ..store import CellResult, Predictions, RunResults
 from ..store.schema import HEADLINE, MetricsRecord, SplitMetrics
 from . import metrics
@@ -20,8 +21,7 @@ from .model import Comparison
 
 # Same kernel, same inputs: anything above float noise is a real disagreement.
 TOLERANCE = 1e-9
-CHECKED = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc", "ece", "kappa_quadratic", "n",
-           "majority_baseline_accuracy", "loss")
+CHECKED = metric_registry.NAMES + ("n", "majority_baseline_accuracy")
 PER_CLASS = ("precision", "recall", "f1", "support", "auc")
 
 
@@ -119,7 +119,7 @@ def check_comparisons(run: RunResults, rows: Sequence[Comparison]) -> list[Misma
             cell = by_id.get(getattr(row, side))
             if cell is None:
                 continue
-            for metric in ("accuracy", "macro_f1", "auc"):
+            for metric in metric_registry.COMPARED:
                 part = getattr(row, metric)
                 stored = getattr(part, f"value_{side}")
                 if f"value_{side}" in part.model_fields_set and _differs(stored, getattr(cell.test, metric)):

@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..registry import metrics as metric_registry
 from . import classmetrics
 
 logger = logging.getLogger(__name__)
 
 # Metrics the bootstrap computes vectorised from resample weights (no Python loop per resample).
-FAST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auc")
+FAST_METRICS = metric_registry.VECTORISED
 
 # Upper bound on resamples x samples held in memory at once: a 50k-image test set with
 # n_boot=1000 would otherwise need ~0.8 GB of index and weight matrices.
@@ -428,7 +429,7 @@ def _bootstrap_cis(
     n, k = p.shape
     pred = p.argmax(axis=1)
     losses = classmetrics.sample_losses(y, p)
-    names = ("accuracy", "macro_f1", "auc", "balanced_accuracy", "kappa_quadratic", "loss")
+    names = metric_registry.CI
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for idx in bootstrap_resamples(n, n_boot=n_boot, seed=seed):
         w = resample_weights(idx, n)
@@ -542,6 +543,48 @@ def summarize(
             "at_val_youden": None if threshold is None else _binary_block(y, p[:, 1], float(threshold)),
         }
     return out
+
+
+# --------------------------------------------------------------------------- the registry's kernels
+# One function per metric of reportgen.registry.metrics (its ``kernel``), all ``(y_true, probs) -> float | None``,
+# computed by the same code summarize uses (tests/unit/test_metric_registry.py checks they agree).
+
+
+def _confusion_score(name: str, y_true, probs) -> float:
+    y, p = check_inputs(y_true, probs)
+    cm = confusion_matrix(y, p.argmax(axis=1), p.shape[1])
+    return float(_confusion_scores(cm[None].astype(float))[name][0])
+
+
+def accuracy(y_true, probs) -> float:
+    return _confusion_score("accuracy", y_true, probs)
+
+
+def balanced_accuracy(y_true, probs) -> float:
+    return _confusion_score("balanced_accuracy", y_true, probs)
+
+
+def macro_f1(y_true, probs) -> float:
+    return _confusion_score("macro_f1", y_true, probs)
+
+
+def weighted_f1(y_true, probs) -> float:
+    return _confusion_score("weighted_f1", y_true, probs)
+
+
+def kappa_quadratic(y_true, probs) -> float | None:
+    y, p = check_inputs(y_true, probs)
+    return finite_or_none(quadratic_weighted_kappa(y, p.argmax(axis=1), p.shape[1]))
+
+
+def mean_loss(y_true, probs) -> float:
+    y, p = check_inputs(y_true, probs)
+    return float(classmetrics.sample_losses(y, p).mean())
+
+
+def kernel(name: str) -> Callable:
+    """The function that computes registry metric ``name`` from ``(y_true, probs)``."""
+    return globals()[metric_registry.get(name).kernel]
 
 
 def mean_sd(values) -> dict:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ..registry import metrics as metric_registry
 from ..store.schema import Finding
 from .thresholds import COLLAPSE_SCORE_RANGE, DEGENERATE_SPREAD, MIN_DISTINCT_SCORES
 
@@ -72,7 +73,7 @@ class PairedTest(_Strict):
             "ci": (None if hi is None else -hi, None if lo is None else -lo)})
 
 
-COMPARED_METRICS = ("accuracy", "macro_f1", "auc")
+COMPARED_METRICS = metric_registry.COMPARED  # the metrics every paired comparison tests (registry order)
 
 
 class Comparison(_Strict):
@@ -114,7 +115,7 @@ class MeanSd(_Strict):
     n: int = 0
 
 
-SEED_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
+SEED_METRICS = metric_registry.HEADLINE  # the headline metrics, summarised over seeds
 
 
 class SeedSummary(_Strict):

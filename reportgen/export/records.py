@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..registry import metrics as metric_registry
+from ..registry import strategies as strategy_registry
 from ..store import CellResult, RunResults, load_cell, load_run
 
 # epochs.csv columns exported per epoch (the store's names; docs/results-store.md)
 EPOCH_METRICS = ("train_loss", "train_acc", "train_macro_f1", "val_loss", "val_acc", "val_macro_f1", "val_auc",
                  "lr")
 # test metrics exported per cell (metrics.json "test"), in report order
-TEST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "ece")
-STRATEGY_ORDER = ("finetune", "frozen", "warmup", "scratch")
+TEST_METRICS = metric_registry.TABLE
 
 HParam = str | int | float | bool
 
@@ -79,7 +80,7 @@ class RunRecord:
         """Distinct values of a cell attribute in the order the experiment declared them."""
         seen = list(dict.fromkeys(getattr(c, attr) for c in self.cells))
         if attr == "strategy":
-            return sorted(seen, key=lambda s: STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else len(STRATEGY_ORDER))
+            return strategy_registry.ordered(seen)
         if attr == "seed":
             return sorted(seen)
         return seen

@@ -52,7 +52,7 @@ def plan_slots(*, device: str, jobs: int) -> list[Slot]:
     if device.startswith("cuda:"):
         # One named GPU: every cell runs there, one at a time. Its index is this process's numbering, so
         # the worker sees it as "cuda" under CUDA_VISIBLE_DEVICES set to what that index means here.
-        from ..train.runner import pick_device
+        from ..train.environment import pick_device
 
         index = pick_device(device).index or 0  # an unknown or absent GPU is a ConfigError here
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")

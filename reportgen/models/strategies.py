@@ -1,7 +1,8 @@
-"""Transfer-learning strategies as explicit, checkable states of a model — defined here, once.
+"""Transfer-learning strategies as explicit, checkable states of a torch model.
 
 A strategy is a sequence of *stages*; each stage says which parameters train (the head only, or
-everything) and gives the name epochs.csv's ``stage`` column carries. Everything that needs "which
+everything) and gives the name epochs.csv's ``stage`` column carries. The stages are defined once, torch-free,
+in :mod:`reportgen.registry.strategies`; this module applies them to a model. Everything that needs "which
 parameters train in which epoch" (the loop, the runner's records, the plan, the layer summary, the
 registry-wide test) reads :data:`STAGES` through the functions below.
 
@@ -18,50 +19,18 @@ random projection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
+# The stages themselves (which parameters train in which epoch) are facts of the strategy registry, torch-free;
+# this module applies them to a torch model.
+from ..registry.strategies import REGISTRY as _REGISTRY
+from ..registry.strategies import STAGE_NAMES, Stage, planned_stages, stage_at, stage_index  # noqa: F401
 
-@dataclass(frozen=True)
-class Stage:
-    name: str  # epochs.csv's ``stage``: "frozen" | "finetune" | "scratch"
-    trains: str  # "head": the head (and new layers) only; "all": every parameter
-
-
-STAGES: dict[str, tuple[Stage, ...]] = {
-    "finetune": (Stage("finetune", "all"),),
-    "frozen": (Stage("frozen", "head"),),
-    "warmup": (Stage("frozen", "head"), Stage("finetune", "all")),
-    "scratch": (Stage("scratch", "all"),),
-}
-STAGE_NAMES = ("frozen", "finetune", "scratch")
+STAGES: dict[str, tuple[Stage, ...]] = {s.name: s.stages for s in _REGISTRY}
 
 
 def stages(strategy: str) -> tuple[Stage, ...]:
     return STAGES[strategy]
-
-
-def stage_index(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> int:
-    """Which of the strategy's stages ``epoch`` (1-based) belongs to."""
-    if strategy == "warmup":
-        return 0 if epoch <= warmup_frozen_epochs else 1
-    return 0
-
-
-def stage_at(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> Stage:
-    return STAGES[strategy][stage_index(strategy, epoch, warmup_frozen_epochs=warmup_frozen_epochs)]
-
-
-def planned_stages(strategy: str, *, epochs: int, warmup_frozen_epochs: int) -> list[tuple[Stage, int]]:
-    """``(stage, first epoch)`` for every stage that starts within ``epochs`` (a warm-up longer than the
-    run never reaches its fine-tune stage)."""
-    out: list[tuple[Stage, int]] = []
-    for epoch in range(1, epochs + 1):
-        st = stage_at(strategy, epoch, warmup_frozen_epochs=warmup_frozen_epochs)
-        if not out or out[-1][0] != st:
-            out.append((st, epoch))
-    return out
 
 
 def is_frozen_stage(strategy: str, epoch: int, *, warmup_frozen_epochs: int) -> bool:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .. import store
+from ..registry import strategies as strategy_registry
 from ..store.schema import LayerRow, LayerSummary
 from .stats import _eval_mode, _reason, count_params
 from .strategies import set_stage
@@ -74,7 +75,8 @@ def layer_summary(model: nn.Module, *, backbone: str, strategy: str, head_path: 
         set_stage(model, head_path, frozen=False)
     try:
         counts = count_params(model)
-        stage = "frozen" if counts["frozen"] and strategy in ("frozen", "warmup") else "finetune"
+        starts_frozen = strategy_registry.get(strategy).stages[0].trains == "head"
+        stage = "frozen" if counts["frozen"] and starts_frozen else "finetune"
         try:
             rows, error = layer_rows(model, input_size, in_chans=in_chans), None
         except Exception as exc:  # noqa: BLE001 - torchinfo raises many kinds; the report shows the reason

@@ -26,6 +26,7 @@ from typing import Any
 from ..config.report import pick
 from ..describe.model import Comparison, Description
 from ..i18n import t
+from ..registry import strategies as strategy_registry
 from ..store import CellResult, RunResults
 from ..store.schema import DatasetFacts, SplitMetrics
 from . import applicability
@@ -34,7 +35,7 @@ from .labels import backbone_label, dataset_label
 from .model import Cell, Figure, Note, Section, Table
 from .refs import layout, ref_token
 
-STRATEGY_ORDER = ("finetune", "frozen", "warmup", "scratch")
+STRATEGY_ORDER = strategy_registry.NAMES
 SPLITS = ("train", "val", "test")
 MAX_COLUMNS = 4  # panels per small-multiples figure: legible on A4 at full width
 
@@ -49,7 +50,7 @@ def _cells(row: list[Any]) -> list[Cell]:
 
 def parse_cell_id(cid: str) -> dict[str, Any]:
     """``dataset-backbone-strategy-s<seed>-hash`` → parts (names may contain '-': strategy anchors it)."""
-    m = re.match(r"^(?P<rest>.+)-(?P<strategy>finetune|frozen|scratch|warmup)-s(?P<seed>\d+)(-[0-9a-f]+)?$", cid)
+    m = strategy_registry.CELL_ID.match(cid)
     if not m:
         return {}
     ds, _, bb = m["rest"].partition("-")
@@ -95,7 +96,7 @@ class Builder:
         return ("、" if self.lang.startswith("zh") else ", ").join(str(x) for x in items)
 
     def strategy_name(self, s: str) -> str:
-        return self.tr(f"strategy.{s}.name") if s in STRATEGY_ORDER else s
+        return strategy_registry.get(s).wording(self.lang) if s in strategy_registry.BY_NAME else s
 
     def ds_label(self, name: str) -> str:
         return dataset_label(name, self.exp)
@@ -173,7 +174,7 @@ class Builder:
 
     def _planned_strategies(self) -> list[str]:
         planned = self.exp.get("strategies") or sorted({c.cell.strategy for c in self.run.cells})
-        return [s for s in STRATEGY_ORDER if s in planned] + [s for s in planned if s not in STRATEGY_ORDER]
+        return strategy_registry.ordered(planned)
 
     def applies(self, dataset: str, backbone: str, strategy: str) -> bool:
         """Whether this combination is in the plan (not left out by design: see :mod:`applicability`)."""

@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..errors import RenderError
+from ..registry import strategies as strategy_registry
 from . import figures_explain, figures_images
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,7 @@ def css_width(png: bytes) -> str:
     width = int.from_bytes(png[16:20], "big")  # the PNG IHDR width
     return f"{width * 96 / DPI:.0f}px"
 STYLE_VERSION = 4  # bump when a drawing function changes, so cached figures are redrawn
-STRATEGY_STYLE = {  # Okabe–Ito; the same colour for a strategy in every figure
-    "finetune": {"color": "#0072B2", "ls": "-", "marker": "o"},
-    "frozen": {"color": "#E69F00", "ls": "--", "marker": "s"},
-    "warmup": {"color": "#009E73", "ls": "-.", "marker": "^"},
-    "scratch": {"color": "#D55E00", "ls": ":", "marker": "D"},
-}
+STRATEGY_STYLE = strategy_registry.STYLE  # Okabe–Ito; the same colour for a strategy in every figure
 BACKBONE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _FONT_STATE: dict[str, str] = {}
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from ..registry import metrics as metric_registry
+
 NA = "n/a"
 
 
@@ -83,6 +85,11 @@ def points(diff: float | None, digits: int = 1) -> str:
 
 def signed(diff: float | None, digits: int = 3) -> str:
     return NA if diff is None else f"{diff:+.{digits}f}"
+
+
+def metric_formatters(name: str):
+    """``(value, ci, difference)`` formatters of a registry metric: percent points or a three-decimal score."""
+    return (dec, dec_ci, signed) if metric_registry.get(name).fmt == "dec" else (pct, pct_ci, points)
 
 
 def pvalue(p: float | None) -> str:

@@ -9,10 +9,14 @@ cleared but the file is kept: unlinking a lock file races with a process that ha
 
 Linux emulates ``flock`` with POSIX byte-range locks on NFS, so the same works across nodes on a
 shared filesystem. This module is torch-free (``reportgen status`` uses it).
+
+The run-level lock (:func:`store_lock`, ``<run>/.lock``) is held only while run.json and the other run-level
+files are written, never while a cell trains.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import fcntl
@@ -20,12 +24,15 @@ import json
 import logging
 import os
 import socket
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import store
 from ..errors import StoreError
+from . import safepath
 
 log = logging.getLogger(__name__)
 LOCK_DIR = ".locks"
@@ -136,3 +143,31 @@ def try_lock(run_dir: Path, cell_id: str) -> CellLock | None:
         os.close(fd)
         raise store.disk_error(exc, path, len(data)) from exc
     return CellLock(path=path, fd=fd, owner=owner, took_over=took_over)
+
+
+# --------------------------------------------------------------------------- the run-level lock
+STORE_LOCK_TIMEOUT_S = float(os.environ.get("REPORTGEN_STORE_LOCK_TIMEOUT", "60"))
+
+
+@contextlib.contextmanager
+def store_lock(run_dir: Path) -> Iterator[None]:
+    """Held only while run-level files are written: workers never hold it while training."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = safepath.open_lock(run_dir / ".lock")  # O_NOFOLLOW: a linked .lock must not truncate its target
+    try:
+        # Another process writes run.json for well under a second; one that holds the lock far longer is
+        # stuck (or an old reportgen holding a whole-run lock): say so instead of waiting forever.
+        deadline = time.monotonic() + STORE_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError("another `reportgen run` has held this results store's lock for "
+                                     f"{STORE_LOCK_TIMEOUT_S:.0f} s", file=run_dir / ".lock",
+                                     fix="wait for that run to finish (or stop it), then run again") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)

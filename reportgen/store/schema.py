@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ..registry import metrics as metric_registry
+
 SCHEMA = 3
 
 
@@ -285,7 +287,7 @@ class MetricsRecord(Record):
 
 
 # --------------------------------------------------------------------------- result.json
-HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "auc")
+HEADLINE = metric_registry.HEADLINE  # result.json's "test" block
 
 
 class StageRecord(Record):

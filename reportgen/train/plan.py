@@ -33,6 +33,7 @@ from ..data.pipeline import is_random
 from ..models.backbones import WeightsChoice, build_model
 from ..models.stats import count_params
 from ..models.strategies import set_stage, train_mode
+from ..registry import strategies as strategy_registry
 from .preflight import Preflight
 
 TIMED_BATCHES = {"cpu": 2, "cuda": 5}  # after one (CPU) or two (GPU) warm-up batches
@@ -242,7 +243,8 @@ def project(cell: Cell, t: Timing, n: dict[str, int]) -> dict[str, float]:
         val = epochs * n["val"] / cfg["batch_size"] * t.head_step / 3  # head forward only
         final = 0.0
     else:
-        frozen_epochs = {"frozen": epochs, "warmup": min(cfg["warmup_frozen_epochs"], epochs)}.get(cell.strategy, 0)
+        frozen_epochs = strategy_registry.frozen_epochs(cell.strategy, epochs=epochs,
+                                                        warmup_frozen_epochs=cfg["warmup_frozen_epochs"])
         train = steps * (frozen_epochs * t.step.get(True, 0.0) + (epochs - frozen_epochs) * t.step.get(False, 0.0))
         val = epochs * n["val"] * t.eval_image
         final = (n["val"] + n["test"]) * t.eval_image
@@ -291,7 +293,7 @@ def decode_seconds(exp: Experiment, pf: Preflight) -> float:
 
 
 def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = None) -> list[dict[str, Any]]:
-    from .runner import pick_device
+    from .environment import pick_device
 
     dev = device or pick_device("auto")
     timings: dict[tuple, Timing] = {}

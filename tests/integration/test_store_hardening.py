@@ -179,9 +179,9 @@ def test_a_run_blocked_on_the_store_lock_gives_up_with_a_message(store_copy: Pat
     holder that never lets go is reported instead of waited on forever."""
     import fcntl
 
-    from reportgen.train import runner
+    from reportgen.store import locks
 
-    monkeypatch.setattr(runner, "STORE_LOCK_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(locks, "STORE_LOCK_TIMEOUT_S", 1.0)
     before = snapshot(store_copy)
     with open(store_copy / ".lock", "a") as held:  # a run in progress holds this lock
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -208,13 +208,13 @@ class _OOMAbove:
 def weighted_store(tmp_path_factory) -> Path:
     """Fine-tune and warm-up on imbalanced PneumoniaMNIST (class-weighted loss, weighted sampler, patience 1),
     the first cell out of memory above batch 16."""
-    from reportgen.train import runner
+    from reportgen.train import cell as cell_runner
 
     root = tmp_path_factory.mktemp("trainlog")
     inj = _OOMAbove(16)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REPORTGEN_CACHE_DIR", str(root / "cache"))
-        mp.setattr(runner, "build_model", inj.wrap(runner.build_model))
+        mp.setattr(cell_runner, "build_model", inj.wrap(cell_runner.build_model))
         run = build_store(root, name="trainlog", strategies='["finetune", "warmup"]', seeds="[0]", epochs=4,
                           extra="class_weighted_loss = true\nweighted_sampler = true\nwarmup_frozen_epochs = 1\n"
                                 "patience = 1\n")

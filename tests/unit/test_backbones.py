@@ -1,95 +1,16 @@
-"""One test sweeps every supported backbone × strategy (timm-style registry test), plus head and weights logic.
+"""Heads and weights: the head is found for every family, input sizes are checked, weights resolve and load.
 
-Each case builds the network with random weights (no download), replaces the head, applies the
-strategy and runs one CPU forward + backward at the smallest input the network takes. Networks
-over 30 M parameters are marked slow (``make test-all``) so the default suite stays fast.
+The backbone × strategy × stem sweep lives in ``test_registry_cells.py`` (one sweep, driven by the registries).
 """
 
 from __future__ import annotations
-
-import copy
-import functools
 
 import pytest
 import torch
 from torch import nn
 
-from reportgen.config.matrix import NEEDS_PRETRAINED
 from reportgen.errors import ConfigError, WeightsError
 from reportgen.models import backbones as bb
-from reportgen.models.strategies import bn_state, max_drift, set_stage, train_mode
-
-STRATEGIES = ("finetune", "frozen", "scratch", "warmup")
-# Kept out of the default run (still swept by `make test-all`): big networks, whose random
-# initialisation alone takes seconds on a CPU, and networks that need 224 px inputs.
-HEAVY = 12e6
-
-
-def _params(name: str) -> float:
-    if bb.family(name) != "torchvision":
-        return 0
-    return torchvision_weights_params(name)
-
-
-def torchvision_weights_params(name: str) -> float:
-    from torchvision.models import get_model_weights
-
-    return get_model_weights(name).DEFAULT.meta["num_params"]
-
-
-def _cases():
-    for name in bb.known_backbones():
-        marks = [pytest.mark.slow] if _params(name) > HEAVY or _size(name) > 64 else []
-        for strategy in STRATEGIES:
-            if strategy in NEEDS_PRETRAINED and bb.family(name) == "baseline":
-                continue  # baselines have no pretrained weights: the matrix skips these combinations
-            yield pytest.param(name, strategy, marks=marks, id=f"{name}-{strategy}")
-
-
-_SIZE_CACHE: dict[str, int] = {}
-
-
-def _size(name: str) -> int:
-    """32 px, or the weights' published minimum (224 for ViT); cheap enough for collection time."""
-    if name not in _SIZE_CACHE:
-        size = 32
-        if bb.family(name) == "torchvision":
-            from torchvision.models import get_model_weights
-
-            size = max(32, *get_model_weights(name).DEFAULT.meta.get("min_size", (32, 32)))
-        _SIZE_CACHE[name] = size
-    return _SIZE_CACHE[name]
-
-
-@functools.lru_cache(maxsize=1)
-def _built(name: str) -> bb.BuiltModel:
-    torch.manual_seed(0)
-    return bb.build_model(name, bb.WeightsChoice("none"), num_outputs=3, input_size=_size(name))
-
-
-@pytest.mark.parametrize(("name", "strategy"), list(_cases()))
-def test_backbone_strategy_trains_the_right_parameters(name: str, strategy: str) -> None:
-    size = _size(name)
-    built = copy.copy(_built(name))  # built once per backbone; each strategy gets its own copy
-    built.model = copy.deepcopy(built.model)
-    model = built.model
-    head = model.get_submodule(built.head_path)
-    frozen = strategy == "frozen" or strategy == "warmup"  # warm-up starts frozen
-    set_stage(model, built.head_path, frozen=frozen)
-    train_mode(model, built.head_path, frozen=frozen)
-    before = bn_state(model, built.head_path)
-    x = torch.randn(2, 3, size, size)
-    out = model(x)
-    assert out.shape == (2, 3)
-    out.float().pow(2).mean().backward()
-    head_ids = {id(p) for p in head.parameters()}
-    assert all(p.grad is not None for p in head.parameters())
-    for p in model.parameters():
-        if id(p) not in head_ids:
-            assert (p.grad is None) == frozen
-    if frozen:
-        assert max_drift(before, bn_state(model, built.head_path)) == 0.0
-        assert not any(m.training for n, m in model.named_modules() if not n.startswith(built.head_path) and n)
 
 
 @pytest.mark.parametrize(("name", "head"), [

@@ -15,8 +15,9 @@ from reportgen import store
 from reportgen.config import load_experiment
 from reportgen.models.backbones import WeightsChoice, build_model, check_input_size
 from reportgen.models.strategies import head_only_paths, set_stage
+from reportgen.train.cell import run_cell
+from reportgen.train.environment import environment
 from reportgen.train.preflight import preflight
-from reportgen.train.runner import environment, run_cell
 from tests.conftest import DEMO_NPZ, write_toml
 
 CPU = torch.device("cpu")

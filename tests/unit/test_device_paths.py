@@ -22,9 +22,11 @@ import reportgen
 from reportgen.config import TRAIN_KEYS, load_experiment
 from reportgen.models.backbones import BuiltModel, WeightsChoice, build_model
 from reportgen.models.strategies import bn_state, max_drift
+from reportgen.train import cell as cell_runner
 from reportgen.train import device as device_mod
-from reportgen.train import runner
 from reportgen.train.device import EpochStart, backoff, torch_flags
+from reportgen.train.environment import environment
+from reportgen.train.features import head_inputs as cached_features
 from reportgen.train.loop import (
     Forward,
     LoopConfig,
@@ -138,9 +140,9 @@ def test_validation_oom_inside_fit_changes_nothing(splits) -> None:
 def test_feature_extraction_oom_halves_the_batch(splits) -> None:
     _, va = splits
     built = smallcnn()
-    ref = runner._features(built, va, device=CPU, batch_size=16)
+    ref = cached_features(built, va, device=CPU, batch_size=16)
     inj = OOMAt(built.model, training=False, call=2, above=16)
-    got = runner._features(built, va, device=CPU, batch_size=32)
+    got = cached_features(built, va, device=CPU, batch_size=32)
     assert inj.raised == 1 and ref is not None and got is not None
     assert got.shape == (len(va.labels), 256)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
@@ -241,8 +243,8 @@ def test_cached_features_use_the_training_autocast_dtype(splits) -> None:
     """Cached frozen features must be what the head would see in per-epoch frozen training under bf16."""
     _, va = splits
     built = smallcnn()
-    cached = runner._features(built, va, device=CPU, batch_size=32, dtype=torch.bfloat16)
-    fp32 = runner._features(built, va, device=CPU, batch_size=32)
+    cached = cached_features(built, va, device=CPU, batch_size=32, dtype=torch.bfloat16)
+    fp32 = cached_features(built, va, device=CPU, batch_size=32)
     head_inputs: list[torch.Tensor] = []
     head = built.model.get_submodule(built.head_path)
     head.register_forward_pre_hook(lambda m, a: head_inputs.append(a[0].float()))
@@ -324,15 +326,15 @@ def test_deterministic_cell_restores_global_flags(tmp_path: Path, monkeypatch: p
     pf = preflight(load_experiment(toml))
     cell = pf.cells[0]
     during: list[bool] = []
-    real_fit = runner.fit
+    real_fit = cell_runner.fit
 
     def spy(*a, **k):
         during.append(torch.are_deterministic_algorithms_enabled())
         return real_fit(*a, **k)
 
-    monkeypatch.setattr(runner, "fit", spy)
+    monkeypatch.setattr(cell_runner, "fit", spy)
     assert not torch.are_deterministic_algorithms_enabled()
-    runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU, env=runner.environment(CPU),
+    cell_runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU, env=environment(CPU),
                     save_checkpoint=False)
     assert during == [True]
     assert not torch.are_deterministic_algorithms_enabled()
@@ -346,6 +348,6 @@ def test_compile_true_in_the_config_runs_on_cpu_and_keeps_frozen_bn(tmp_path: Pa
                                extra="compile = true\nfrozen_feature_cache = false\n")
     pf = preflight(load_experiment(toml))
     cell = pf.cells[0]
-    result = runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU,
-                             env=runner.environment(CPU), save_checkpoint=False)
+    result = cell_runner.run_cell(cell, pf.datasets["pnm"], pf.choice_for(cell), cdir=tmp_path / "cell", device=CPU,
+                             env=environment(CPU), save_checkpoint=False)
     assert result["frozen_mode"] == "per_epoch" and result["frozen_bn_drift"] == 0.0

@@ -14,8 +14,9 @@ import torch
 
 from reportgen.config import load_experiment
 from reportgen.models.backbones import WeightsChoice, build_model
+from reportgen.train.cell import run_cell
+from reportgen.train.environment import environment
 from reportgen.train.preflight import preflight
-from reportgen.train.runner import environment, run_cell
 from tests.conftest import tiny_npz_experiment
 
 

@@ -134,7 +134,7 @@ class Sentinel(Exception):
 def test_cublas_workspace_is_set_before_the_device_is_picked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """pick_device is the first thing that asks torch about CUDA; by then the variable must be set."""
     from reportgen.launch import worker
-    from reportgen.train import runner
+    from reportgen.train import environment, runner
 
     exp = load_experiment(tiny_npz_experiment(tmp_path, strategies='["scratch"]', backbone="smallcnn",
                                               weights="none", size=28, extra="deterministic = true\n"))
@@ -145,7 +145,8 @@ def test_cublas_workspace_is_set_before_the_device_is_picked(tmp_path: Path, mon
         raise Sentinel
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    monkeypatch.setattr(runner, "pick_device", pick)
+    monkeypatch.setattr(runner, "pick_device", pick)  # the inline runner's
+    monkeypatch.setattr(environment, "pick_device", pick)  # the worker's (imported when it runs)
     with pytest.raises(Sentinel):
         runner.run_experiment(exp, device="cpu")
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)

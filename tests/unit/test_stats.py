@@ -10,15 +10,9 @@ import torchvision
 from torch import nn
 
 from reportgen.errors import WeightsError
-from reportgen.models.stats import (
-    arch_stats,
-    count_macs,
-    count_params,
-    format_inspect,
-    inspect_table,
-    weights_meta,
-    weights_meta_for,
-)
+from reportgen.models.inspect import format_inspect, inspect_table
+from reportgen.models.stats import arch_stats, count_macs, count_params
+from reportgen.models.weights_meta import weights_meta, weights_meta_for
 
 torch.set_num_threads(1)
 

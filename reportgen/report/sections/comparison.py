@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...i18n import t
+from ...registry import metrics as metric_registry
 from ...store import CellResult
 from .. import applicability
 from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug, stamp
-from ..format import count, dec, dec_ci, macs, megabytes, params, pct, pct_ci, points, pvalue, seconds, signed
+from ..format import count, dec, macs, megabytes, metric_formatters, params, pct, pvalue, seconds
 from ..model import Cell, Heading, Paragraph, Section
 from . import pairs
 from .results import degenerate, degenerate_cell, epoch_series, fig_labels, rt
 
-PIVOT_METRICS = ("accuracy", "macro_f1", "auc")
-ORDINAL_METRICS = ("kappa_quadratic",)  # shown (table column, pivot) only for datasets declared ordinal
+PIVOT_METRICS = metric_registry.COMPARED
+ORDINAL_METRICS = metric_registry.ORDINAL_ONLY  # shown (table column, pivot) only for datasets declared ordinal
 CONFUSED_ROWS = 6  # most-confused pairs per table: the pairs a grader reads, not the whole off-diagonal
 
 
-def _fmt(metric: str):
-    return (dec, dec_ci, signed) if metric in ("auc", "kappa_quadratic", "loss") else (pct, pct_ci, points)
+_fmt = metric_formatters
 
 
 def is_ordinal(b: Builder, ds: str) -> bool:
@@ -63,7 +64,7 @@ def comparison(b: Builder) -> None:
 def compare_table(b: Builder, sec: Section, ds: str) -> None:
     """Every run of one dataset in one table: accuracy beside macro-F1 and AUC (95 % CIs), kappa when
     ordinal, and the test loss — the table the labs' "compare all models" task asks for."""
-    metrics = ("accuracy", "macro_f1", "auc") + (ORDINAL_METRICS if is_ordinal(b, ds) else ()) + ("loss",)
+    metrics = PIVOT_METRICS + (ORDINAL_METRICS if is_ordinal(b, ds) else ()) + ("loss",)
     multi_seed = len(b.seeds()) > 1
     rows: list[list[Any]] = []
     for bb in b.backbones():
@@ -91,7 +92,7 @@ def compare_table(b: Builder, sec: Section, ds: str) -> None:
                                     ci=m.ci_of(name)))
                 rows.append(row)
     header = [b.tr("col.backbone"), b.tr("col.strategy")] + ([rt(b, "col.seed")] if multi_seed else []) + [
-        rt(b, f"col.{name}") if name in ORDINAL_METRICS + ("loss",) else b.tr(f"col.{name}") for name in metrics]
+        t(b.lang, metric_registry.get(name).label_key) for name in metrics]
     caption = rt(b, "cap.compare_ordinal" if is_ordinal(b, ds) else "cap.compare", dataset=b.ds_label(ds))
     tab = b.table(sec, f"compare:{ds}", caption, header, rows, source="cells/*/metrics.json (test)",
                   numeric_from=3 if multi_seed else 2)
@@ -234,18 +235,17 @@ def seed_table(b: Builder, sec: Section, ds: str) -> None:
         # its own n; the settings that tell them apart are printed under the strategy.
         differs = ", ".join(f"{k} = {v}" for k, v in r.differs.items())
         cells: list[Any] = [b.bb_label(r.backbone), Cell(b.strategy_name(r.strategy), sub=differs), str(r.n)]
-        for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc"):
+        for m in metric_registry.HEADLINE:
             ms = getattr(r, m)
-            fmt = dec if m == "auc" else pct
+            fmt = metric_formatters(m)[0]
             cells.append(Cell(fmt(ms.mean), sub=f"± {fmt(ms.sd)}" if ms.sd is not None else "", value=ms.mean))
         rows.append(cells)
     if rows:
         header = [b.tr("col.backbone"), b.tr("col.strategy"), b.tr("col.n_seeds")] + [
-            b.tr(f"col.{m}") for m in ("accuracy", "balanced_accuracy", "macro_f1", "auc")]
+            t(b.lang, metric_registry.get(m).label_key) for m in metric_registry.HEADLINE]
         tab = b.table(sec, f"seeds:{ds}", b.tr("cap.seeds", dataset=b.ds_label(ds)), header, rows,
                       source="analysis/seeds.json", numeric_from=2)
-        tab.keys = ["backbone", "strategy", "n_seeds", "accuracy_mean", "balanced_accuracy_mean", "macro_f1_mean",
-                    "auc_mean"]
+        tab.keys = ["backbone", "strategy", "n_seeds"] + [f"{m}_mean" for m in metric_registry.HEADLINE]
 
 
 def cost(b: Builder, sec: Section) -> None:

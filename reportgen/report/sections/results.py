@@ -6,15 +6,16 @@ from typing import Any
 
 from ...i18n import t
 from ...published import baselines
+from ...registry import metrics as metric_registry
 from ...store import CellResult
 from ...store.schema import SplitMetrics
 from .. import applicability
 from ..builder import STRATEGY_ORDER, Builder, cell_label, chunks, slug
-from ..format import NA, count, dec, dec_ci, pct, pct_ci, plain
+from ..format import NA, count, dec, metric_formatters, pct, pct_ci, plain
 from ..model import Cell, Heading, Paragraph, Section
 from ..prose import metric_label
 
-METRIC_COLS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "ece")
+METRIC_COLS = metric_registry.TABLE
 
 
 def rt(b: Builder, key: str, **values: Any) -> str:
@@ -45,10 +46,9 @@ def metric_row(b: Builder, c: CellResult) -> list[Any]:
         v = getattr(m, name)
         if name == "auc" and flat:
             row.append(degenerate_cell(b))
-        elif name in ("auc", "ece"):
-            row.append(Cell(dec(v), sub=dec_ci(m.ci_of(name)) if name == "auc" else ""))
-        else:
-            row.append(Cell(pct(v), sub=pct_ci(m.ci_of(name))))
+        else:  # a metric without a stored CI (ECE) shows none
+            value, ci, _ = metric_formatters(name)
+            row.append(Cell(value(v), sub=ci(m.ci_of(name)) if "ci" in metric_registry.get(name).roles else ""))
     row.append(Cell(sens_spec(m, "at_0.5"), sub=b.tr("results.youden_sub", value=sens_spec(m, "at_val_youden"))
                     if (m.binary or {}).get("at_val_youden") and not flat else ""))
     row.append(f"{res.best_epoch} / {res.epochs_run}")
@@ -56,8 +56,8 @@ def metric_row(b: Builder, c: CellResult) -> list[Any]:
 
 
 def fig_labels(b: Builder) -> dict[str, str]:
-    keys = ("epoch", "loss", "train", "val", "best_epoch", "true", "predicted", "fpr", "tpr", "chance",
-            "macro_f1", "auc", "wall_time", "trainable_params", "val_metric")
+    keys = ("epoch", "train", "val", "best_epoch", "true", "predicted", "fpr", "tpr", "chance", "wall_time",
+            "trainable_params", "val_metric") + metric_registry.with_role("figure")
     labels = {k: b.tr(f"fig.{k}") for k in keys}
     labels.update({f"strategy.{s}": b.strategy_name(s) for s in STRATEGY_ORDER})
     labels.update({k: t(b.lang, f"training.fig.{k}") for k in ("accuracy", "lr", "boundary")})
@@ -90,7 +90,7 @@ def epoch_series(c: CellResult) -> dict[str, Any]:
 def results(b: Builder) -> None:
     sec = b.section("results")
     sec.blocks.append(Paragraph(b.tr("results.intro")))
-    header = [b.tr("col.backbone")] + [b.tr(f"col.{k}") for k in METRIC_COLS] + [b.tr("col.sens_spec"),
+    header = [b.tr("col.backbone")] + [t(b.lang, metric_registry.get(k).label_key) for k in METRIC_COLS] + [b.tr("col.sens_spec"),
                                                                                b.tr("col.best_epoch")]
     multi_seed = len(b.seeds()) > 1
     published = baselines.matches(b.run)  # cell id → the published result for exactly its protocol

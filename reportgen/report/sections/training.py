@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...i18n import t
+from ...registry.strategies import STAGE_NAMES
 from ...store import CellResult
 from ...store.schema import EpochRow
 from ..builder import Builder, slug
@@ -239,7 +240,7 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
         best = r.epoch == res.best_epoch
         cls = "best" if best else ""
         first = f"{r.epoch} {STAR}" if best else str(r.epoch)
-        rows.append([Cell(first, cls=cls), Cell(_tt(b, f"stage.{r.stage}") if r.stage in ("frozen", "finetune", "scratch")
+        rows.append([Cell(first, cls=cls), Cell(_tt(b, f"stage.{r.stage}") if r.stage in STAGE_NAMES
                                                 else r.stage, cls=cls)]
                     + [Cell(x, cls=cls) for x in epoch_cells(r)])
     tab = b.table(sec, f"epochs-{c.id}", _tt(b, "cap.epochs", cell=who(b, c), dataset=b.ds_label(c.cell.dataset),
