@@ -6,7 +6,8 @@ Three states a grader must be able to tell apart, never printed as one "not run"
   ``[[exclude]]`` entry. The planner recorded them in run.json ``skipped`` with the reason; the report lists
   them ONCE, with the reason, where the plan is described (:func:`plan_note`), and leaves them out of every
   table and section elsewhere (:meth:`Builder.backbones` / :meth:`Builder.strategies` and :func:`applies`).
-- **failed** (失敗): planned, and its last attempt left ``failed.json`` in the cell folder.
+- **failed** (失敗): planned, and its last attempt left ``failed.json`` in the cell folder (the store's reader
+  notes it: ``RunResults.failed``).
 - **not run** (未執行): planned, neither finished nor failed (interrupted, or still to run).
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..i18n import t
-from ..store.status import FAILED_FILE
 from .model import BulletList, Cell, Paragraph, Section
 
 NEEDS_WEIGHTS = "needs pretrained weights"  # matrix.build_cells words the reason this way
@@ -40,7 +40,7 @@ def applies(b: Any, *, dataset: str, backbone: str, strategy: str) -> bool:
 
 def state(b: Any, cell_id: str) -> str:
     """"failed" or "not_run" for a planned cell without a result."""
-    return "failed" if (b.run.path / "cells" / cell_id / FAILED_FILE).is_file() else "not_run"
+    return "failed" if cell_id in b.run.failed else "not_run"
 
 
 def missing_cell(b: Any, cell_id: str | None) -> Cell:

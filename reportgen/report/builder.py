@@ -57,15 +57,6 @@ def parse_cell_id(cid: str) -> dict[str, Any]:
     return {"dataset": ds, "backbone": bb, "strategy": m["strategy"], "seed": int(m["seed"])}
 
 
-def stamp(c: CellResult, name: str) -> str:
-    """Size and mtime of a file a figure reads itself, so its cache key changes when the file does."""
-    try:
-        st = (c.path / name).stat()
-    except OSError:
-        return ""
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
 class Builder:
     """Collects sections in reading order and numbers tables and figures as they are created."""
 

@@ -34,7 +34,8 @@ def render(run_dir: Path | None, pdf: bool, lang: str | None, template_dir: Path
     the report's texts (title, notes, task answers, backbone reasons, language) are read from it, so edits
     made after the run appear without training again; settings that change results need `reportgen run`.
     """
-    from .render import default_run_dir, render_report
+    from ..store.runs import default_run_dir
+    from .render import render_report
     from .source import locate
 
     try:

@@ -8,6 +8,7 @@ is unreadable (WeasyPrint#2523, matplotlib#14269).
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import shutil
@@ -128,3 +129,9 @@ def subset_font(font: CJKFont, text: str, out_path: Path) -> Path:
     except Exception as exc:  # noqa: BLE001 - a slower PDF beats no PDF
         log.warning("could not subset %s (%s); embedding the full font", font.path, exc)
         return font.path
+
+
+def font_data_uri(path: Path) -> str:
+    """The font file ``path`` (a :func:`subset_font` result, or the system font it fell back to) as a data URI,
+    so the HTML carries its own CJK glyphs."""
+    return "data:font/otf;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")

@@ -10,7 +10,6 @@ table a reader has to skip.
 
 from __future__ import annotations
 
-import base64
 import html as html_lib
 import logging
 import re
@@ -31,7 +30,7 @@ from ..store.schema import RunRecord
 from .context import Link, ReportContext, build_context
 from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
-from .fonts import find_cjk_font, subset_font
+from .fonts import find_cjk_font, font_data_uri, subset_font
 from .source import Source, reconcile
 from .tempdirs import render_tempdir
 
@@ -322,7 +321,7 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
                 fig.uri, fig.width = data_uri(png), css_width(png)
             if docx:
                 _write_docx(contexts, blocks, figures.pngs(), paths, font.family, written)
-            embedded = "data:font/otf;base64," + base64.b64encode(ctx_font.read_bytes()).decode("ascii")
+            embedded = font_data_uri(ctx_font)
             for ctx in contexts:
                 ctx.font_face_url = embedded
                 _write(paths[ctx.lang], render_template(env, ctx))
@@ -366,40 +365,3 @@ def _write_docx(contexts, blocks, pngs, paths: dict[str, Path], family: str, wri
         _write(target, docx_bytes(ctx, {f.anchor: by_block[id(f)] for f in ctx.figures}, family))
         written[f"docx:{ctx.lang}"] = target
         log.info("wrote %s", target)
-
-
-def runs_under(root: Path) -> list[Path]:
-    """Run folders (holding run.json) directly under ``root``; a linked folder or run.json is not a run here."""
-    return sorted(p.parent for p in Path(root).glob("*/run.json")
-                  if not p.is_symlink() and not p.parent.is_symlink())
-
-
-def last_trained(run: Path) -> float:
-    """When ``run`` last trained: the newest run.json, epochs.csv or result.json in it (lstat, links ignored).
-
-    epochs.csv grows a row per epoch, so a run still training (or killed mid-cell) counts by its last epoch.
-    """
-    times = [(run / "run.json").lstat().st_mtime]
-    for cell in (run / "cells").glob("*"):
-        if cell.is_symlink():
-            continue
-        for name in ("epochs.csv", "result.json"):
-            f = cell / name
-            if f.exists() and not f.is_symlink():
-                times.append(f.lstat().st_mtime)
-    return max(times)
-
-
-def default_run_dir(root: Path = Path("runs")) -> tuple[Path, list[Path]]:
-    """The run under ``root`` that trained last, and the other runs found there (newest first).
-
-    ``reportgen run experiments/hw4.toml`` then ``reportgen render --pdf`` renders what was just trained,
-    even when ``runs/`` holds older runs; the CLI names the choice so it is never a surprise.
-    """
-    runs = runs_under(root)
-    if not runs:
-        raise StoreError("no run folder given and none found under ./runs", file=root,
-                         fix="pass the run folder: reportgen render runs/<name>, or train one first with "
-                             "reportgen run experiments/<name>.toml")
-    ordered = sorted(runs, key=lambda r: (last_trained(r), str(r)), reverse=True)
-    return ordered[0], ordered[1:]

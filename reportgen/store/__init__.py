@@ -1,7 +1,8 @@
 """The results store: one folder per cell, every file written atomically.
 
-Layout and file formats are documented in ``docs/results-store.md``. This module is torch-free:
-``render`` loads results through :func:`load_run` without importing torch.
+Layout and file formats are documented in ``docs/results-store.md``. This module holds the writers;
+:mod:`.read` the file readers and :mod:`.load` the one reader of a whole run (:func:`load_run`), both
+re-exported here. Torch-free: ``render`` loads results through :func:`load_run` without importing torch.
 """
 
 from __future__ import annotations
@@ -16,30 +17,28 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from ..errors import StoreError
-from .schema import (
-    SCHEMA,
-    ArchRecord,
-    CellRecord,
-    DataRecord,
-    DatasetFacts,
-    EnvRecord,
-    EpochRow,
-    MetricsRecord,
-    Record,
-    ResultRecord,
-    RunRecord,
-    SplitMetrics,
+from .load import CellResult, RunResults, is_finished, load_cell, load_run  # noqa: F401 - the one reader
+from .read import (  # noqa: F401 - the readers are part of this package's API (store.read_record, ...)
+    FAILED_FILE,
+    PREDICTION_COLUMNS,
+    RESULT_FILE,
+    Predictions,
+    parse_record,
+    read_csv,
+    read_epochs,
+    read_json,
+    read_json_object,
+    read_predictions,
+    read_record,
 )
+from .schema import Record
 
-RESULT_FILE = "result.json"  # written last: its presence marks a finished cell
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -204,65 +203,12 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json_text(obj))
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StoreError("file is missing from the results store", file=path,
-                         fix="rerun `reportgen run` for this experiment") from None
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"not valid JSON ({exc.msg} at line {exc.lineno})", file=path,
-                         fix="delete the cell folder and rerun `reportgen run`") from None
-    except UnicodeDecodeError:
-        raise StoreError("not UTF-8 text (the file was damaged or replaced)", file=path,
-                         fix="delete the cell folder and rerun `reportgen run`") from None
-
-
-def read_json_object(path: Path) -> dict:
-    """A JSON file that must hold an object (``{...}``): anything else is a StoreError naming the file."""
-    obj = read_json(path)
-    if not isinstance(obj, dict):
-        raise StoreError(f"holds a JSON {type(obj).__name__}, not an object", file=path, expected="{...}",
-                         fix="restore the file or delete it and rerun `reportgen run`")
-    return obj
-
-
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise StoreError("file is missing from the results store", file=path,
-                         fix="rerun `reportgen run` for this experiment") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise StoreError(f"not a readable CSV file ({type(exc).__name__})", file=path,
-                         fix="delete the cell folder and rerun `reportgen run`") from None
-
-
-def _malformed(path: Path, what: str) -> StoreError:
-    return StoreError(f"malformed {what}", file=path, expected="the format in docs/results-store.md",
-                      fix="delete the cell folder and rerun `reportgen run`")
-
-
-PREDICTION_COLUMNS = ("index", "sample_id", "label")
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Per-sample probabilities of one split, in split order, with each sample's identity in its source."""
-
-    index: np.ndarray  # int (N,): position in the split
-    sample_id: list[str]  # file path relative to the dataset root, or "<split>[i]" for array datasets
-    labels: np.ndarray  # int (N,)
-    probs: np.ndarray  # float64 (N, K)
 
 
 def write_predictions(path: Path, labels: np.ndarray, probs: np.ndarray, sample_ids: list[str]) -> None:
@@ -284,156 +230,5 @@ def write_predictions(path: Path, labels: np.ndarray, probs: np.ndarray, sample_
     write_csv(path, header, rows)
 
 
-def read_predictions(path: Path) -> Predictions:
-    """Load a predictions CSV; a ragged or non-numeric file is a StoreError naming the file and row."""
-    rows = read_csv(path)
-    if not rows:
-        raise StoreError("predictions file has no rows", file=path, fix="delete the cell folder and rerun")
-    cols = [c for c in rows[0] if c and c.startswith("prob_")]
-    missing = [c for c in PREDICTION_COLUMNS if c not in rows[0]]
-    if missing or not cols:
-        raise StoreError(f"predictions file lacks column(s) {missing or ['prob_0']}", file=path,
-                         expected=",".join([*PREDICTION_COLUMNS, "prob_0", "..."]),
-                         fix="delete the cell folder and rerun `reportgen run` (older stores: rerun)")
-    cols.sort(key=lambda c: int(c[5:]))
-    try:
-        index = np.array([int(r["index"]) for r in rows], dtype=int)
-        labels = np.array([int(r["label"]) for r in rows], dtype=int)
-        probs = np.array([[float(r[c]) for c in cols] for r in rows], dtype=np.float64)
-        if any(None in r for r in rows):  # a row with more values than the header
-            raise ValueError("a row has more values than the header")
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"malformed predictions: a row that does not parse ({exc})", file=path,
-                         fix="delete the cell folder and rerun `reportgen run`") from None
-    if not np.all(np.isfinite(probs)):
-        raise StoreError("predictions file holds non-finite probabilities", file=path,
-                         fix="delete the cell folder and rerun `reportgen run`")
-    return Predictions(index=index, sample_id=[r["sample_id"] for r in rows], labels=labels, probs=probs)
-
-
-# --------------------------------------------------------------------------- typed records
-R = TypeVar("R", bound=Record)
-
-
 def write_record(path: Path, record: Record) -> None:
     write_json(path, record.model_dump(mode="json"))
-
-
-def _where(loc: tuple) -> str:
-    return ".".join(str(x) for x in loc) or "(top level)"
-
-
-def parse_record(cls: type[R], data: Any, *, file: Path) -> R:
-    """Validate ``data`` as ``cls``; a StoreError names the file and the offending keys (wrong values first)."""
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        errors = sorted(exc.errors(), key=lambda e: e["type"] == "missing")
-        shown = "; ".join(f"{_where(e['loc'])}: {e['msg'].lower()}" for e in errors[:4])
-        more = f" (+{len(errors) - 4} more)" if len(errors) > 4 else ""
-        raise StoreError(f"does not match the results-store schema {SCHEMA}: {shown}{more}",
-                         file=file, key=_where(errors[0]["loc"]), expected="the format in docs/results-store.md",
-                         fix="this file was edited or written by another reportgen version: delete the "
-                             "cell folder and rerun `reportgen run`") from None
-
-
-def read_record(cls: type[R], path: Path) -> R:
-    return parse_record(cls, read_json_object(path), file=path)
-
-
-def read_epochs(path: Path) -> list[EpochRow]:
-    rows = []
-    for i, row in enumerate(read_csv(path), start=2):
-        conv = {k: (None if v in ("", None) else v) for k, v in row.items()}
-        if None in row:  # more cells than header columns
-            raise StoreError("row has more values than the header", file=path, key=f"line {i}",
-                             fix="delete the cell folder and rerun `reportgen run`")
-        rows.append(parse_record(EpochRow, conv, file=Path(f"{path}, line {i}")))
-    return rows
-
-
-# --------------------------------------------------------------------------- loading
-@dataclass
-class CellResult:
-    """Everything the store holds for one finished cell, as typed records (no torch)."""
-
-    path: Path
-    cell: CellRecord
-    env: EnvRecord
-    data: DataRecord
-    arch: ArchRecord
-    epochs: list[EpochRow]
-    metrics: MetricsRecord
-    result: ResultRecord
-    _predictions: dict[str, Predictions] = field(default_factory=dict, repr=False)
-
-    @property
-    def id(self) -> str:
-        return self.cell.id
-
-    @property
-    def test(self) -> SplitMetrics:
-        return self.metrics.test
-
-    def predictions(self, split: str = "test") -> Predictions:
-        if split not in self._predictions:
-            self._predictions[split] = read_predictions(self.path / f"predictions_{split}.csv")
-        return self._predictions[split]
-
-
-@dataclass
-class RunResults:
-    path: Path
-    run: RunRecord
-    cells: list[CellResult]
-    missing: list[str] = field(default_factory=list)  # planned but not finished
-    datasets: dict[str, DatasetFacts] = field(default_factory=dict)
-
-    @property
-    def experiment(self) -> dict[str, Any]:
-        return self.run.experiment
-
-
-
-def load_cell(path: Path) -> CellResult:
-    path = Path(path)
-    return CellResult(
-        path=path,
-        cell=read_record(CellRecord, path / "cell.json"),
-        env=read_record(EnvRecord, path / "env.json"),
-        data=read_record(DataRecord, path / "data.json"),
-        arch=read_record(ArchRecord, path / "arch.json"),
-        epochs=read_epochs(path / "epochs.csv"),
-        metrics=read_record(MetricsRecord, path / "metrics.json"),
-        result=read_record(ResultRecord, path / RESULT_FILE),
-    )
-
-
-def is_finished(cell_dir: Path) -> bool:
-    return (Path(cell_dir) / RESULT_FILE).is_file()
-
-
-def load_run(run_dir: Path) -> RunResults:
-    """Load every finished cell of a run, in planned order."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
-        raise StoreError("no results store here (run.json is missing)", file=run_dir,
-                         fix="run `reportgen run EXPERIMENT.toml` first, or pass the run folder")
-    raw = read_json_object(run_dir / "run.json")
-    listed = raw.get("cells", [])
-    if not isinstance(listed, list) or not all(isinstance(c, str) and c and "/" not in c and c not in (".", "..")
-                                               for c in listed):
-        raise StoreError("run.json: cells must be a list of cell ids", file=run_dir / "run.json", key="cells",
-                         fix="rerun `reportgen run` to rewrite it")
-    run = parse_record(RunRecord, raw, file=run_dir / "run.json")
-    # Finished cells on disk that run.json does not list (an older run.json) still count.
-    on_disk = sorted(p.parent.name for p in (run_dir / "cells").glob(f"*/{RESULT_FILE}"))
-    cells, missing = [], []
-    for cid in run.cells + [c for c in on_disk if c not in run.cells]:
-        cdir = run_dir / "cells" / cid
-        if is_finished(cdir):
-            cells.append(load_cell(cdir))
-        else:
-            missing.append(cid)
-    datasets = {p.stem: read_record(DatasetFacts, p) for p in sorted((run_dir / "datasets").glob("*.json"))}
-    return RunResults(path=run_dir, run=run, cells=cells, missing=missing, datasets=datasets)

@@ -5,7 +5,8 @@ A store is a folder other people's tools (and other people) can tamper with. If 
 deleting "inside the store" would truncate or delete files outside it. So every path reportgen
 writes or deletes under a run folder goes through here first:
 
-- :func:`check_inside` refuses a path if any component from the run folder down is a symbolic link;
+- :func:`check_inside` refuses a path if any component from the run folder down is a symbolic link (the
+  store's reader, :mod:`reportgen.store.load`, checks every file it reads the same way);
 - :func:`check_store` refuses a store that holds any symbolic link at all (one walk, before writing);
 - :func:`open_lock` opens the lock file with ``O_NOFOLLOW`` (no window between a check and the open);
 - :func:`check_output` refuses an output file (``--out``) that is a link or sits in a folder that
@@ -26,19 +27,20 @@ from ..errors import StoreError
 _FIX = "delete the link (reportgen never writes through symbolic links in a results store) and run again"
 
 
-def _link_error(link: Path, root: Path) -> StoreError:
+def _link_error(link: Path, root: Path, action: str = "write") -> StoreError:
     try:
         target = os.readlink(link)
     except OSError:
         target = "?"
-    return StoreError(f"is a symbolic link (to {target}); refusing to write through it", file=link,
+    return StoreError(f"is a symbolic link (to {target}); refusing to {action} through it", file=link,
                       expected=f"a plain file or folder inside {root}", fix=_FIX)
 
 
-def check_inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+def check_inside(root: str | os.PathLike, path: str | os.PathLike, *, action: str = "write") -> Path:
     """Return ``path`` if no component of it below ``root`` is a symbolic link; else a StoreError.
 
-    ``path`` need not exist yet (components that do not exist cannot be links).
+    ``path`` need not exist yet (components that do not exist cannot be links). ``action`` words the
+    error ("write", or "read" for the store's reader, :mod:`reportgen.store.load`).
     """
     root, path = Path(root), Path(path)
     try:
@@ -50,7 +52,7 @@ def check_inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
     for part in rel.parts:
         cur = cur / part
         if cur.is_symlink():
-            raise _link_error(cur, root)
+            raise _link_error(cur, root, action)
         if not cur.exists():
             break
     return path

@@ -19,8 +19,8 @@ from typing import Any
 from .. import store
 from ..errors import ReportgenError, StoreError
 from .locks import is_held, lock_path, read_owner
+from .read import FAILED_FILE
 
-FAILED_FILE = "failed.json"
 STATES = ("pending", "running", "done", "failed")
 
 

@@ -134,7 +134,7 @@ RENDER = """
 
     def draw(job, font_path):  # a worker busy drawing when the parent is killed
         time.sleep(120)
-    figures.draw = draw
+    figures.kinds.draw = draw  # what FigureSet calls
     render_report(sys.argv[1], lang="en", jobs=2)
 """
 

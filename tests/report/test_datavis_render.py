@@ -82,9 +82,9 @@ def test_sample_grid_and_one_preview_per_pipeline_in_the_pdf(aug_store: Path, tm
     previews = [f for f in figs if f.job[0] == "augpreview"]
     assert sorted("medical" in f.caption for f in previews) == [False, True]
     assert any("flips" in f.caption and "Fixed feature extractor" in f.caption for f in previews)
-    for f in previews:  # every image of the preview is a file of the store
+    for f in previews:  # every image of the preview is a file of the store, as the loader resolved it
         for row in f.job[1]["rows"]:
-            assert len(row["files"]) == 1 + 4 and all((run_dir / p).is_file() for p in row["files"])
+            assert len(row["files"]) == 1 + 4 and all((run_dir / p.rel).is_file() for p in row["files"])
 
     written = render_report(run_dir, lang="both", pdf=True)
     if shutil.which("pdftotext") is None:
@@ -107,16 +107,16 @@ def test_sample_grid_and_one_preview_per_pipeline_in_the_pdf(aug_store: Path, tm
 
 def test_an_index_cannot_point_outside_its_folder_or_through_a_link(tmp_path: Path) -> None:
     from reportgen.errors import StoreError
-    from reportgen.report.figures_images import read_png
-    from reportgen.report.sections.data_view import _store_png
+    from reportgen.store.images import StoreImage, image_ref
 
     folder = tmp_path / "datasets" / "d" / "samples"
     folder.mkdir(parents=True)
-    assert _store_png(tmp_path, folder, "../../../secret.png") is None
-    assert _store_png(tmp_path, folder, ".hidden.png") is None
-    assert _store_png(tmp_path, folder, "train-0-0.png") == "datasets/d/samples/train-0-0.png"
+    assert image_ref(tmp_path, folder, "../../../secret.png") is None
+    assert image_ref(tmp_path, folder, ".hidden.png") is None
+    assert image_ref(tmp_path, folder, "train-0-0.png").rel == "datasets/d/samples/train-0-0.png"
     (tmp_path / "outside.png").write_bytes(b"x")
     (folder / "train-0-1.png").symlink_to(tmp_path / "outside.png")
     with pytest.raises(StoreError, match="symbolic link"):
-        _store_png(tmp_path, folder, "train-0-1.png")
-    assert read_png(folder / "train-0-1.png") is None  # O_NOFOLLOW: never read through a link
+        image_ref(tmp_path, folder, "train-0-1.png")
+    # O_NOFOLLOW: a link made after loading is never read through either.
+    assert StoreImage(path=folder / "train-0-1.png", rel="datasets/d/samples/train-0-1.png", stamp="").read() is None

@@ -30,12 +30,11 @@ def test_section_has_gallery_and_grad_cam_grid_in_both_languages(rendered) -> No
 
 def test_gallery_shows_the_stored_call_and_confidence(rendered) -> None:
     from reportgen.report.format import dec
-    from reportgen.report.sections.errors import explain_of
     from reportgen.store import load_run
 
     run = load_run(rendered["run"])
     cell = next(c for c in run.cells if c.cell.seed == 0 and c.cell.strategy == "frozen")
-    rec = explain_of(cell)
+    rec = cell.explain  # read once by the store's loader
     assert rec is not None and rec.mistakes
     # The figure job carries the text drawn on each panel: the stored confidence, formatted once.
     from reportgen.report.context import build_context

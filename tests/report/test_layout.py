@@ -91,7 +91,7 @@ def _text_boxes(fig) -> list[tuple]:
 def test_mistakes_gallery_titles_never_overlap(store_copy: Path, names) -> None:
     """The gallery job of a real store, drawn; with long class names in the titles too (the reported case)."""
     from reportgen.report.figures import setup_fonts
-    from reportgen.report.figures_explain import grid_figure
+    from reportgen.report.figures.draw_explain import grid_figure
     from reportgen.report.fonts import find_cjk_font
 
     setup_fonts(find_cjk_font().path)  # the report's CJK font, as the figure workers draw with
@@ -115,7 +115,7 @@ def test_mistakes_gallery_titles_never_overlap(store_copy: Path, names) -> None:
 
 
 def test_log_lr_axis_labels_several_rates() -> None:
-    from reportgen.report.figures import lr_figure
+    from reportgen.report.figures.draw_training import lr_figure
 
     epochs = list(range(1, 21))
     lrs = [1e-3 * 0.5 * (1 + math.cos(math.pi * (e - 1) / 20)) + 2e-5 for e in epochs]  # cosine to 2e-5

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from reportgen.errors import RenderError, StoreError
 from reportgen.report import render_report
 from reportgen.report.command import render
-from reportgen.report.render import default_run_dir
+from reportgen.store.runs import default_run_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -220,7 +220,7 @@ def test_figures_are_cached_and_reused(store_copy, monkeypatch) -> None:
     def no_drawing(*args, **kwargs):
         raise AssertionError("a cached figure was drawn again")
 
-    monkeypatch.setattr(figures, "draw", no_drawing)
+    monkeypatch.setattr(figures.kinds, "draw", no_drawing)  # what FigureSet calls
     again = render_report(store_copy, lang="en")["html:en"].read_text(encoding="utf-8")
     assert again == first
     assert sorted((store_copy / "figures").glob("*.png")) == cached

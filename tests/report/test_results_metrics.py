@@ -117,7 +117,7 @@ def test_confused_pairs_table_shows_the_stored_pairs(multiclass_copy: Path, stor
 def test_ovr_roc_has_one_curve_per_class_plus_the_macro_average(multiclass_copy: Path) -> None:
     import matplotlib
 
-    from reportgen.report import figures
+    from reportgen.report.figures import draw_results
 
     b = _build(multiclass_copy)
     ds, bb = b.datasets()[0], b.backbones()[0]
@@ -136,11 +136,11 @@ def test_ovr_roc_has_one_curve_per_class_plus_the_macro_average(multiclass_copy:
         assert panel["macro_text"] == dec(c.test.auc)
         fig_, ax = matplotlib.figure.Figure(), None
         ax = fig_.subplots()
-        figures._ovr_panel(ax, panel, {"macro": "macro"})
+        draw_results._ovr_panel(ax, panel, {"macro": "macro"})
         labels = [line.get_label() for line in ax.get_lines()]
         assert len(labels) == 3 + 1  # every class is in the test set, plus the macro curve
         assert labels[:3] == [f"{name} {a}" for name, a in zip(panel["classes"], panel["auc_texts"], strict=True)]
-    png = figures.roc(job["panels"], {**job["labels"]})
+    png = draw_results.roc(job["panels"], {**job["labels"]})
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 

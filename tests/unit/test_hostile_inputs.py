@@ -98,21 +98,22 @@ def mathtext_on():
 
 
 def test_every_figure_prints_a_mathtext_label_literally(tmp_path: Path, mathtext_on) -> None:
-    from reportgen.report import figures_explain, figures_images
+    from reportgen.report.figures import draw_explain, draw_images
+    from reportgen.store.images import image_ref
 
-    img = _png(tmp_path / "x.png")
-    rows = [{"label": MATH, "panels": [{"path": str(img), "title": f"{MATH} → $5", "cam": str(img)}]}]
-    assert figures_explain.gradcam(rows, [MATH]).startswith(b"\x89PNG")
-    assert figures_explain.mistakes(rows, 1).startswith(b"\x89PNG")
-    fig = figures_images.image_grid([[figures_images.read_png(img)]], row_labels=[MATH], col_labels=[MATH])
-    assert figures_images.png_of(fig).startswith(b"\x89PNG")
+    img = image_ref(tmp_path, tmp_path, _png(tmp_path / "x.png").name)
+    rows = [{"label": MATH, "panels": [{"image": img, "title": f"{MATH} → $5", "cam": img}]}]
+    assert draw_explain.gradcam(rows, [MATH]).startswith(b"\x89PNG")
+    assert draw_explain.mistakes(rows, 1).startswith(b"\x89PNG")
+    fig = draw_images.image_grid([[img.read()]], row_labels=[MATH], col_labels=[MATH])
+    assert draw_images.png_of(fig).startswith(b"\x89PNG")
 
 
 def test_the_one_escape_is_what_makes_it_work(tmp_path: Path, mathtext_on) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from reportgen.report.figures_images import png_of
+    from reportgen.report.figures.draw_images import png_of
 
     fig = Figure()
     FigureCanvasAgg(fig)

@@ -64,8 +64,7 @@ def appendix(b: Builder) -> None:
     b.table(sec, "cells", b.tr("cap.cells"), [b.tr("col.cell"), b.tr("col.status"), b.tr("col.finished")],
             status, source="run.json cells, cells/*/result.json", numeric_from=99)
     selection.layer_tables(b, sec)
-    toml_path = b.run.path / "experiment.toml"
-    toml = toml_path.read_text(encoding="utf-8", errors="replace") if toml_path.is_file() else b.tr("ui.no_toml")
+    toml = b.run.experiment_toml if b.run.experiment_toml is not None else b.tr("ui.no_toml")
     sec.blocks.append(Code(toml, b.tr("cap.toml")))
 
 

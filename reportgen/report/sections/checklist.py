@@ -19,7 +19,6 @@ from typing import Any
 from ...config.report import pick
 from ...i18n import t
 from ...published import checklist_items as items
-from ...store import read_record
 from ...store.schema import ExplainRecord
 from ..builder import Builder
 from ..model import BulletList, Cell, Figure, Paragraph, Section, Table
@@ -43,15 +42,7 @@ def _facts(b: Builder) -> list:
 
 
 def _explain(b: Builder) -> list[ExplainRecord]:
-    out = []
-    for c in b.run.cells:
-        path = c.path / ExplainRecord.FILE
-        if path.is_file():
-            try:
-                out.append(read_record(ExplainRecord, path))
-            except Exception:  # noqa: BLE001 - a damaged explain.json only means no evidence here
-                continue
-    return out
+    return [c.explain for c in b.run.cells if c.explain is not None]
 
 
 def _ci_ok(ci: Any) -> bool:

@@ -14,7 +14,7 @@ from ...i18n import t
 from ...registry import metrics as metric_registry
 from ...store import CellResult
 from .. import applicability
-from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug, stamp
+from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug
 from ..format import count, dec, macs, megabytes, metric_formatters, params, pct, pvalue, seconds
 from ..model import Cell, Heading, Paragraph, Section
 from . import pairs
@@ -197,8 +197,8 @@ def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int
         b.figure(sec, f"roc:{ds}:{part[0][0]}",
                  b.tr("cap.roc", dataset=b.ds_label(ds), backbone=b.join(b.bb_label(bb) for bb, _ in part)),
                  ("roc", {"panels": [{"title": b.bb_label(bb), "cells": [
-                     {"strategy": c.cell.strategy, "path": str(c.path), "stamp": stamp(c, "predictions_test.csv"),
-                      "auc_text": dec(c.test.auc)} for c in cells]} for bb, cells in part],
+                     {"strategy": c.cell.strategy, **_roc_data(c), "auc_text": dec(c.test.auc)} for c in cells]}
+                     for bb, cells in part],
                           "labels": fig_labels(b)}),
                  source="cells/*/predictions_test.csv, metrics.json auc", wide=len(part) > 1)
     for bb, cells in groups:
@@ -207,13 +207,20 @@ def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int
             ovr_roc(b, sec, ds, bb, cells)
 
 
+def _roc_data(c: CellResult) -> dict[str, Any]:
+    """What a ROC curve is drawn from: the cell's stored test labels and probabilities (the figure worker reads
+    no file; the arrays key the figure cache)."""
+    pred = c.predictions("test")
+    return {"labels": pred.labels, "probs": pred.probs}
+
+
 def ovr_roc(b: Builder, sec: Section, ds: str, bb: str, cells: list[CellResult]) -> None:
     """Multi-class: one-vs-rest ROC curves, a panel per strategy, one curve per class plus the macro average.
     The legend's AUCs are the stored per-class and macro AUCs (metrics.json), drawn from the same predictions."""
     order = {s: i for i, s in enumerate(b.strategies())}
     cells = sorted(cells, key=lambda c: order.get(c.cell.strategy, len(order)))
     panels = [{"title": b.strategy_name(c.cell.strategy), "ovr": True, "strategy": c.cell.strategy,
-               "path": str(c.path), "stamp": stamp(c, "predictions_test.csv"), "classes": c.test.class_names,
+               **_roc_data(c), "classes": c.test.class_names,
                "auc_texts": [dec(pc.auc) for pc in c.test.per_class], "macro_text": dec(c.test.auc)} for c in cells]
     labels = {**fig_labels(b), "macro": rt(b, "fig.macro")}
     for i in range(0, len(panels), MAX_COLUMNS):

@@ -1,23 +1,21 @@
 """The data section's views of the data itself: class shares per split with a shift warning, a grid of
 sample images per class per split, and the training augmentation preview (one per distinct pipeline).
 
-Reads only the store: ``datasets/<name>.json`` (counts), ``datasets/<name>/samples.json`` and
-``cells/<id>/augment_preview.json`` with the PNG files they list (written by
-:mod:`reportgen.data.samples` in the runner). A store written before these files existed simply
-has no grid or preview.
+Works from the loaded run only: ``datasets/<name>.json`` (counts), ``datasets/<name>/samples.json`` and
+``cells/<id>/augment_preview.json`` (written by :mod:`reportgen.data.samples` in the runner), as typed
+records, and the PNGs they list as checked references (:class:`~reportgen.store.images.StoreImage`) that
+the figure workers decode. A store written before these files existed simply has no grid or preview.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 from ...describe import checks
 from ...i18n import t
-from ...store import read_record, safepath
-from ...store.schema import AugmentPreview, DatasetFacts, SampleIndex
-from ..builder import SPLITS, Builder, slug, stamp
+from ...store.load import PREVIEW_FOLDER, SAMPLES_FOLDER
+from ...store.schema import AugmentPreview, DatasetFacts
+from ..builder import SPLITS, Builder, slug
 from ..format import count, dec, pct
 from ..model import Cell, Paragraph, Section
 
@@ -25,35 +23,6 @@ from ..model import Cell, Paragraph, Section
 def _tr(b: Builder, key: str, **values: Any) -> str:
     """This module's strings live in the ``datavis`` catalog domain (not under ``report.``)."""
     return t(b.lang, key, **values)
-
-
-_PNG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.png$")
-
-
-def _store_png(root: Path, folder: Path, name: str) -> str | None:
-    """The path of a PNG an index lists, relative to ``root``; None if the name is not a plain file name
-    (a tampered index must not reach outside its folder). A link on the way is a StoreError."""
-    if not _PNG_NAME.match(name):
-        return None
-    path = safepath.check_inside(root, folder / name)
-    return str(path.relative_to(root))
-
-
-def _file_stamp(root: Path, rel: str | None) -> str:
-    if rel is None:
-        return ""
-    try:
-        st = (root / rel).lstat()
-    except OSError:
-        return ""
-    return f"{rel}:{st.st_size}:{st.st_mtime_ns}"
-
-
-def _read_index(cls: type, root: Path, path: Path) -> Any:
-    safepath.check_inside(root, path)
-    if not path.is_file():
-        return None
-    return read_record(cls, path)
 
 
 # --------------------------------------------------------------------------- class shares
@@ -93,48 +62,41 @@ def class_shares(b: Builder, sec: Section, ds: str, facts: DatasetFacts) -> None
 
 # --------------------------------------------------------------------------- sample images
 def sample_grid(b: Builder, sec: Section, ds: str) -> None:
-    root = b.run.path
-    folder = root / "datasets" / ds
-    index: SampleIndex | None = _read_index(SampleIndex, root, folder / "samples.json")
+    index = b.run.samples.get(ds)
     if index is None or not index.samples:
         return
     splits = [s for s in SPLITS if any(x.split == s for x in index.samples)]
     by_key = {(x.split, x.label): [] for x in index.samples}
     for x in index.samples:
-        by_key[(x.split, x.label)].append(_store_png(root, folder / "samples", x.file))
-    rows, stamps = [], []
+        by_key[(x.split, x.label)].append(b.run.images.get(f"datasets/{ds}/{SAMPLES_FOLDER}/{x.file}"))
+    rows = []
     for c, name in enumerate(index.classes):
-        files: list[str | None] = []
+        files: list[Any] = []
         for sp in splits:
             got = by_key.get((sp, c), [])
             files += got + [None] * (index.per_class - len(got))
         rows.append({"label": name, "files": files})
-        stamps += [_file_stamp(root, f) for f in files]
     upscaled = _tr(b, "datavis.samples.upscaled", scale=index.scale) if index.scale > 1 else ""
     caption = _tr(b, "datavis.cap.samples", dataset=b.ds_label(ds), per_class=index.per_class,
                    size=index.input_size, upscaled=upscaled)
-    job = ("samples", {"root": str(root), "rows": rows, "groups": [b.tr(f"split.{s}") for s in splits],
-                       "per_group": index.per_class, "stamps": stamps})
+    job = ("samples", {"rows": rows, "groups": [b.tr(f"split.{s}") for s in splits], "per_group": index.per_class})
     b.figure(sec, f"samples-{slug(ds)}", caption, job, source=f"datasets/{ds}/samples.json", wide=True)
 
 
 # --------------------------------------------------------------------------- augmentation preview
 def augment_previews(b: Builder, sec: Section, ds: str) -> None:
     """One preview figure per distinct augmentation pipeline used on ``ds`` (the first cell's images)."""
-    root = b.run.path
     groups: dict[tuple[str, int], list[tuple[Any, AugmentPreview]]] = {}
     for c in b.cells(dataset=ds):
-        prev = _read_index(AugmentPreview, root, c.path / AugmentPreview.FILE)
+        prev = c.augment_preview
         if prev is not None:
             groups.setdefault((prev.pipeline, prev.input_size), []).append((c, prev))
     for n, ((pipeline, _size), members) in enumerate(groups.items()):
         cell, prev = members[0]
-        folder = cell.path / "augment_preview"
-        rows, stamps = [], [stamp(cell, AugmentPreview.FILE)]
+        rows = []
         for img in prev.images:
-            files = [_store_png(root, folder, img.before)] + [_store_png(root, folder, f) for f in img.after]
+            files = [cell.images.get(f"{PREVIEW_FOLDER}/{name}") for name in (img.before, *img.after)]
             rows.append({"label": img.class_name, "files": files})
-            stamps += [_file_stamp(root, f) for f in files]
         used = []
         for c, _ in members:
             label = f"{b.bb_label(c.cell.backbone)} / {b.strategy_name(c.cell.strategy)}"
@@ -143,7 +105,7 @@ def augment_previews(b: Builder, sec: Section, ds: str) -> None:
         columns = [_tr(b, "datavis.grid.before")] + [_tr(b, "datavis.grid.after", k=k + 1) for k in range(prev.draws)]
         caption = _tr(b, "datavis.cap.augpreview", dataset=b.ds_label(ds), pipeline=pipeline, draws=prev.draws,
                        seed=prev.seed, size=prev.input_size, cells=b.join(used))
-        job = ("augpreview", {"root": str(root), "rows": rows, "columns": columns, "stamps": stamps})
+        job = ("augpreview", {"rows": rows, "columns": columns})
         b.figure(sec, f"augpreview-{slug(ds)}-{n + 1}", caption, job,
                  source=f"cells/{cell.id}/{AugmentPreview.FILE}", wide=True)
 

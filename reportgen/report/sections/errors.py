@@ -1,7 +1,8 @@
 """Why the models err: the most confident test mistakes per strategy and a Grad-CAM grid of fixed images.
 
-Reads ``cells/*/explain.json`` (:class:`~reportgen.store.schema.ExplainRecord`, written by the runner through
-:mod:`reportgen.explain`) and the PNGs it names; torch is never imported. One gallery and one Grad-CAM
+Works from each loaded cell's ``explain.json`` (:class:`~reportgen.store.schema.ExplainRecord`, written by the
+runner through :mod:`reportgen.explain`) and the PNGs it names, resolved by the store's reader into checked
+references the figure workers decode; torch is never imported. One gallery and one Grad-CAM
 grid per dataset × backbone (the first seed, as in the comparison), strategies side by side.
 """
 
@@ -9,18 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import store
 from ...i18n import t
-from ...store import CellResult, safepath
-from ...store.schema import ExplainRecord
-from ..builder import Builder, slug, stamp
+from ...store import CellResult
+from ..builder import Builder, slug
 from ..format import dec, seconds
 from ..model import Heading, Paragraph, Section
 
 INSTALL_REASON_PREFIX = "pytorch_grad_cam is not installed"
 
 
-# In every mistakes / Grad-CAM job: bump when figures_explain draws them differently, so the figure cache
+# In every mistakes / Grad-CAM job: bump when figures.draw_explain draws them differently, so the figure cache
 # redraws them (kept here so that building the report's sections imports no matplotlib).
 VERSION = 7
 
@@ -29,24 +28,15 @@ def tr(b: Builder, key: str, **values: Any) -> str:
     return t(b.lang, f"explain.{key}", **values)
 
 
-def explain_of(c: CellResult) -> ExplainRecord | None:
-    """The cell's explain.json, or None for a cell trained before reportgen wrote one."""
-    path = c.path / ExplainRecord.FILE
-    if not path.is_file():
-        return None
-    return store.read_record(ExplainRecord, safepath.check_inside(c.path, path))
-
-
-def _png(b: Builder, c: CellResult, rel: str) -> dict[str, str]:
-    """A PNG of the store for a figure job: its path (no link followed) and a stamp for the figure cache."""
-    path = safepath.check_inside(b.run.path, c.path / rel)
-    return {"path": str(path), "stamp": stamp(c, rel)}
+def _png(c: CellResult, rel: str) -> dict[str, Any]:
+    """A PNG of the cell for a figure job: the store's checked reference (its stamp keys the figure cache)."""
+    return {"image": c.images[rel]}
 
 
 def errors(b: Builder) -> None:
     sec = b.section("errors")  # a key of its own: [[report.tasks]] sections = ["errors"] can name it
     seed = b.seeds()[0]
-    records = {c.id: explain_of(c) for c in b.run.cells if c.cell.seed == seed}
+    records = {c.id: c.explain for c in b.run.cells if c.cell.seed == seed}
     per_class = next((r.cam_per_class for r in records.values() if r), 2)
     sec.blocks.append(Paragraph(tr(b, "intro", per_class=per_class)))
     missing = [c for c in b.run.cells if c.id in records and records[c.id] is None]
@@ -80,7 +70,7 @@ def _gallery(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[
         classes = c.cell.classes
         rows.append({"label": tr(b, "row.strategy", strategy=b.strategy_name(c.cell.strategy), wrong=rec.n_wrong,
                                  n=c.test.n),
-                     "panels": [{**_png(b, c, m.image),
+                     "panels": [{**_png(c, m.image),
                                  "title": tr(b, "panel.mistake", true=classes[m.true], predicted=classes[m.predicted],
                                              confidence=dec(m.confidence))} for m in rec.mistakes],
                      "empty": tr(b, "no_mistakes")})
@@ -108,11 +98,11 @@ def _gradcam(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[
     rows = []
     for sid in order:
         base = next(it for it in first.cam_items if it.sample_id == sid)
-        panels: list[dict | None] = [{**_png(b, done[0][0], base.image), "cam": None, "title": ""}]
+        panels: list[dict | None] = [{**_png(done[0][0], base.image), "cam": None, "title": ""}]
         for (c, _), items in zip(done, by_cell, strict=True):
             it = items.get(sid)
             panels.append(None if it is None else {
-                **_png(b, c, it.image), "cam": _png(b, c, it.cam)["path"], "cam_stamp": stamp(c, it.cam),
+                **_png(c, it.image), "cam": c.images[it.cam],
                 "title": tr(b, "panel.cam", predicted=classes[it.predicted], confidence=dec(it.confidence))})
         rows.append({"label": tr(b, "row.true", label=classes[base.true]), "panels": panels})
     header = [tr(b, "col.image")] + [b.strategy_name(c.cell.strategy) for c, _ in done]
@@ -128,4 +118,4 @@ def _gradcam(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[
         sec.blocks.append(Paragraph(tr(b, "grid_one", size=done[0][0].cell.input_size, backbone=b.bb_label(bb))))
 
 
-__all__ = ["errors", "explain_of"]
+__all__ = ["errors"]

@@ -1,7 +1,7 @@
 """Model selection as the labs show it: candidate table, head replacement, parameters per strategy,
 and the per-layer summaries of the appendix.
 
-Reads only the store: ``candidates.json`` (run root), each cell's ``arch.json`` and ``layers.json``.
+Works from the loaded run only: ``candidates.json`` (run root), each cell's ``arch.json`` and ``layers.json``.
 A store written before those files existed still renders: the candidate table falls back to the
 chosen backbones' ``arch.json`` metadata and the appendix says the summaries are missing.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...i18n import t
-from ...store import CellResult, read_record
 from ...store.schema import Candidate, CandidatesRecord, LayerSummary
 from ..builder import Builder, slug
 from ..format import NA, count, megabytes, params, pct
@@ -47,8 +46,7 @@ def _acc(v: float | None) -> str:
 
 def candidates_table(b: Builder, sec: Section) -> None:
     """The candidate backbones (torchvision weights metadata), chosen ones bold and ticked."""
-    path = b.run.path / CandidatesRecord.FILE
-    record = read_record(CandidatesRecord, path) if path.is_file() else None
+    record = b.run.candidates
     source = CandidatesRecord.FILE
     if record is None:
         record, source = _fallback_candidates(b), "cells/*/arch.json imagenet"
@@ -96,11 +94,6 @@ def head_sentences(b: Builder, first_cell: Any) -> list[str]:
     return out
 
 
-def _layers(c: CellResult) -> LayerSummary | None:
-    path = c.path / LayerSummary.FILE
-    return read_record(LayerSummary, path) if path.is_file() else None
-
-
 def params_table(b: Builder, sec: Section) -> None:
     """Total / trainable / frozen parameters per backbone × strategy (warm-up: after warm-up)."""
     multi_ds = len(b.datasets()) > 1
@@ -113,7 +106,7 @@ def params_table(b: Builder, sec: Section) -> None:
                     continue
                 a = c.arch
                 total, trainable, frozen, sub = a.params_total, a.params_trainable, a.params_frozen, ""
-                summary = _layers(c) if s == "warmup" else None
+                summary = c.layers if s == "warmup" else None
                 if summary is not None:  # arch.json counts the frozen first stage; layers.json the stage after it
                     sub = tr(b, "warmup_sub", epochs=c.cell.strategy_semantics.frozen_epochs,
                              n=count(a.params_trainable))
@@ -147,7 +140,7 @@ def layer_tables(b: Builder, sec: Section) -> None:
     for bb in b.backbones():
         for s in b.strategies():
             for c in b.cells(backbone=bb, strategy=s):
-                summary = _layers(c)
+                summary = c.layers
                 if summary is None:
                     continue
                 seen_any = True

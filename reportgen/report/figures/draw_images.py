@@ -1,21 +1,20 @@
 """Figures made of images from the store: labelled image grids (sample images, augmentation preview).
 
-The images are PNG files the runner wrote into the results store; a job names them by path (with
-their size and mtime, so the figure cache notices a rewritten file) and this module reads them with
-``O_NOFOLLOW`` — never through a symbolic link. Drawn with matplotlib only: render never imports
+The images are PNG files the runner wrote into the results store; a job carries the store reader's
+checked references to them (:class:`~reportgen.store.images.StoreImage`: their size and mtime are in
+the job, so the figure cache notices a rewritten file), which decode them with ``O_NOFOLLOW`` — never
+through a symbolic link. Drawn with matplotlib only: render never imports
 torch. :func:`image_grid` is the reusable part (rows × columns of images, row labels on the left,
 column labels on top, optional column groups); galleries of other sections can draw with it too.
 
-Image grids are drawn at 200 dpi (the rest of the report's figures use ``figures.DPI``): each image
+Image grids are drawn at 200 dpi (the rest of the report's figures use ``style.DPI``): each image
 is small on the page, and at 110 dpi a 0.5-inch cell would blur the pixels a grader wants to see.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -26,27 +25,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from ...store.images import StoreImage
+
 GRID_DPI = 200
 MAX_WIDTH_IN = 7.2  # the A4 text width the report lays figures out for
 BLANK = "#f2f2f2"
-
-
-def read_png(path: str | os.PathLike) -> np.ndarray | None:
-    """A PNG from the store as an array (H, W) or (H, W, 3); None if missing, a link or not an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return np.asarray(im.convert("L") if im.mode in ("L", "I", "I;16", "1", "LA") else im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return None
 
 
 def literal_text(fig: Figure) -> None:
@@ -139,23 +122,23 @@ def image_grid(images: Sequence[Sequence[np.ndarray | None]], *, row_labels: Seq
     return fig
 
 
-def _load(root: str, files: Sequence[str | None]) -> list[np.ndarray | None]:
-    return [read_png(Path(root) / f) if f else None for f in files]
+def _load(files: Sequence[StoreImage | None]) -> list[np.ndarray | None]:
+    return [f.read() if f is not None else None for f in files]
 
 
 # --------------------------------------------------------------------------- figure kinds
-def sample_grid(root: str, rows: list[dict], groups: list[str], per_group: int, stamps: list[str]) -> bytes:
-    """Sample images: a row per class (``{"label", "files"}``, files in split-major order), a column
-    group per split. ``stamps`` only keys the figure cache."""
-    images = [_load(root, r["files"]) for r in rows]
+def sample_grid(rows: list[dict], groups: list[str], per_group: int) -> bytes:
+    """Sample images: a row per class (``{"label", "files"}``, files in split-major order; None: an empty
+    cell), a column group per split."""
+    images = [_load(r["files"]) for r in rows]
     fig = image_grid(images, row_labels=[r["label"] for r in rows], groups=groups, group_size=per_group)
     return png_of(fig)
 
 
-def augment_preview(root: str, rows: list[dict], columns: list[str], stamps: list[str]) -> bytes:
+def augment_preview(rows: list[dict], columns: list[str]) -> bytes:
     """Augmentation preview: a row per training image (its class as the label), the original first,
     then one column per random draw of the training pipeline."""
-    images = [_load(root, r["files"]) for r in rows]
+    images = [_load(r["files"]) for r in rows]
     fig = image_grid(images, row_labels=[r["label"] for r in rows], col_labels=columns, max_height=3.4)
     return png_of(fig)
 

@@ -1,7 +1,8 @@
 """Image grids for "Why the models err": the confident-mistakes gallery and the Grad-CAM grid.
 
-Self-contained (no import of :mod:`figures`, which registers these in its ``KINDS``): matplotlib
-(Agg) draws the PNGs the runner stored, so render never touches torch. Images are drawn at 200 dpi
+Registered as figure kinds in :mod:`.kinds` (this module imports neither it nor the other kinds): matplotlib
+(Agg) draws the PNGs the runner stored, handed over as the store reader's checked references
+(:class:`~reportgen.store.images.StoreImage`), so render never touches torch. Images are drawn at 200 dpi
 with nearest-neighbour sampling — a 32-px X-ray is shown as the model saw it, not smoothed — and the
 CAM as a translucent heat map over the image.
 """
@@ -9,13 +10,13 @@ CAM as a translucent heat map over the image.
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .figures_images import png_of as _png  # one PNG writer for every figure kind
+from ...store.images import StoreImage
+from .draw_images import png_of as _png  # one PNG writer for every figure kind
 
 # The cache version of these kinds lives in sections/errors.py (GRID_VERSION, passed in every job), so the
 # report's sections import no matplotlib; bump it there when drawing here changes.
@@ -25,11 +26,15 @@ CAM_ALPHA = 0.45
 MAX_HEIGHT_IN = 6.6  # A4 text height less a caption of four lines and the section text around it
 
 
-def _read(path: str) -> np.ndarray:
-    from PIL import Image
+GRAY = ("L", "I", "I;16")  # modes drawn as one grey channel
 
-    with Image.open(Path(path)) as im:
-        return np.asarray(im.convert("L") if im.mode in ("L", "I", "I;16") else im.convert("RGB"))
+
+def _read(image: StoreImage) -> np.ndarray:
+    """A stored PNG the loader checked; one that vanished or broke since is this figure's error."""
+    img = image.read(gray=GRAY)
+    if img is None:
+        raise FileNotFoundError(f"{image.rel} is missing, a link or not an image")
+    return img
 
 
 MIN_TITLE_PT = 4.5  # a panel title shrinks to this size at most before it may be wrapped further
@@ -80,7 +85,8 @@ def image_grid(rows: list[dict], *, ncols: int, header: list[str] | None = None,
 def grid_figure(rows: list[dict], *, ncols: int, header: list[str] | None = None, label_in: float = 1.0,
                 fontsize: float = 6.5) -> Figure:
     """A grid of stored PNGs: ``rows`` = ``{"label", "panels": [panel | None], "empty"?}``, a panel =
-    ``{"path", "title", "cam"?}`` (``cam``: a grayscale PNG drawn over the image as a heat map).
+    ``{"image", "title", "cam"?}`` (:class:`StoreImage` references; ``cam``: a grayscale PNG drawn over the
+    image as a heat map).
 
     The grid fills the text width; a row label sits at the left, column headers (if any) on top.
     """
@@ -111,7 +117,7 @@ def grid_figure(rows: list[dict], *, ncols: int, header: list[str] | None = None
                 continue
             ax = fig.add_axes(((x0 + label_in + col * cell + 0.03) / w, (top - title_in - cell + 0.03) / h,
                                (cell - 0.06) / w, (cell - 0.06) / h))
-            img = _read(panel["path"])
+            img = _read(panel["image"])
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             if panel.get("cam"):
                 ax.imshow(_read(panel["cam"]), cmap="jet", vmin=0, vmax=255, alpha=CAM_ALPHA,
