@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import BackboneSpec, DatasetSpec, Experiment
+from .types import BackboneSpec, DatasetSpec, Experiment, TrainConfig
 
 # Backbones with no pretrained weights can only be trained from scratch: "finetune" or "frozen"
 # of a random network would be mislabelled scratch runs (or a random-feature probe).
@@ -38,7 +38,7 @@ class Cell:
     backbone: BackboneSpec
     strategy: str
     seed: int
-    train: dict[str, Any] = field(hash=False, compare=False)
+    train: TrainConfig = field(hash=False, compare=False)
 
     @property
     def weights(self) -> str:
@@ -47,8 +47,8 @@ class Cell:
     def semantics(self) -> dict[str, Any]:
         sem = dict(STRATEGY_SEMANTICS[self.strategy])
         sem["frozen_epochs"] = (
-            self.train["epochs"] if self.strategy == "frozen"
-            else min(self.train["warmup_frozen_epochs"], self.train["epochs"]) if self.strategy == "warmup"
+            self.train.epochs if self.strategy == "frozen"
+            else min(self.train.warmup_frozen_epochs, self.train.epochs) if self.strategy == "warmup"
             else 0
         )
         sem["description_key"] = f"strategy.{self.strategy}"
@@ -69,7 +69,7 @@ class Cell:
             "seed": self.seed,
             "input_size": self.backbone.input_size,
             "strategy_semantics": self.semantics(),
-            "train": self.train,
+            "train": self.train.to_dict(),  # the JSON the id has always hashed (typed values as written)
             # Only when set: a default-stem cell keeps the id it had before the key existed.
             **({"stem": self.backbone.stem} if self.backbone.stem != "default" else {}),
         }
