@@ -169,6 +169,14 @@ class Augment:
     def __hash__(self) -> int:
         return hash(repr(self.to_json()))
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """The store's records read and write an Augment as its JSON form (pydantic imported only there)."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            parse_augment, serialization=core_schema.plain_serializer_function_ser_schema(lambda a: a.to_json()))
+
 
 # --------------------------------------------------------------------------- parsing (once, at load time)
 def _did_you_mean(word: str, options: list[str]) -> str:

@@ -84,7 +84,6 @@ def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
             hint = did_you_mean(k, TOP_LEVEL)
             report(ConfigError(f'unknown section "{k}"', file=path, key=k,
                                expected="one of " + ", ".join(TOP_LEVEL), fix=hint or "remove it"))
-    base = path.parent
 
     exp = check_table(doc.get("experiment", {}), EXPERIMENT_KEYS, file=path, where="experiment")
     for i, s in enumerate(exp["strategies"]):

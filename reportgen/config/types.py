@@ -12,8 +12,8 @@ translated back out of pydantic's errors; and ``validate`` must answer before an
 The store's pydantic records validate these same classes (pydantic reads stdlib dataclasses), so there is
 still one definition of every key.
 
-Subscript access (``exp.train["lr"]``) still works for scripts and tests written against the old dicts;
-reportgen itself uses attributes.
+Subscript access (``exp.train["lr"]``) and ``.get`` still work for scripts, tests and the report's readers
+of the stored experiment written against the old dicts; the config, data and train code use attributes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .augment import Augment, parse_augment
 from . import keys as K
+from .augment import Augment, parse_augment
 from .keys import REQUIRED, Validator
 from .report import lang_text
 
@@ -85,6 +85,10 @@ class Keyed:
         if k in self.__dataclass_fields__:  # type: ignore[attr-defined]
             return getattr(self, k)
         raise KeyError(k)
+
+    def get(self, k: str, default: Any = None) -> Any:
+        """Dict-style reading, kept for the report's readers of the stored experiment until they use attributes."""
+        return getattr(self, k) if k in self.__dataclass_fields__ else default  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- [experiment]
@@ -200,7 +204,7 @@ def _benchmark(v: Any) -> str:
     """A published benchmark this dataset *is* (baselines.toml): "pneumoniamnist", "pneumoniamnist_64", …"""
     import difflib
 
-    from ..published.baselines import benchmark_ids, parse_benchmark
+    from ..published import benchmark_ids, parse_benchmark
 
     if isinstance(v, str) and parse_benchmark(v) is not None:
         return v.strip().lower()

@@ -11,10 +11,10 @@ machine is online; otherwise the error says which file to put where.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from ..config import DatasetSpec
+
 # The pure facts and the TOML check live on the config side (config never imports data).
 from ..config.medmnist import DATASETS, DEFAULT_ROOT, SIZES, check_spec, file_name  # noqa: F401
 from ..errors import DataError

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..config.augment import Augment
 from .. import store
+from ..config.augment import Augment
 from ..store import safepath
 from ..store.schema import AugmentPreview, PreviewImage, SampleImage, SampleIndex
 

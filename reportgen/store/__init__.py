@@ -32,6 +32,7 @@ from .schema import (
     DatasetFacts,
     EnvRecord,
     EpochRow,
+    ExperimentRecord,
     MetricsRecord,
     Record,
     ResultRecord,
@@ -386,7 +387,7 @@ class RunResults:
     datasets: dict[str, DatasetFacts] = field(default_factory=dict)
 
     @property
-    def experiment(self) -> dict[str, Any]:
+    def experiment(self) -> ExperimentRecord:
         return self.run.experiment
 
 
