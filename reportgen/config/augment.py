@@ -158,6 +158,9 @@ class Augment:
         the preset name, or the op list with defaults filled in — the same bytes as before typing."""
         return self.preset if self.preset is not None else [op.to_dict() for op in self.ops]
 
+    def __str__(self) -> str:
+        return str(self.to_json())  # as str() of the untyped value read: "none", or the op list
+
     def __eq__(self, other: object) -> bool:
         # A preset name or an op list compares with the value it was parsed from ("none" == Augment("none")).
         if isinstance(other, Augment):

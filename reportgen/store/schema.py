@@ -130,7 +130,7 @@ class CellRecord(Record):
     seed: int
     input_size: int
     strategy_semantics: StrategySemantics
-    train: dict[str, Any]
+    train: TrainConfig  # the cell's [train] settings after overrides (config/types.py), as its id hashed them
     num_classes: int
     classes: list[str]
     task: str
