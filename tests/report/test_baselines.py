@@ -8,7 +8,6 @@ a near miss must match nothing. The end-to-end run of a true MedMNIST v2 protoco
 from __future__ import annotations
 
 import dataclasses
-
 import re
 
 import pytest
