@@ -49,12 +49,13 @@ def run_bench(*, size: int, backbone: str, epochs: int, frozen_epochs: int, batc
     """Run (a), (b), (c), scale (+ demo, + GPU on CUDA); return every measurement with ratios and verdicts."""
     import torch
 
+    from reportgen.config import TrainConfig
     from reportgen.models.backbones import family
     from reportgen.train.preflight import preflight
 
     start_load = os.getloadavg()
     weights = "offline" if family(backbone) == "lite" else "none"
-    eval_bs = max(batch_size, 64)  # reportgen's eval batch size when none is configured
+    eval_bs = TrainConfig(batch_size=batch_size).eval_batch  # reportgen's eval batch size when none is configured
     out: dict[str, Any] = {"machine": machine_info(), "load_average_start": list(start_load),
                            "settings": {"size": size, "backbone": backbone, "weights": weights, "epochs": epochs,
                                         "frozen_epochs": frozen_epochs, "batch_size": batch_size,

@@ -129,7 +129,7 @@ class Ceiling:
             resident[id(self.splits[s])] = to_model_input(torch.from_numpy(np.asarray(images)).to(dev),
                                                           built.normalization, channels_last=self.channels_last)
         self.fwd = _Resident(module=self.model, norm=None, channels_last=self.channels_last, resident=resident)
-        self.eval_bs = train_cfg["eval_batch_size"] or max(train_cfg["batch_size"], 64)
+        self.eval_bs = self.lcfg.train.eval_batch  # the loop's own rule (config TrainConfig.eval_batch)
         self.n_train = len(self.splits["train"].labels)
         self.train_s: list[float] = []
         self.val_s: list[float] = []

@@ -274,23 +274,23 @@ def run(experiment: Path, device: str, only: tuple[str, ...], launcher: str | No
         click.get_current_context().exit(130)
 
 
-def _run(exp: Any, settings: dict, watch: Any, *, device: str, only: tuple[str, ...], no_wait: bool,
+def _run(exp: Any, settings: Any, watch: Any, *, device: str, only: tuple[str, ...], no_wait: bool,
          no_progress: bool, no_checkpoints: bool, do_render: bool, tensorboard_dir: Path | None) -> None:
     from .errors import LaunchError
 
     only_list = list(only) or None
-    if tensorboard_dir is not None and settings["kind"] != "inline":
+    if tensorboard_dir is not None and settings.kind != "inline":
         raise click.UsageError("--tensorboard watches cells trained in this process: use it with --launcher inline, "
                                "or export afterwards with `reportgen export RUN --tensorboard DIR`")
-    if settings["kind"] == "local":
+    if settings.kind == "local":
         from .launch.local import run_local
 
-        summary = run_local(exp, jobs=settings["jobs"], device=device, on_event=watch.on_event, only=only_list,
+        summary = run_local(exp, jobs=settings.jobs, device=device, on_event=watch.on_event, only=only_list,
                             save_checkpoints=not no_checkpoints)
-    elif settings["kind"] == "slurm":
+    elif settings.kind == "slurm":
         from .launch.slurm import run_slurm
 
-        array_id, summary = run_slurm(exp, settings=settings["slurm"], device=device, only=only_list,
+        array_id, summary = run_slurm(exp, settings=settings.slurm, device=device, only=only_list,
                                       no_wait=no_wait, on_event=_on_run_event)
         if summary is None:
             click.echo(f"not waiting: follow it with `reportgen status {exp.run_dir}` (job array {array_id})")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..registry import strategies as strategy_registry
-from . import BackboneSpec, DatasetSpec, Experiment
+from .types import BackboneSpec, DatasetSpec, Experiment, TrainConfig
 
 # Backbones with no pretrained weights can only be trained from scratch: fine-tuning or freezing
 # a random network would be a mislabelled scratch run (or a random-feature probe).
@@ -28,7 +28,7 @@ class Cell:
     backbone: BackboneSpec
     strategy: str
     seed: int
-    train: dict[str, Any] = field(hash=False, compare=False)
+    train: TrainConfig = field(hash=False, compare=False)
 
     @property
     def weights(self) -> str:
@@ -38,7 +38,7 @@ class Cell:
         strategy = strategy_registry.get(self.strategy)
         sem = dict(strategy.semantics)
         sem["frozen_epochs"] = strategy_registry.frozen_epochs(
-            self.strategy, epochs=self.train["epochs"], warmup_frozen_epochs=self.train["warmup_frozen_epochs"])
+            self.strategy, epochs=self.train.epochs, warmup_frozen_epochs=self.train.warmup_frozen_epochs)
         sem["description_key"] = strategy.key
         return sem
 
@@ -57,7 +57,7 @@ class Cell:
             "seed": self.seed,
             "input_size": self.backbone.input_size,
             "strategy_semantics": self.semantics(),
-            "train": self.train,
+            "train": self.train.to_dict(),  # the JSON the id has always hashed (typed values as written)
             # Only when set: a default-stem cell keeps the id it had before the key existed.
             **({"stem": self.backbone.stem} if self.backbone.stem != "default" else {}),
         }

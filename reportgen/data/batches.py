@@ -13,7 +13,6 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -51,12 +50,13 @@ def load_batch(images: np.ndarray, idx: np.ndarray, *, device: torch.device) -> 
     return batch
 
 
-def to_model_input(batch_u8: torch.Tensor, norm: Normalization, *, augment: str | list[dict[str, Any]] = "none",
+def to_model_input(batch_u8: torch.Tensor, norm: Normalization, *, augment: pipeline.AugmentValue = "none",
                    generator: torch.Generator | None = None, channels_last: bool = False) -> torch.Tensor:
     """uint8 (B, 1|3, S, S) → normalized float (B, 3, S, S), augmented when training."""
     x = batch_u8.float().div_(255.0)
-    if augment not in ("none", []):
-        x = augment_batch(x, augment, generator=generator)
+    aug = pipeline.parse_augment(augment)  # the loop passes the parsed value: nothing is re-checked per batch
+    if aug.ops:
+        x = augment_batch(x, aug, generator=generator)
     if x.shape[1] == 1:  # grayscale X-rays into ImageNet backbones: repeat to 3 channels
         x = x.expand(-1, 3, -1, -1)
     mean, std = _norm_tensors(norm, x.device)
@@ -92,18 +92,18 @@ def _rand(n: int, generator: torch.Generator | None, device: torch.device) -> to
     return torch.rand(n, generator=generator, device=generator.device).to(device, non_blocking=True)
 
 
-def augment_batch(x: torch.Tensor, augment: str | list[dict[str, Any]], *,
+def augment_batch(x: torch.Tensor, augment: pipeline.AugmentValue, *,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply a pipeline's random ops to a float training batch in [0, 1], in the declared order.
 
-    ``augment`` is the resolved ``[train] augment`` value: a preset name (``flips``, ``medical``) or an
-    op list (:mod:`reportgen.data.pipeline`). Deterministic ops (resize, centre crop, CLAHE) were
+    ``augment`` is the parsed ``[train] augment`` value (:class:`reportgen.config.augment.Augment`; a raw
+    preset name or op list is parsed first). Deterministic ops (resize, centre crop, CLAHE) were
     applied when the images were decoded and are skipped here; ``random_crop`` cuts the decoded
     (larger) train image down to the model's input size. Every random number comes from
     ``generator``, so a fixed generator gives the same batch twice.
     """
     for op in pipeline.resolve(augment):
-        fn = _BATCH_OPS.get(op["op"])
+        fn = _BATCH_OPS.get(op.name)
         if fn is not None:
             x = fn(x, op, generator)
     return x.clamp_(0, 1)

@@ -58,7 +58,7 @@ def content_key(src: SplitSource, *, size: int, color: str, ops: list[dict] | No
     h = hashlib.sha1()
     h.update(f"v{CACHE_VERSION}|{size}|{color}|{RESIZE_FILTER}|{decode.policy_key(intensity)}|".encode())
     if ops:  # absent for a plain resize, so entries decoded before pipelines existed stay valid
-        h.update(json.dumps(ops, sort_keys=True).encode())
+        h.update(json.dumps([dict(op) for op in ops], sort_keys=True).encode())  # typed ops hash as the dicts they were
     h.update(np.ascontiguousarray(src.labels).tobytes())
     if src.arrays is not None:
         h.update(str(src.arrays.shape).encode())

@@ -31,27 +31,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile
 
+from ..config import keys
 from ..errors import DataError
 
-POLICIES = ("auto", "minmax", "bit_depth")
+POLICIES = keys.INTENSITY_POLICIES
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 _DEEP_MODES = {"I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
 _FIX_POLICY = 'set intensity = "minmax" (or a window, intensity = {window = [centre, width]}) for this dataset'
 
 
 # --------------------------------------------------------------------------- the policy (config value)
-def check_intensity(v: Any) -> str | dict[str, list[float]]:
-    """The TOML value → ``"auto" | "minmax" | "bit_depth" | {"window": [c, w]}``; ValueError otherwise."""
-    expected = ('"auto", "minmax", "bit_depth" or {window = [centre, width]} with width > 0 '
-                "(centre and width in stored values; Hounsfield units for CT DICOM)")
-    if isinstance(v, str) and v in POLICIES:
-        return v
-    if isinstance(v, dict) and set(v) == {"window"}:
-        w = v["window"]
-        if (isinstance(w, list) and len(w) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                         and np.isfinite(x) for x in w) and w[1] > 0):
-            return {"window": [float(w[0]), float(w[1])]}
-    raise ValueError(expected)
+# The TOML check is the config side's (config never imports data): "auto" | "minmax" | "bit_depth" | window.
+check_intensity = keys.intensity
 
 
 def policy_name(policy: Any) -> str:

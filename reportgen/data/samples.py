@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from .. import store
+from ..config.augment import Augment
 from ..store import safepath
 from ..store.schema import AugmentPreview, PreviewImage, SampleImage, SampleIndex
 
@@ -125,6 +126,8 @@ def write_dataset_samples(run_dir: Path, name: str, ds: Any, *, per_class: int =
 # --------------------------------------------------------------------------- augmentation preview
 def pipeline_text(augment: Any) -> str:
     """The ``augment`` setting as one line of text: a preset name as it is, op lists as compact JSON."""
+    if isinstance(augment, Augment):
+        augment = augment.to_json()
     if isinstance(augment, str):
         return augment
     return json.dumps(augment, ensure_ascii=False, sort_keys=True, separators=(", ", ": "), default=str)

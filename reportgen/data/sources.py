@@ -59,7 +59,10 @@ class SourceDataset:
 def load_source(spec: DatasetSpec) -> SourceDataset:
     """Read a dataset's layout and labels. Raises DataError for anything unusable."""
     if spec.kind == "medmnist":  # the npz loader on {root}/{name}[_{size}].npz, fetched if missing
-        from .medmnist import load_medmnist as loader
+        from .medmnist import load_medmnist
+
+        def loader(s: DatasetSpec) -> SourceDataset:
+            return load_medmnist(s, _load_npz)
     else:
         loader = {"npz": _load_npz, "folder": _load_folder, "csv": _load_csv}[spec.kind]
     ds = loader(spec)

@@ -114,7 +114,7 @@ def check_majority_baseline(cell: CellResult, facts: DatasetFacts | None) -> lis
                                 "abs_margin_pts": abs(100 * margin), "majority_class": base["majority_class"],
                                 "baseline_macro_f1": base["baseline_macro_f1"]}
     over = over_predicted(cell.metrics.test.confusion_matrix, list(cell.cell.classes))
-    weighted = bool(cell.cell.train.get("class_weighted_loss")) or bool(cell.result.class_weights)
+    weighted = bool(cell.cell.train.class_weighted_loss) or bool(cell.result.class_weights)
     evidence["variant_fix"] = "weighted" if weighted else ""
     check_id = "near_majority_baseline" if margin > 0 else "below_majority_baseline"
     out = [finding(check_id, "high", scope=_scope(cell), evidence=evidence)]
@@ -228,7 +228,7 @@ def check_stages_incomplete(cell: CellResult, facts: DatasetFacts | None) -> lis
     return [finding("stages_incomplete", "high", scope=_scope(cell), evidence={
         "epochs_run": res.epochs_run, "stages_ran": ", ".join(s.name for s in res.stages),
         "stages_planned": ", ".join(res.stages_planned or []),
-        "warmup_frozen_epochs": cell.cell.train.get("warmup_frozen_epochs")})]
+        "warmup_frozen_epochs": cell.cell.train.warmup_frozen_epochs})]
 
 
 CELL_CHECKS: list[Callable[[CellResult, DatasetFacts | None], list[Finding]]] = [

@@ -86,8 +86,8 @@ class Facts:
         """What a cell was trained with that a fair comparison must hold equal (from cell.json / result.json)."""
         c = self.by_id[cid]
         train = c.cell.train
-        return {"epochs": c.result.epochs_run, "lr": train.get("lr"), "augment": str(train.get("augment")),
-                "class_weighted": bool(train.get("class_weighted_loss"))}
+        return {"epochs": c.result.epochs_run, "lr": train.lr, "augment": str(train.augment),
+                "class_weighted": bool(train.class_weighted_loss)}
 
 
 class StoredFacts(Facts):

@@ -10,16 +10,11 @@ All three fill the same results store under per-cell locks, so they can even run
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
-from ..config import Experiment
+from ..config import Experiment, LauncherConfig
 
 
-def resolve(exp: Experiment, *, kind: str | None, jobs: int | None) -> dict[str, Any]:
+def resolve(exp: Experiment, *, kind: str | None, jobs: int | None) -> LauncherConfig:
     """The launcher settings: the TOML's ``[launcher]`` table, with the command line's choices on top."""
-    out = {**exp.launcher, "slurm": dict(exp.launcher["slurm"])}
-    if kind:
-        out["kind"] = kind
-    if jobs:
-        out["jobs"] = jobs
-    return out
+    return dataclasses.replace(exp.launcher, kind=kind or exp.launcher.kind, jobs=jobs or exp.launcher.jobs)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..config import Experiment
+from ..config import Experiment, SlurmConfig
 from ..errors import LaunchError
 from ..store import status
 from .worker import run_one
@@ -41,7 +41,7 @@ class CellTask(_Checkpointable):  # type: ignore[misc,valid-type]
         return run_one(exp, cell_id, device=device, threads=threads)
 
 
-def _executor(exp: Experiment, settings: dict[str, Any], *, n_tasks: int) -> Any:
+def _executor(exp: Experiment, settings: SlurmConfig, *, n_tasks: int) -> Any:
     try:
         import submitit
     except ImportError:
@@ -52,24 +52,24 @@ def _executor(exp: Experiment, settings: dict[str, Any], *, n_tasks: int) -> Any
                           fix="run on a Slurm login node, start a one-node cluster with `make slurm-up`, "
                               "or use --launcher local")
     executor = submitit.AutoExecutor(folder=exp.run_dir / ".submitit", cluster="slurm")
-    params: dict[str, Any] = {"name": f"reportgen-{exp.name}", "timeout_min": settings["time_min"],
-                              "slurm_array_parallelism": settings["array_parallelism"] or n_tasks,
+    params: dict[str, Any] = {"name": f"reportgen-{exp.name}", "timeout_min": settings.time_min,
+                              "slurm_array_parallelism": settings.array_parallelism or n_tasks,
                               "nodes": 1, "tasks_per_node": 1}
-    if settings["gpus_per_task"]:
-        params["gpus_per_node"] = settings["gpus_per_task"]
-    if settings["partition"]:
-        params["slurm_partition"] = settings["partition"]
-    if settings["cpus_per_task"]:
-        params["cpus_per_task"] = settings["cpus_per_task"]
-    if settings["mem_gb"]:
-        params["mem_gb"] = settings["mem_gb"]
-    if settings["extra"]:
-        params["slurm_additional_parameters"] = dict(settings["extra"])
+    if settings.gpus_per_task:
+        params["gpus_per_node"] = settings.gpus_per_task
+    if settings.partition:
+        params["slurm_partition"] = settings.partition
+    if settings.cpus_per_task:
+        params["cpus_per_task"] = settings.cpus_per_task
+    if settings.mem_gb:
+        params["mem_gb"] = settings.mem_gb
+    if settings.extra:
+        params["slurm_additional_parameters"] = dict(settings.extra)
     executor.update_parameters(**params)
     return executor
 
 
-def submit(exp: Experiment, *, settings: dict[str, Any], device: str = "auto",
+def submit(exp: Experiment, *, settings: SlurmConfig, device: str = "auto",
            only: list[str] | None = None) -> tuple[list[str], list[Any]]:
     """Preflight + decode here, then one job array for the unfinished cells: (cell ids, submitit jobs)."""
     from ..train.runner import prepare
@@ -79,7 +79,7 @@ def submit(exp: Experiment, *, settings: dict[str, Any], device: str = "auto",
     if not todo:
         return [], []
     executor = _executor(exp, settings, n_tasks=len(todo))
-    threads = settings["cpus_per_task"]
+    threads = settings.cpus_per_task
     n = len(todo)
     jobs = executor.map_array(CellTask(), [exp] * n, todo, [device] * n, [threads] * n)
     log.info("submitted job array %s with %d tasks", jobs[0].job_id.split("_")[0], n)
@@ -128,7 +128,7 @@ def wait(exp: Experiment, cell_ids: list[str], array_id: str, *, on_event: Event
     return summary
 
 
-def run_slurm(exp: Experiment, *, settings: dict[str, Any], device: str = "auto", only: list[str] | None = None,
+def run_slurm(exp: Experiment, *, settings: SlurmConfig, device: str = "auto", only: list[str] | None = None,
               no_wait: bool = False, on_event: Event | None = None, poll_s: float = 5.0) -> tuple[str | None, Any]:
     """Submit the unfinished cells as one job array; unless ``no_wait``, wait for them.
 

@@ -32,7 +32,7 @@ def candidate_names() -> list[str]:
 
 def check_candidates(exp: Experiment) -> None:
     """Every ``[report] candidates`` entry is a known model name (raises ConfigError with a did-you-mean)."""
-    names = exp.report.get("candidates") or []
+    names = exp.report.candidates
     options = candidate_names()
     for i, name in enumerate(names):
         if name in options:
@@ -79,6 +79,6 @@ def candidate(name: str, *, chosen: bool, weights_spec: str = "DEFAULT") -> Cand
 def candidates_record(exp: Experiment) -> CandidatesRecord:
     """The declared candidates in their order, then any chosen backbone the list left out."""
     chosen = {b.name: b.weights for b in exp.backbones}
-    names = list(dict.fromkeys([*(exp.report.get("candidates") or []), *chosen]))
+    names = list(dict.fromkeys([*exp.report.candidates, *chosen]))
     rows = [candidate(n, chosen=n in chosen, weights_spec=chosen.get(n, "DEFAULT")) for n in names]
     return CandidatesRecord(torchvision=torchvision.__version__, candidates=rows)

@@ -15,7 +15,6 @@ Findings: a cell more than ``FAR_BELOW`` below the published value, or whose 95 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +24,10 @@ import tomllib
 
 from ..store import CellResult, RunResults
 from ..store.schema import DatasetFacts, Finding
+
+# The benchmark names and their parsing live in the package root (no store import), so the config parser can
+# check ``benchmark = "…"`` without an import cycle (config → published → store → config).
+from . import benchmark_ids, parse_benchmark  # noqa: F401
 
 FILE = Path(__file__).with_name("baselines.toml")
 METRICS = ("acc", "auc")  # baselines.toml keys → SplitMetrics attributes below
@@ -75,28 +78,6 @@ def load() -> tuple[dict[str, dict[str, Any]], tuple[Row, ...]]:
                      values={m: float(r[m]) for m in METRICS if m in r}, note=r.get("note", ""))
                  for r in doc["results"])
     return doc["datasets"], rows
-
-
-def benchmark_ids() -> tuple[str, ...]:
-    """The benchmark names a dataset may declare (``benchmark = "…"``)."""
-    return tuple(load()[0])
-
-
-_SIZED = re.compile(r"^(?P<flag>[a-z0-9]+?)(?:_(?P<size>\d+))?$")
-
-
-def parse_benchmark(value: str) -> tuple[str, int] | None:
-    """``"pneumoniamnist"`` → (pneumoniamnist, 28); ``"pneumoniamnist_64"`` → (…, 64); unknown → None.
-
-    The ``_<size>`` suffix follows the medmnist package's file names (``pneumoniamnist_64.npz``); a MedMNIST
-    flag without one is the original 28 px release. Other benchmarks (kermany2018) have no fixed size (0).
-    """
-    m = _SIZED.match(value.strip().lower())
-    if not m or m["flag"] not in load()[0]:
-        return None
-    if m["size"]:
-        return m["flag"], int(m["size"])
-    return m["flag"], 28 if m["flag"].endswith("mnist") else 0
 
 
 def dataset_identity(spec: dict[str, Any] | None) -> tuple[str, int] | None:
@@ -153,8 +134,8 @@ def match(cell: CellResult, spec: dict[str, Any] | None, facts: DatasetFacts | N
     return None
 
 
-def _specs(run: RunResults) -> dict[str, dict[str, Any]]:
-    return {d.get("name"): d for d in run.experiment.get("datasets", []) if isinstance(d, dict)}
+def _specs(run: RunResults) -> dict[str, Any]:
+    return {d.name: d for d in run.experiment.datasets}
 
 
 def _facts(run: RunResults, cell: CellResult) -> DatasetFacts:

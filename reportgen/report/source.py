@@ -122,11 +122,12 @@ def reconcile(source: Source, run: Any) -> Source:
     """
     from ..config import load_experiment
 
-    stored = run.run.experiment
+    stored = run.run.experiment.to_dict()  # compared and merged as JSON, then typed again below
     if source.toml is not None:
         new = load_experiment(source.toml).to_dict()
         source.report_keys, source.training_keys = split_differences(stored, new)
-        run.run = run.run.model_copy(update={"experiment": apply_report_keys(stored, new)})  # records are frozen
+        merged = type(run.run.experiment).model_validate(apply_report_keys(stored, new))
+        run.run = run.run.model_copy(update={"experiment": merged})  # records are frozen
         if "report.candidates" in source.report_keys:  # its table is candidates.json, written by `run` (torchvision)
             source.warnings.append(
                 f"{source.toml} changes report.candidates: the candidates table is read from candidates.json, "

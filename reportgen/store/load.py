@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..errors import StoreError
 from . import safepath
@@ -41,6 +41,7 @@ from .schema import (
     DatasetFacts,
     EnvRecord,
     EpochRow,
+    ExperimentRecord,
     ExplainRecord,
     LayerSummary,
     MetricsRecord,
@@ -116,7 +117,7 @@ class RunResults:
     images: dict[str, StoreImage | None] = field(default_factory=dict, repr=False)
 
     @property
-    def experiment(self) -> dict[str, Any]:
+    def experiment(self) -> ExperimentRecord:
         return self.run.experiment
 
 

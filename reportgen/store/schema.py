@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+# The experiment's typed tables (stdlib dataclasses, validated here by pydantic): torch-free, like this module.
+from ..config.types import BackboneSpec, DatasetSpec, Overrides, ReportConfig, TrainConfig
 from ..registry import metrics as metric_registry
 
 SCHEMA = 3
@@ -129,7 +131,7 @@ class CellRecord(Record):
     seed: int
     input_size: int
     strategy_semantics: StrategySemantics
-    train: dict[str, Any]
+    train: TrainConfig  # the cell's [train] settings after overrides (config/types.py), as its id hashed them
     num_classes: int
     classes: list[str]
     task: str
@@ -352,13 +354,46 @@ class SkippedCell(Record):
     reason: str
 
 
+class ExperimentRecord(Record):
+    """run.json ``experiment``: the parsed experiment (``config.Experiment.to_dict``), read back into the same
+    typed objects the parser built (``config/types.py``: one definition of every key, its type and default).
+
+    A key added to the config after a store was written takes its default when that store is read; an
+    unknown key is refused like any other record's.
+    """
+
+    name: str
+    source: str
+    seeds: list[int]
+    strategies: list[str]
+    report: ReportConfig = ReportConfig()
+    datasets: list[DatasetSpec]
+    backbones: list[BackboneSpec]
+    train: TrainConfig = TrainConfig()
+    overrides: Overrides = Overrides()
+    exclude: list[dict[str, Any]] = []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, exactly as run.json holds it."""
+        return self.model_dump(mode="json")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style reading, kept for the report's readers written against the untyped dict."""
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        raise KeyError(key)
+
+
 class RunRecord(Record):
     FILE: ClassVar[str] = "run.json"
     schema_version: int
     name: str
     created_at: str
     source: str
-    experiment: dict[str, Any]
+    experiment: ExperimentRecord
     cells: list[str]
     skipped: list[SkippedCell]
 

@@ -45,7 +45,7 @@ from . import bn as bn_mod
 from .checkpoint import CellCheckpoint
 from .device import torch_flags
 from .features import head_inputs
-from .loop import Forward, LoopConfig, Split, amp_dtype, eval_batch_size, fit, predict, to_probs
+from .loop import Forward, LoopConfig, Split, amp_dtype, fit, predict, to_probs
 from .memory import PeakMemory
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, devi
              progress: bool = False, save_checkpoint: bool = True,
              on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict:
     """Train and score one cell into ``cdir``; torch's global flags are restored afterwards."""
-    with torch_flags(deterministic=cell.train["deterministic"], device=device):
+    with torch_flags(deterministic=cell.train.deterministic, device=device):
         return _run_cell(cell, ds, choice, cdir=cdir, device=device, env=env, progress=progress,
                          save_checkpoint=save_checkpoint, on_epoch=on_epoch)
 
@@ -72,7 +72,7 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
         log.info("cell %s: resuming after epoch %d", cell.id, resume["epoch"])
     cfg = cell.train
     k = len(ds.classes)
-    decoded = ds.decoded(cell.backbone.input_size, augment=cfg["augment"])
+    decoded = ds.decoded(cell.backbone.input_size, augment=cfg.augment)
     splits = {s: Split(images=d.images, labels=d.labels) for s, d in decoded.items()}
     store.write_record(cdir / "cell.json", CellRecord(
         id=cell.id, **cell.resolved(), num_classes=k, classes=ds.classes, task=ds.task,
@@ -81,7 +81,7 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
 
     torch.manual_seed(cell.seed)
     np.random.seed(cell.seed)
-    outputs = 1 if cfg["loss"] == "bce" else k
+    outputs = 1 if cfg.loss == "bce" else k
     built = build_model(cell.backbone.name, choice, num_outputs=outputs, input_size=cell.backbone.input_size,
                         stem=cell.backbone.stem)
     model = built.model
@@ -102,13 +102,13 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     store.write_record(cdir / "data.json", DataRecord(
         **{"duplicates": None, **ds.facts()}, input_size=cell.backbone.input_size,
         cache_keys={s: d.key for s, d in decoded.items()},
-        preprocessing=_preprocessing(ds, cell.backbone.input_size, built), augment=cfg["augment"],
-        pipeline=pipeline.record(cfg["augment"], cell.backbone.input_size)))
-    samples.write_augment_preview(cdir, cell_id=cell.id, dataset=ds.spec.name, augment=cfg["augment"],
+        preprocessing=_preprocessing(ds, cell.backbone.input_size, built), augment=cfg.augment.to_json(),
+        pipeline=pipeline.record(cfg.augment, cell.backbone.input_size)))
+    samples.write_augment_preview(cdir, cell_id=cell.id, dataset=ds.spec.name, augment=cfg.augment,
                                   train=decoded["train"], classes=ds.classes, sample_ids=ds.sample_ids("train"),
                                   seed=cell.seed)  # only when augment is not "none"
 
-    channels_last = device.type == "cuda" and cfg["channels_last"]
+    channels_last = device.type == "cuda" and cfg.channels_last
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -120,19 +120,19 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     fwd = Forward(module=model, norm=built.normalization, channels_last=channels_last)
     loop_splits = splits
     if cell.strategy == "frozen":
-        augmented = pipeline.is_random(cfg["augment"])  # decode-time ops alone leave features cacheable
+        augmented = cfg.augment.is_random  # decode-time ops alone leave features cacheable
         frozen_mode = "per_epoch_augmented" if augmented else "per_epoch"
         # Cached features are the backbone's outputs once: exact only if nothing before the head trains
         # (a random small stem does: strategies.head_only_paths).
-        if cfg["frozen_feature_cache"] and not augmented and head_only_paths(model, built.head_path) == [built.head_path]:
-            bs = eval_batch_size(cfg)
-            dtype = amp_dtype(cfg["amp"], device)
+        if cfg.frozen_feature_cache and not augmented and head_only_paths(model, built.head_path) == [built.head_path]:
+            bs = cfg.eval_batch
+            dtype = amp_dtype(cfg.amp, device)
             feats = {s: head_inputs(built, sp, device=device, batch_size=bs, dtype=dtype) for s, sp in splits.items()}
             if all(f is not None for f in feats.values()):
                 loop_splits = {s: Split(images=feats[s], labels=sp.labels) for s, sp in splits.items()}
                 fwd = Forward(module=model.get_submodule(built.head_path), norm=None)
                 frozen_mode = "cached_features"
-    if cfg["compile"]:  # honoured on any device: CPU compile is slower to start, but it is what was asked
+    if cfg.compile:  # honoured on any device: CPU compile is slower to start, but it is what was asked
         fwd.module = torch.compile(fwd.module)  # type: ignore[assignment]
 
     def checkpoint(state: dict) -> None:
@@ -147,15 +147,15 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     model.load_state_dict(res.best_state)
     bn_drift = max_drift(bn_before, bn_state(model, built.head_path)) if bn_before else None
     full = Forward(module=model, norm=built.normalization, channels_last=channels_last)
-    eval_bs = eval_batch_size(cfg)  # the size every per-epoch validation used
-    dtype = amp_dtype(cfg["amp"], device)
+    eval_bs = cfg.eval_batch  # the size every per-epoch validation used
+    dtype = amp_dtype(cfg.amp, device)
     probs = {s: predict(full if frozen_mode != "cached_features" else fwd, loop_splits[s], cfg=lcfg,
                         batch_size=eval_bs, dtype=dtype)[0] for s in ("val", "test")}
     gap = None
     if bn_mod.near_constant(probs["val"]):
         # One answer for every validation image: are the weights or the BatchNorm statistics to blame?
         gap = bn_mod.mode_gap(model, full, splits["val"], device=device, batch_size=res.batch_size_used,
-                              eval_probs=probs["val"], to_probs=lambda z: to_probs(z, bce=cfg["loss"] == "bce"))
+                              eval_probs=probs["val"], to_probs=lambda z: to_probs(z, bce=cfg.loss == "bce"))
         log.warning("cell %s: near-constant eval predictions on val; train-mode vs eval-mode: %s", cell.id, gap)
     for s in ("val", "test"):
         store.write_predictions(cdir / f"predictions_{s}.csv", splits[s].labels, probs[s], ds.sample_ids(s))
@@ -176,14 +176,14 @@ def _run_cell(cell: Cell, ds: Dataset, choice: WeightsChoice, *, cdir: Path, dev
     planned = [st.name for st in strategies.stages(cell.strategy)]
     result = {
         "status": "done", "cell_id": cell.id, "best_epoch": res.best_epoch, "epochs_run": len(res.epochs),
-        "stopped_early": res.stopped_early, "selection_metric": cfg["selection_metric"], "best_val": res.best_value,
+        "stopped_early": res.stopped_early, "selection_metric": cfg.selection_metric, "best_val": res.best_value,
         "best_train_acc": best_row["train_acc"], "wall_time_s": time.perf_counter() - t0,
         "train_time_s": sum(r["seconds"] for r in res.epochs),
         "peak_mem_mb": meter.close(), "peak_mem_kind": meter.kind,
         "frozen_bn_drift": bn_drift, "frozen_mode": frozen_mode, "batch_size_used": res.batch_size_used,
         "oom_retries": res.oom_retries, "amp_dtype": res.amp_dtype, "channels_last": channels_last,
         "youden_threshold_val": threshold, "resumed_from_epoch": None if resume is None else resume["epoch"],
-        "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg["compile"]),
+        "test": {m: getattr(summ.test, m) for m in HEADLINE}, "compiled": bool(cfg.compile),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "class_weights": res.class_weights, "sampler_weights": res.sampler_weights,
         "stages": res.stages, "stages_planned": planned,

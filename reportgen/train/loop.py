@@ -1,6 +1,6 @@
 """The training loop: objects in, numbers out. No files, no printing.
 
-Read top to bottom: set-up (loss, optimizer, scheduler) → one epoch of training → evaluation
+Read top to bottom: set-up (loss, optimizer, scheduler: setup.py) → one epoch of training → evaluation
 → the epoch loop with model selection on the validation split and early stopping. The test split
 never enters this file; the runner scores it once, with the selected weights.
 """
@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..config import Augment, TrainConfig
 from ..data.batches import Normalization, augment_generator, batch_indices, load_batch, to_model_input
 from ..describe import metrics
-from ..describe.classmetrics import sample_losses
 from ..errors import TrainingDiverged
 from ..models import strategies
 from ..models.strategies import set_stage, train_mode
@@ -30,6 +29,19 @@ from . import bn
 from .checkpoint import restore_rng, rng_state
 from .device import EpochStart, backoff
 from .memory import PeakMemory
+
+# The set-up functions live in setup.py; imported here by name so callers (and tests that spy on
+# loop.make_loss) keep one place to reach them.
+from .setup import (  # noqa: F401
+    amp_dtype,
+    class_weights,
+    make_loss,
+    make_optimizer,
+    make_scheduler,
+    nll,
+    sampler_weights,
+    to_probs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +58,15 @@ class Split:
 @dataclass
 class LoopConfig:
     strategy: str
-    train: dict[str, Any]
+    train: TrainConfig  # a mapping of [train] keys (tests, bench) is checked into one
     num_classes: int
     device: torch.device
     seed: int
     progress: bool = False
     desc: str = ""
+
+    def __post_init__(self) -> None:
+        self.train = TrainConfig.from_mapping(self.train)
 
 
 @dataclass
@@ -78,100 +93,6 @@ class LoopResult:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- set-up
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16. On CPU only when asked for: ``amp = "bf16"``.
-
-    ``auto`` leaves the CPU in fp32 (CPU autocast is slower on most CPUs); an explicit ``bf16``
-    runs ``torch.autocast("cpu", dtype=torch.bfloat16)``, which is also how the mixed-precision
-    path is tested on machines without a GPU.
-    """
-    if mode == "off":
-        return None
-    if device.type == "cpu":
-        return torch.bfloat16 if mode == "bf16" else None
-    if device.type != "cuda":
-        return None
-    if mode == "fp16":
-        return torch.float16
-    if mode == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
-
-
-def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights n / (K · n_c), so a balanced dataset gets all ones."""
-    counts = np.bincount(labels, minlength=num_classes).astype(float)
-    w = len(labels) / (num_classes * np.maximum(counts, 1))
-    return torch.tensor(w, dtype=torch.float32)
-
-
-def sampler_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Per-class weight of one image for the weighted sampler: 1 / n_c, so every class is drawn equally often."""
-    counts = np.bincount(labels, minlength=num_classes)
-    return 1.0 / np.maximum(counts, 1)
-
-
-def make_loss(cfg: dict, *, weights: torch.Tensor | None, device: torch.device) -> Callable:
-    w = None if weights is None else weights.to(device)
-    if cfg["loss"] == "bce":
-        # One logit for the positive class (index 1); the class weight becomes pos_weight.
-        pos_weight = None if w is None else (w[1] / w[0]).view(1)
-
-        def bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return F.binary_cross_entropy_with_logits(logits.view(-1).float(), y.float(), pos_weight=pos_weight)
-
-        return bce
-
-    def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, weight=w, label_smoothing=cfg["label_smoothing"])
-
-    return ce
-
-
-def make_optimizer(params: list[nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
-    lr, wd = cfg["lr"], cfg["weight_decay"]
-    if cfg["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd, nesterov=cfg["momentum"] > 0)
-    if cfg["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-
-
-def make_scheduler(opt: torch.optim.Optimizer, cfg: dict) -> Any:
-    kind = cfg["scheduler"]
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
-    if kind == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg["step_size"], gamma=cfg["gamma"])
-    if kind == "plateau":
-        mode = "min" if cfg["selection_metric"] == "val_loss" else "max"
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=cfg["gamma"],
-                                                          patience=max(1, cfg["patience"] // 2))
-    return None
-
-
-def to_probs(logits: torch.Tensor, *, bce: bool) -> torch.Tensor:
-    # float64: a weak model's outputs can differ only in the 7th digit, and float32 (or rounding)
-    # there ties scores whose ranking decides its AUC.
-    if bce:
-        p = torch.sigmoid(logits.double().view(-1))
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(logits.double(), dim=1)
-
-
-def eval_batch_size(train: dict) -> int:
-    """The batch size of every evaluation of a cell (per-epoch validation and the final scoring alike)."""
-    return train["eval_batch_size"] or max(train["batch_size"], 64)
-
-
-def nll(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Plain negative log-likelihood, the mean of ``-log p[y]`` over the split: the same quantity as the
-    test ``loss`` in metrics.json (``classmetrics.sample_losses``), whatever the class weights, label
-    smoothing or the batch size of the evaluation. (The training criterion is ``train_objective``.)"""
-    return float(sample_losses(np.asarray(labels), np.asarray(probs)).mean()) if len(labels) else float("nan")
-
-
 # --------------------------------------------------------------------------- one pass
 @dataclass
 class Forward:
@@ -181,7 +102,7 @@ class Forward:
     norm: Normalization | None  # None: inputs are precomputed features, not images
     channels_last: bool = False
 
-    def inputs(self, split: Split, idx: np.ndarray, *, device: torch.device, augment: str,
+    def inputs(self, split: Split, idx: np.ndarray, *, device: torch.device, augment: Augment | str,
                generator: torch.Generator | None) -> torch.Tensor:
         batch = load_batch(split.images, idx, device=device)
         if self.norm is None:
@@ -205,7 +126,7 @@ def _check_loss(loss: float | None, *, split: str, epoch: int, cfg: LoopConfig) 
     """A NaN/inf loss means the weights are already ruined: stop the cell rather than report noise."""
     if loss is not None and not np.isfinite(loss):
         raise TrainingDiverged(f"{cfg.desc or cfg.strategy}: the {split} loss is {loss} in epoch {epoch} "
-                               f"(lr {cfg.train['lr']}): training diverged", key="train.lr",
+                               f"(lr {cfg.train.lr}): training diverged", key="train.lr",
                                expected="a finite loss every epoch", fix=_DIVERGED_FIX)
 
 
@@ -217,16 +138,16 @@ def train_one_epoch(fwd: Forward, split: Split, *, cfg: LoopConfig, loss_fn: Cal
     device; default: ``generator``) draws the augmentation."""
     from tqdm.auto import tqdm
 
-    bce = cfg.train["loss"] == "bce"
+    bce = cfg.train.loss == "bce"
     n = len(split.labels)
     total: torch.Tensor | float = 0.0
     seen = 0
     all_probs, all_labels = [], []
     batches = list(batch_indices(n, batch_size, shuffle=True, generator=generator, sample_weights=sample_weights))
-    bar = tqdm(batches, desc=f"{cfg.desc} epoch {epoch}/{cfg.train['epochs']}", leave=False, unit="batch",
+    bar = tqdm(batches, desc=f"{cfg.desc} epoch {epoch}/{cfg.train.epochs}", leave=False, unit="batch",
                disable=not cfg.progress)
     for step, idx in enumerate(bar, start=1):
-        x = fwd.inputs(split, idx, device=cfg.device, augment=cfg.train["augment"],
+        x = fwd.inputs(split, idx, device=cfg.device, augment=cfg.train.augment,
                        generator=aug_generator or generator)
         y = load_batch(split.labels, idx, device=cfg.device)
         with torch.autocast(cfg.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
@@ -274,7 +195,7 @@ def predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dty
 def _predict(fwd: Forward, split: Split, *, cfg: LoopConfig, batch_size: int, dtype: torch.dtype | None,
              loss_fn: Callable | None) -> tuple[np.ndarray, float | None]:
     fwd.module.eval()
-    bce = cfg.train["loss"] == "bce"
+    bce = cfg.train.loss == "bce"
     out: list[torch.Tensor] = []
     total: torch.Tensor | float = 0.0
     for idx in batch_indices(len(split.labels), batch_size, shuffle=False):
@@ -331,28 +252,28 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # batch order: indexes host arrays, so on the CPU
     aug_generator = _augment_generator(cfg.seed, dev, generator)
-    dtype = amp_dtype(t["amp"], dev)
+    dtype = amp_dtype(t.amp, dev)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    weights = class_weights(train.labels, cfg.num_classes) if t["class_weighted_loss"] else None
+    weights = class_weights(train.labels, cfg.num_classes) if t.class_weighted_loss else None
     loss_fn = make_loss(t, weights=weights, device=dev)
     sample_weights = sampler_class = None
-    if t["weighted_sampler"]:
+    if t.weighted_sampler:
         sampler_class = sampler_weights(train.labels, cfg.num_classes)
         sample_weights = sampler_class[train.labels]
     meter = memory or PeakMemory(dev)
 
-    warmup_epochs = t["warmup_frozen_epochs"]
+    warmup_epochs = t.warmup_frozen_epochs
     n_stages = len(strategies.stages(cfg.strategy))
     # Only parameters that can ever train go to the optimizer; for warm-up that is all of them
     # (frozen ones have no gradient during the warm-up epochs, so the optimizer skips them).
     set_stage(full_model, head_path, frozen=all(st.trains == "head" for st in strategies.stages(cfg.strategy)))
     opt = make_optimizer([p for p in full_model.parameters() if p.requires_grad], t)
     sched = make_scheduler(opt, t)
-    metric = t["selection_metric"]
+    metric = t.selection_metric
     lower = metric == "val_loss"
-    eval_bs = eval_batch_size(t)
+    eval_bs = t.eval_batch
 
-    batch_size, oom_retries = t["batch_size"], 0
+    batch_size, oom_retries = t.batch_size, 0
     best_state: dict[str, torch.Tensor] = {}
     best_epoch, best_value, since_best = 0, None, 0
     rows: list[dict[str, Any]] = []
@@ -377,7 +298,7 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
         batch_size, oom_retries = resume["batch_size"], resume["oom_retries"]
         stopped_early, halted = resume["stopped_early"], resume["halted"]
         stages_log = [dict(s) for s in resume.get("stages", [])]
-    for epoch in range(len(rows) + 1, 0 if halted else t["epochs"] + 1):
+    for epoch in range(len(rows) + 1, 0 if halted else t.epochs + 1):
         index = strategies.stage_index(cfg.strategy, epoch, warmup_frozen_epochs=warmup_epochs)
         stage = strategies.stages(cfg.strategy)[index]
         frozen = stage.trains == "head"
@@ -462,11 +383,11 @@ def fit(fwd: Forward, *, head_path: str, train: Split, val: Split, cfg: LoopConf
         if log.isEnabledFor(logging.INFO):  # -v: a formatted row, the stage as recorded (not a raw dict)
             from .progress import format_epoch
 
-            log.info("%s %s", cfg.desc, format_epoch(rows[-1], epochs=t["epochs"]))
+            log.info("%s %s", cfg.desc, format_epoch(rows[-1], epochs=t.epochs))
         # Early stopping only within the last stage: a run stops for want of progress in what it was
         # asked to do, never before it has done it (a warm-up that never fine-tunes is not a warm-up).
-        halted = bool(t["patience"] and last_stage and since_best >= t["patience"])
-        stopped_early = halted and epoch < t["epochs"]
+        halted = bool(t.patience and last_stage and since_best >= t.patience)
+        stopped_early = halted and epoch < t.epochs
         if checkpoint is not None:
             checkpoint({"epoch": epoch, "model": saved(full_model.state_dict()), "optimizer": opt.state_dict(),
                         "scheduler": None if sched is None else sched.state_dict(),

@@ -29,7 +29,6 @@ import torch
 
 from ..config import Experiment
 from ..config.matrix import Cell
-from ..data.pipeline import is_random
 from ..models.backbones import WeightsChoice, build_model
 from ..models.stats import count_params
 from ..models.strategies import set_stage, train_mode
@@ -95,7 +94,7 @@ def needs(cell: Cell) -> set[str]:
     (the head alone on cached features)."""
     cfg = cell.train
     if cell.strategy == "frozen":
-        return {"head"} if cfg["frozen_feature_cache"] and not is_random(cfg["augment"]) else {"frozen"}
+        return {"head"} if cfg.frozen_feature_cache and not cfg.augment.is_random else {"frozen"}
     return {"frozen", "full"} if cell.strategy == "warmup" else {"full"}
 
 
@@ -151,20 +150,20 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
 
     cfg, size = cell.train, cell.backbone.input_size
     warmup, timed = WARMUP_BATCHES.get(device.type, 1), TIMED_BATCHES.get(device.type, 2)
-    outputs = 1 if cfg["loss"] == "bce" else num_classes
+    outputs = 1 if cfg.loss == "bce" else num_classes
     t0 = time.perf_counter()
     built = build_model(cell.backbone.name, WeightsChoice("none"), num_outputs=outputs, input_size=size,
                         stem=cell.backbone.stem)
     model = built.model
     build = time.perf_counter() - t0
-    channels_last = device.type == "cuda" and cfg["channels_last"]
+    channels_last = device.type == "cuda" and cfg.channels_last
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    dtype = amp_dtype(cfg["amp"], device)
+    dtype = amp_dtype(cfg.amp, device)
     lcfg = LoopConfig(strategy=cell.strategy, train=cfg, num_classes=num_classes, device=device, seed=0)
     fwd = Forward(module=model, norm=built.normalization, channels_last=channels_last)
-    bs = cfg["batch_size"]
+    bs = cfg.batch_size
 
     def images(n: int) -> Any:
         return _split(n, channels=channels, size=size, k=num_classes)
@@ -174,7 +173,7 @@ def measure(cell: Cell, *, num_classes: int, channels: int, device: torch.device
         if ("frozen" if frozen else "full") in stages:
             step[frozen] = _time_epoch(fwd, images, lcfg=lcfg, model=model, head_path=built.head_path, frozen=frozen,
                                        batch_size=bs, warmup=warmup, timed=timed, dtype=dtype)
-    eval_bs = cfg["eval_batch_size"] or max(bs, 64)
+    eval_bs = cfg.eval_batch
     set_stage(model, built.head_path, frozen=False)
     predict(fwd, images(eval_bs * warmup), cfg=lcfg, batch_size=eval_bs, dtype=dtype)
     _sync(device)
@@ -235,16 +234,16 @@ def run_overhead_seconds(startup_s: float) -> float:
 def project(cell: Cell, t: Timing, n: dict[str, int]) -> dict[str, float]:
     """Seconds of one cell: training epochs, validation passes, final scoring and fixed per-cell work."""
     cfg = cell.train
-    steps = math.ceil(n["train"] / cfg["batch_size"])
-    epochs = cfg["epochs"]
+    steps = math.ceil(n["train"] / cfg.batch_size)
+    epochs = cfg.epochs
     if "head" in needs(cell) and t.head_step:  # frozen on cached features: the backbone runs once over every image
         once = (n["train"] + n["val"] + n["test"]) * t.eval_image
         train = once + epochs * steps * t.head_step
-        val = epochs * n["val"] / cfg["batch_size"] * t.head_step / 3  # head forward only
+        val = epochs * n["val"] / cfg.batch_size * t.head_step / 3  # head forward only
         final = 0.0
     else:
         frozen_epochs = strategy_registry.frozen_epochs(cell.strategy, epochs=epochs,
-                                                        warmup_frozen_epochs=cfg["warmup_frozen_epochs"])
+                                                        warmup_frozen_epochs=cfg.warmup_frozen_epochs)
         train = steps * (frozen_epochs * t.step.get(True, 0.0) + (epochs - frozen_epochs) * t.step.get(False, 0.0))
         val = epochs * n["val"] * t.eval_image
         final = (n["val"] + n["test"]) * t.eval_image
@@ -263,7 +262,7 @@ def decode_seconds(exp: Experiment, pf: Preflight) -> float:
     for cell in pf.cells:
         ds = pf.datasets[cell.dataset.name]
         size = cell.backbone.input_size
-        st = stages(cell.train["augment"], size)
+        st = stages(cell.train.augment, size)
         for split, src in ds.source.splits.items():
             s = st.train_size if split == "train" else size
             ops = st.train_decode if split == "train" else st.eval_decode
@@ -320,7 +319,7 @@ def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = N
         cost = project(cell, timings[key], n)
         rows.append({"cell": cell.id, "dataset": cell.dataset.name, "backbone": cell.backbone.name,
                      "strategy": cell.strategy, "seed": cell.seed, **counted[mkey],
-                     "input_size": cell.backbone.input_size, "epochs": t["epochs"], "n_train": n["train"],
+                     "input_size": cell.backbone.input_size, "epochs": t.epochs, "n_train": n["train"],
                      **cost, "device": _device_label(dev), "weights": pf.choice_for(cell).label})
     return rows
 
@@ -328,8 +327,8 @@ def plan_rows(exp: Experiment, pf: Preflight, *, device: torch.device | None = N
 def _timing_key(cell: Cell, k: int, color: str) -> tuple:
     """Cells that run the same computation per batch share one timing (the strategy is not part of it)."""
     t = cell.train
-    return (cell.backbone.name, cell.backbone.input_size, cell.backbone.stem, t["batch_size"], t["eval_batch_size"],
-            t["amp"], str(t["augment"]), t["loss"], t["optimizer"], t["channels_last"], k, color)
+    return (cell.backbone.name, cell.backbone.input_size, cell.backbone.stem, t.batch_size, t.eval_batch_size,
+            t.amp, str(t.augment.to_json()), t.loss, t.optimizer, t.channels_last, k, color)
 
 
 def _device_label(dev: torch.device) -> str:

@@ -81,14 +81,14 @@ def preflight(exp: Experiment, *, check_images: bool = False) -> Preflight:
         # The same decode step `run` does first (a full decode: a truncated JPEG has a valid header),
         # into the same cache, so the run that follows does not decode again.
         for c in cells:
-            datasets[c.dataset.name].decoded(c.backbone.input_size, augment=c.train["augment"])
+            datasets[c.dataset.name].decoded(c.backbone.input_size, augment=c.train.augment)
     # Only weights that some cell will load must be obtainable (a scratch-only backbone needs none).
     needed = {c.backbone.name for c in cells if c.strategy != "scratch"}
     for b in exp.backbones:
         if b.name in needed:
             status[b.name] = check_weights_available(weights[b.name], file=src, key=f"{b.key}.weights")
     for c in cells:
-        if c.train["loss"] == "bce" and len(datasets[c.dataset.name].classes) != 2:
+        if c.train.loss == "bce" and len(datasets[c.dataset.name].classes) != 2:
             raise ConfigError(f'loss = "bce" needs a binary dataset; {c.dataset.name} has '
                               f"{len(datasets[c.dataset.name].classes)} classes", file=src, key="train.loss",
                               expected='"ce" for more than two classes')

@@ -82,7 +82,7 @@ class RunWatch:
         self.exp = exp
         self.announce = announce  # the CLI's one line per run event
         self.current: dict | None = None
-        self.epochs = {c.id: c.train["epochs"] for c in build_cells(exp)[0]}
+        self.epochs = {c.id: c.train.epochs for c in build_cells(exp)[0]}
         self.bars = False
 
     def on_event(self, kind: str, data: dict) -> None:

@@ -56,7 +56,7 @@ def prepare(exp: Experiment, *, only: list[str] | None = None, progress: bool = 
     store.clean_stale_temp_files(exp.run_dir)  # temp files of a process killed mid-write last time
     # Decode every (dataset, input size) first: bad images fail here, not after hours of training.
     for cell in cells:
-        plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, augment=cell.train["augment"],
+        plan.datasets[cell.dataset.name].decoded(cell.backbone.input_size, augment=cell.train.augment,
                                                  progress=progress)
     with store_lock(exp.run_dir):
         write_run_files(exp, plan)
@@ -133,4 +133,4 @@ def any_deterministic(exp: Experiment) -> bool:
         cells, _ = build_cells(exp)
     except Exception:  # noqa: BLE001 - preflight reports a bad matrix with its reason; here: be safe
         return True
-    return any(c.train.get("deterministic") for c in cells)
+    return any(c.train.deterministic for c in cells)

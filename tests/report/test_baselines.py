@@ -7,6 +7,7 @@ a near miss must match nothing. The end-to-end run of a true MedMNIST v2 protoco
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -103,8 +104,8 @@ def test_the_finding_rule_below_and_above(real) -> None:
 
 def test_no_published_column_for_the_demo_protocol_even_with_the_benchmark_declared(store_copy) -> None:
     run = load_run(store_copy)
-    for d in run.experiment["datasets"]:
-        d["benchmark"] = "pneumoniamnist"  # what experiments/demo.toml declares
+    declared = [dataclasses.replace(d, benchmark="pneumoniamnist") for d in run.experiment.datasets]  # as demo.toml
+    run.run = run.run.model_copy(update={"experiment": run.experiment.model_copy(update={"datasets": declared})})
     ctx = build_context(run, ensure_description(run), "en")
     tables = [b for s in ctx.sections for b in s.blocks if getattr(b, "ref", "").startswith("metrics:")]
     assert tables and all(t("en", "baselines.col.published") not in tab.header for tab in tables)

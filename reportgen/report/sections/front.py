@@ -134,7 +134,7 @@ _ONLY_IF = {
 def used_hyperparameters(c: CellResult) -> dict[str, Any]:
     """The cell's hyperparameters as they were used: inapplicable keys dropped, configured values
     replaced by what the run recorded (batch size after OOM back-off, AMP dtype, channels_last, compile)."""
-    t, s, res = dict(c.cell.train), c.cell.strategy, c.result
+    t, s, res = c.cell.train.to_dict(), c.cell.strategy, c.result
     out = {k: v for k, v in t.items() if _ONLY_IF.get(k, lambda t, s: True)(t, s)}
     out["batch_size"] = res.batch_size_used
     out["amp"] = res.amp_dtype or "off"

@@ -84,7 +84,7 @@ def who(b: Builder, c: CellResult) -> str:
 
 
 def stop_text(b: Builder, c: CellResult) -> str:
-    res, patience = c.result, c.cell.train.get("patience")
+    res, patience = c.result, c.cell.train.patience
     if res.stopped_early:
         return _tt(b, "stop.early", epoch=res.epochs_run, patience=plain(patience))
     return _tt(b, "stop.all", epochs=res.epochs_run)
@@ -138,12 +138,12 @@ def _summary(b: Builder, sec: Section, cells: list[CellResult]) -> None:
     rows = []
     for c in cells:
         res = c.result
-        configured = c.cell.train.get("batch_size")
+        configured = c.cell.train.batch_size
         batch = (Cell(count(res.batch_size_used), sub=_tt(b, "batch_configured", n=plain(configured)), cls="warn")
                  if configured is not None and configured != res.batch_size_used else count(res.batch_size_used))
         best = Cell(str(res.best_epoch), sub=f"{res.selection_metric} {dec(res.best_val, 4)}"
                     if res.best_val is not None else "")
-        rows.append([who(b, c), f"{res.epochs_run} / {plain(c.cell.train.get('epochs'))}", best, stop_text(b, c),
+        rows.append([who(b, c), f"{res.epochs_run} / {plain(c.cell.train.epochs)}", best, stop_text(b, c),
                      batch, count(res.oom_retries)] + ([loss_text(test_loss(c))] if has_loss else [])
                     + [seconds(res.train_time_s), megabytes(res.peak_mem_mb)])
     kinds = sorted({c.result.peak_mem_kind for c in cells})
@@ -160,7 +160,7 @@ def _oom(b: Builder, sec: Section, cells: list[CellResult]) -> None:
         return
     for c in hit:
         sec.blocks.append(Paragraph(_tt(b, "oom.retry", cell=who(b, c), n=c.result.oom_retries,
-                                        configured=plain(c.cell.train.get("batch_size")),
+                                        configured=plain(c.cell.train.batch_size),
                                         used=c.result.batch_size_used)))
 
 
@@ -192,7 +192,7 @@ def _weights(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> None
                 source=f"cells/{c0.id}/result.json class_weights, sampler_weights; data.json splits.train")
         if cw:
             text = _tt(b, "weights.loss", k=len(c0.cell.classes))
-            if c0.cell.train.get("loss") == "bce" and len(cw) == 2 and cw[0]:
+            if c0.cell.train.loss == "bce" and len(cw) == 2 and cw[0]:
                 text += " " + _tt(b, "weights.bce", value=f"{cw[1] / cw[0]:.4f}")
             sec.blocks.append(Paragraph(text))
         if sw:
@@ -204,7 +204,7 @@ def _lr_figure(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> No
     series, seen = [], set()
     multi_bb = len({c.cell.backbone for c in cells}) > 1
     for c in cells:
-        plateau = c.cell.train.get("scheduler") == "plateau"
+        plateau = c.cell.train.scheduler == "plateau"
         key = (c.cell.backbone, c.cell.strategy, c.cell.seed if plateau else None)
         if key in seen:
             continue
@@ -222,7 +222,7 @@ def _lr_figure(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> No
             continue
         series.append({"epoch": [r.epoch for r in c.epochs], "lr": lrs, "strategy": c.cell.strategy,
                        "label": label, "boundary": warmup_boundary(c)})
-    schedulers = b.join(dict.fromkeys(plain(c.cell.train.get("scheduler")) for c in cells))
+    schedulers = b.join(dict.fromkeys(plain(c.cell.train.scheduler) for c in cells))
     cap = (_tt(b, "cap.lr", dataset=b.ds_label(ds), scheduler=schedulers) if any(x["boundary"] for x in series)
            else t(b.lang, "claims.cap.lr", dataset=b.ds_label(ds), scheduler=schedulers))  # shading only if drawn
     b.figure(sec, f"lr-{slug(ds)}", cap,
@@ -247,14 +247,14 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
                                              best=res.best_epoch, metric=res.selection_metric),
                   header, rows, source=f"cells/{c.id}/epochs.csv, result.json best_epoch", numeric_from=2)
     tab.cls = "compact"
-    patience = c.cell.train.get("patience")
+    patience = c.cell.train.patience
     stop = "note.stop_early" if res.stopped_early else "note.ran_all" if patience else "note.ran_all_no_patience"
     notes = [_tt(b, stop, epoch=res.epochs_run, patience=plain(patience))]
     boundary = warmup_boundary(c)
     if boundary is not None:
         notes.append(_tt(b, "note.warmup", last=int(boundary - 0.5), first=int(boundary + 0.5)))
     if res.oom_retries:
-        notes.append(_tt(b, "oom.short", n=res.oom_retries, configured=plain(c.cell.train.get("batch_size")),
+        notes.append(_tt(b, "oom.short", n=res.oom_retries, configured=plain(c.cell.train.batch_size),
                          used=res.batch_size_used))
     loss = test_loss(c)
     if loss is not None:
