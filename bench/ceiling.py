@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -198,7 +198,7 @@ class FitEpochs:
         set_stage(self.model, built.head_path, frozen=False)
         self.head = built.head_path
         self.fwd = Forward(module=self.model, norm=built.normalization, channels_last=cl)
-        self.lcfg = LoopConfig(strategy="finetune", train={**cell.train, "epochs": 1, "patience": 0}, num_classes=2,
+        self.lcfg = LoopConfig(strategy="finetune", train=replace(cell.train, epochs=1, patience=0), num_classes=2,
                                device=self.dev, seed=cell.seed)
         self.epoch_s: list[float] = []
         self.cpu_s: list[float] = []

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..i18n import catalog
 from ..published import checklist_ids
 from .named_files import check_named_file
 
@@ -29,6 +28,8 @@ TEXT_LANGS = ("zh-TW", "en")
 def task_sections() -> tuple[str, ...]:
     """Section keys a task may point at: every section the report builds (``Builder.section(key)`` titles
     each from the catalog key ``report.section.<key>``, so a section added later is known here too)."""
+    from ..i18n import catalog  # here, not at import: the store's schema imports this module and stays catalog-free
+
     return tuple(k.removeprefix("report.section.") for k in catalog("en") if k.startswith("report.section."))
 
 
