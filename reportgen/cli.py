@@ -477,14 +477,6 @@ def check(run_dir: Path) -> None:
                f"from the stored predictions; {n} claim{'s' if n != 1 else ''} verified against them")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def bench() -> None:
-    """Moved: the speed benchmark lives in the repository (`make bench`)."""
-    raise ReportgenError("the benchmark is not part of the installed package any more", key="reportgen bench",
-                         fix="from a clone of the repository run `make bench` "
-                             "(or `.venv/bin/python -m bench --help` for its options)")
-
-
 def _size_hint(backbone: str) -> tuple[str, str]:
     """What --size a backbone accepts: a lower bound, or the fixed sizes it was built for (ViT: 224 only)."""
     from .models.backbones import check_input_size, smallest_input_size

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import difflib
 import math
 import os
 import re
@@ -24,6 +23,7 @@ from typing import Any
 from ..errors import ConfigError
 from .named_files import check_named_file
 from .names import close_names, is_baseline, known_names
+from .names import did_you_mean as _did_you_mean
 from .report import lang_text, parse_checklist, parse_tasks
 from .tomlcheck import ConfigErrors, parse_toml
 
@@ -456,20 +456,6 @@ class Experiment:
 
 
 # --------------------------------------------------------------------------- parsing
-# Names people bring from other tools (Keras, timm, notebooks) for keys we spell differently.
-SYNONYMS = {"learning_rate": "lr", "num_epochs": "epochs", "n_epochs": "epochs", "bs": "batch_size",
-            "wd": "weight_decay", "lr_scheduler": "scheduler", "early_stopping_patience": "patience",
-            "image_size": "input_size", "img_size": "input_size", "pretrained": "weights", "model": "name",
-            "arch": "name", "seed": "seeds", "aug": "augment", "augmentation": "augment", "optim": "optimizer"}
-
-
-def _did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
-    if SYNONYMS.get(word) in options:
-        return f'did you mean "{SYNONYMS[word]}"?'
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f'did you mean "{close[0]}"?' if close else ""
-
-
 def _check_table(table: Any, keys: dict[str, tuple[Any, Validator]], *, file: Path, where: str) -> dict:
     if not isinstance(table, dict):
         raise ConfigError("expected a table", file=file, key=where, expected=f"[{where}] with keys "

@@ -11,7 +11,6 @@ read here, at load time, so the results store keeps the answer text and render r
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..errors import ConfigError
 from ..i18n import catalog
 from ..published import checklist_ids
 from .named_files import check_named_file
+from .names import did_you_mean as _did_you_mean
 
 TEXT_LANGS = ("zh-TW", "en")
 
@@ -62,11 +62,6 @@ def pick(value: Any, lang: str) -> str:
         # zh-TW falls back to en and en to zh-TW: a half-translated TOML still renders every text.
         return next((str(value[k]) for k in TEXT_LANGS if value.get(k)), "")
     return str(value)
-
-
-def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f'did you mean "{close[0]}"?' if close else ""
 
 
 def parse_tasks(items: Any, *, file: Path, read_text) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ ops lives in ``batches.py``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ..config.names import did_you_mean as _did_you_mean
 
 PRESET_NAMES = ("none", "flips", "medical")
 
@@ -114,11 +115,6 @@ EXAMPLE = '[{op = "resize", size = 256}, {op = "random_crop", size = 224}, {op =
 
 
 # --------------------------------------------------------------------------- validation
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f'did you mean "{close[0]}"?' if close else ""
-
-
 def check_augment(value: Any) -> str | list[dict[str, Any]]:
     """The ``[train] augment`` validator: a preset name unchanged, or an op list with defaults filled in."""
     if isinstance(value, str):
