@@ -30,7 +30,7 @@ KNOWN_CYCLES: dict[str, frozenset[str]] = {
 # Modules of 450 lines or more today (line counts of 2026-12-06); each is being split in issue 17. Shrink this
 # list as they are split, never grow it (a test fails on a stale entry).
 LONG_MODULES = {
-    "reportgen/config/__init__.py",  # 821
+    "reportgen/config/__init__.py",  # 807
     "reportgen/report/figures.py",  # 629
     "reportgen/describe/metrics.py",  # 560
     "reportgen/store/schema.py",  # 533
