@@ -81,8 +81,11 @@ SCRUB: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"data:([\w/+.-]+);base64,[A-Za-z0-9+/=]+"), r"data:\1;base64,…"),
     # Timestamps of the run and its cells, and today's date.
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)?"), "<timestamp>"),
-    # The git commit the run was made from.
+    # The git commit the run was made from ("n/a" outside a git checkout, e.g. an unpacked archive).
     (re.compile(r"\b[0-9a-f]{40}\b"), "<commit>"),
+    (re.compile(r"(Git commit</td><td[^>]*>)n/a(?=</td>)"), r"\1<commit>"),
+    # A cell id ends in a hash of its resolved config, which holds the data's absolute path.
+    (re.compile(r"(-s\d+)-[0-9a-f]{8}\b"), r"\1-<hash>"),
     # Durations, memory and throughput: measured, never the same twice.
     (re.compile(r"\b\d[\d,]*(?:\.\d+)?(?: |\u00a0)?(?:ms|s|min|h|秒|分鐘|小時|[kKMG]i?B)(?![\w])"), "<measured>"),
     # Any other dotted version (a package the list above does not name).
@@ -151,13 +154,17 @@ def test_the_rendered_report_matches_its_gold_file(scrubbed: dict[str, str], lan
 def test_the_scrubber_hides_only_what_varies() -> None:
     html = ('<td>2026-12-06T13:59:45.751620+00:00</td><td>23.5 s</td><td>1,093.5 MB</td><td>12 秒</td>'
             '<img src="data:image/png;base64,iVBORw0KGgo="><td>0.8600</td><td>62.5%</td><td>2 / 2</td>'
-            '<td>06c7fdcc6f8085c522abc90229d02059c651ccac</td><td>/x/store/cells</td><td>val_auc 0.8679</td>')
+            '<td>06c7fdcc6f8085c522abc90229d02059c651ccac</td><td>/x/store/cells</td><td>val_auc 0.8679</td>'
+            '<td>pneumoniamnist-efficientnet_lite0-frozen-s1-0d43da08</td>'
+            '<tr><td class="">Git commit</td><td class="">n/a</td></tr>')
     out = scrub(html, paths={"/x/store": "<store>"})
     assert scrub("<style>body { color: red }</style>", paths={}) != scrub("<style>body{}</style>", paths={})
     assert scrub("<style>\nbody { color: red }\n</style>", paths={}).count("\n") == 0
     assert out == ('<td><timestamp></td><td><measured></td><td><measured></td><td><measured></td>'
                    '<img src="data:image/png;base64,…"><td><n.4></td><td><n.1>%</td><td>2 / 2</td>'
-                   '<td><commit></td><td><store>/cells</td><td>val_auc <n.4></td>')
+                   '<td><commit></td><td><store>/cells</td><td>val_auc <n.4></td>'
+                   '<td>pneumoniamnist-efficientnet_lite0-frozen-s1-<hash></td>'
+                   '<tr><td class="">Git commit</td><td class=""><commit></td></tr>')
     table = ('<table><thead><tr><th>Epoch</th><th><span class="w">Time</span> <span class="w">(s)</span></th>'
              '<th>Val AUC</th></tr></thead><tbody><tr><td>1</td><td>13.5</td><td>0.829</td></tr>'
              '<tr><td>2</td><td>7.6</td><td>0.860</td></tr></tbody></table><p>1 min 5 s</p>'
