@@ -32,42 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-NPZ = ROOT / "data" / "pneumoniamnist.npz"
+from tests.tinyexp import tiny_experiment  # noqa: E402  (the tests' tiny experiment; bench runs from the checkout)
 
 
 def _toml(folder: Path, seeds: int) -> Path:
-    toml = folder / "many.toml"
-    toml.write_text(f"""[experiment]
-name = "many"
-output_dir = "{folder / 'runs'}"
-strategies = ["finetune", "frozen", "scratch"]
-seeds = {list(range(seeds))}
-
-[report]
-title = "Many cells"
-language = "en"
-
-[[datasets]]
-name = "pnm"
-kind = "npz"
-path = "{NPZ}"
-classes = ["normal", "pneumonia"]
-max_train_samples = 160
-
-[[backbones]]
-name = "efficientnet_lite0"
-weights = "offline"
-input_size = 32
-
-[train]
-optimizer = "adamw"
-lr = 1e-3
-batch_size = 32
-epochs = 1
-scheduler = "none"
-selection_metric = "val_auc"
-""", encoding="utf-8")
-    return toml
+    return tiny_experiment(folder, file="many.toml", name="many", seeds=list(range(seeds)),
+                           report={"title": "Many cells", "language": "en"}, train={"epochs": 1})
 
 
 def build_store(folder: Path, n_cells: int) -> Path:

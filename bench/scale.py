@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -126,40 +125,12 @@ def _cpus() -> int:
 
 
 # --------------------------------------------------------------------------- inline vs local launcher
-def _launcher_toml(runs: Path, name: str) -> str:
-    npz = json.dumps(str(ROOT / "data" / "pneumoniamnist.npz"))
-    return f"""
-[experiment]
-name = "{name}"
-output_dir = {json.dumps(str(runs))}
-seeds = [0, 1]
-strategies = ["finetune", "scratch"]
+def _launcher_toml(folder: Path, name: str) -> Path:
+    from tests.tinyexp import tiny_experiment  # the tests' tiny experiment (bench runs from the checkout)
 
-[report]
-title = "launcher bench"
-language = "en"
-
-[[datasets]]
-name = "pnm"
-kind = "npz"
-path = {npz}
-classes = ["normal", "pneumonia"]
-max_train_samples = 800
-
-[[backbones]]
-name = "efficientnet_lite0"
-weights = "offline"
-input_size = 32
-
-[train]
-optimizer = "adamw"
-lr = 1e-3
-batch_size = 64
-epochs = 2
-scheduler = "none"
-selection_metric = "val_auc"
-augment = "flips"
-"""
+    return tiny_experiment(folder, file=f"{name}.toml", name=name, seeds=[0, 1], strategies=["finetune", "scratch"],
+                           report={"title": "launcher bench", "language": "en"}, dataset={"max_train_samples": 800},
+                           train={"batch_size": 64, "augment": "flips"})
 
 
 def launcher_compare(work: Path, *, device: str, jobs: int = 2, progress: Progress = lambda s: None) -> dict[str, Any]:
@@ -174,8 +145,7 @@ def launcher_compare(work: Path, *, device: str, jobs: int = 2, progress: Progre
     for mode, extra in (("inline", []), ("local", ["--launcher", "local", "--jobs", str(jobs)])):
         d = work / mode
         d.mkdir(parents=True, exist_ok=True)
-        toml = d / "matrix.toml"
-        toml.write_text(_launcher_toml(d / "runs", "matrix"), encoding="utf-8")
+        toml = _launcher_toml(d, "matrix")
         progress(f"launcher: 4 cells, {mode} {' '.join(extra)}".rstrip())
         rec: dict[str, Any] = {"command": ["reportgen", "run", str(toml), "--no-progress", "--no-checkpoints",
                                            "--device", device, *extra]}

@@ -1,7 +1,7 @@
 """One family of user-facing errors.
 
 Anything the user can fix (a bad TOML key, a missing folder, a corrupt image) is raised as a
-``ReportgenError``; ``cli.py`` prints it without a traceback and exits with code 2. Every
+``ReportgenError``; ``reportgen.cli`` prints it without a traceback and exits with code 2. Every
 message names *where* (file and key), *what was expected*, and *how to fix it*.
 """
 

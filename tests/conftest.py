@@ -13,6 +13,7 @@ SHARED_DATA = Path(os.environ.get("REPORTGEN_SHARED_DATA", ROOT.parent / "shared
 
 # One definition of the demo data path and the TOML writer (tests/ is on sys.path as pytest's rootdir).
 from realstore import DEMO_NPZ, KERMANY_TAR, build_multiclass_store, build_store, write_toml  # noqa: E402, F401
+from tinyexp import tiny_experiment  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)
@@ -39,43 +40,12 @@ def kermany_tar() -> Path:
     return tar
 
 
-TINY_TRAIN = """
-[train]
-optimizer = "adamw"
-lr = 1e-3
-batch_size = 32
-epochs = 2
-scheduler = "none"
-selection_metric = "val_auc"
-"""
-
-
-def tiny_npz_experiment(tmp_path: Path, *, strategies: str = '["finetune", "frozen", "scratch"]',
-                        backbone: str = "efficientnet_lite0", weights: str = "offline", size: int = 32,
-                        n_train: int = 160, extra: str = "") -> Path:
-    """A real-data experiment small enough for a unit test (PneumoniaMNIST, a few hundred images)."""
-    return write_toml(tmp_path / "tiny.toml", f"""
-        [experiment]
-        name = "tiny"
-        output_dir = "{tmp_path / 'runs'}"
-        strategies = {strategies}
-
-        [report]
-        title = "tiny"
-        language = "en"
-
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = {n_train}
-
-        [[backbones]]
-        name = "{backbone}"
-        weights = "{weights}"
-        input_size = {size}
-        """ + TINY_TRAIN + extra)
+def tiny_npz_experiment(tmp_path: Path, *, backbone: str = "efficientnet_lite0", weights: str = "offline",
+                        size: int = 32, n_train: int = 160, **over) -> Path:
+    """A real-data experiment small enough for a unit test (PneumoniaMNIST, a few hundred images): the one tiny
+    experiment of ``tinyexp`` with a shorthand for its backbone and train size; ``over`` as in ``tinyexp``."""
+    return tiny_experiment(tmp_path, backbone={"name": backbone, "weights": weights, "input_size": size},
+                           dataset={"max_train_samples": n_train, **over.pop("dataset", {})}, **over)
 
 
 # --------------------------------------------------------------------------- stores written by the real runner

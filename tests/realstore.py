@@ -9,8 +9,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_NPZ = ROOT / "data" / "pneumoniamnist.npz"
+import tomllib
+from tinyexp import DEMO_NPZ, ROOT, tiny_experiment  # noqa: F401  (DEMO_NPZ: re-exported for the tests)
 
 
 def write_toml(path: Path, text: str) -> Path:
@@ -18,18 +18,24 @@ def write_toml(path: Path, text: str) -> Path:
     return path
 
 
-REPORT = """
-[report]
-title = "Transfer learning for pneumonia detection"
-course = "Deep Learning Lab"
-author = "Test Student"
-student_id = "112000123"
-date = "2026-11-25"
-language = "both"
+REPORT = {"title": "Transfer learning for pneumonia detection", "course": "Deep Learning Lab",
+          "author": "Test Student", "student_id": "112000123", "date": "2026-11-25", "language": "both",
+          "notes": {"discussion": "The **scratch** baseline needs more epochs. <b>not bold</b>"}}
 
-[report.notes]
-discussion = "The **scratch** baseline needs more epochs. <b>not bold</b>"
-"""
+
+def _table(value: str | dict) -> dict:
+    """Keys given as a dict or as TOML lines (``'color = "rgb"'``)."""
+    return tomllib.loads(value) if isinstance(value, str) else dict(value)
+
+
+def run_toml(toml: Path) -> None:
+    """``reportgen run`` through the CLI (no progress bar, no checkpoints); fails the test on a non-zero exit."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress", "--no-checkpoints"])
+    assert result.exit_code == 0, result.output
 
 
 def section_builder(run_dir: Path, lang: str, *sections):
@@ -45,49 +51,16 @@ def section_builder(run_dir: Path, lang: str, *sections):
     return b
 
 
-def build_store(root: Path, *, name: str = "real", strategies: str = '["finetune", "frozen", "scratch"]',
-                seeds: str = "[0, 1]", size: int = 32, n_train: int = 160, epochs: int = 2, extra: str = "",
-                dataset_extra: str = "") -> Path:
-    """Train a tiny matrix with the real runner and return its run folder."""
-    root.mkdir(parents=True, exist_ok=True)
-    toml = write_toml(root / f"{name}.toml", f"""
-        [experiment]
-        name = "{name}"
-        output_dir = "{root / 'runs'}"
-        strategies = {strategies}
-        seeds = {seeds}
-        """ + REPORT + f"""
-        [[datasets]]
-        name = "pneumoniamnist"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = {n_train}
-        {dataset_extra}
-
-        [[backbones]]
-        name = "efficientnet_lite0"
-        weights = "offline"
-        input_size = {size}
-        reason = "small and pretrained offline"
-
-        [train]
-        optimizer = "adamw"
-        lr = 1e-3
-        batch_size = 32
-        epochs = {epochs}
-        scheduler = "none"
-        selection_metric = "val_auc"
-        """ + extra)
-    from click.testing import CliRunner
-
-    from reportgen.cli import cli
-
-    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress", "--no-checkpoints"])
-    assert result.exit_code == 0, result.output
+def build_store(root: Path, *, name: str = "real", strategies: str | list[str] = ("finetune", "frozen", "scratch"),
+                seeds: str | list[int] = (0, 1), size: int = 32, n_train: int = 160, epochs: int = 2, extra: str = "",
+                dataset_extra: str | dict = "", **over) -> Path:
+    """Train a tiny matrix with the real runner and return its run folder (``over``: see ``tinyexp``)."""
+    toml = tiny_experiment(root, file=f"{name}.toml", name=name, strategies=strategies, seeds=seeds, report=REPORT,
+                           dataset={"name": "pneumoniamnist", "max_train_samples": n_train, **_table(dataset_extra)},
+                           backbone={"input_size": size, "reason": "small and pretrained offline"},
+                           train={"epochs": epochs}, extra=extra, **over)
+    run_toml(toml)
     return root / "runs" / name
-
-
 
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -135,7 +108,7 @@ def kermany_csv_lists(root: Path, *, test_fraction: float = 0.3, per_class: int 
     return out
 
 
-def build_multiclass_store(root: Path, *, name: str = "multi", strategies: str = '["warmup", "frozen", "scratch"]',
+def build_multiclass_store(root: Path, *, name: str = "multi", strategies: str | list[str] = ("warmup", "frozen", "scratch"),
                            size: int = 32, epochs: int = 3, per_class: int = 60, extra: str = "") -> Path:
     """A three-class store from the real Kermany JPEGs: warm-up, class-weighted loss, declared ``ordinal``.
 
@@ -143,46 +116,13 @@ def build_multiclass_store(root: Path, *, name: str = "multi", strategies: str =
     not truly ordered, which is acceptable for a fixture that checks the report shows what was computed.
     """
     lists = kermany_csv_lists(root / "data", per_class=per_class)
-    toml = write_toml(root / f"{name}.toml", f"""
-        [experiment]
-        name = "{name}"
-        output_dir = "{root / 'runs'}"
-        strategies = {strategies}
-        seeds = [0]
-        """ + REPORT + f"""
-        [[datasets]]
-        name = "kermany3"
-        kind = "csv"
-        train_csv = "{lists['train']}"
-        test_csv = "{lists['test']}"
-        image_root = "{lists['images']}"
-        path_column = "image"
-        label_column = "label"
-        image_suffix = ".jpeg"
-        classes = ["normal", "bacteria", "virus"]
-        task = "ordinal"
-        val_fraction = 0.2
-        min_val_size = 10
-
-        [[backbones]]
-        name = "efficientnet_lite0"
-        weights = "offline"
-        input_size = {size}
-
-        [train]
-        optimizer = "adamw"
-        lr = 1e-3
-        batch_size = 32
-        epochs = {epochs}
-        scheduler = "cosine"
-        selection_metric = "val_macro_f1"
-        class_weighted_loss = true
-        warmup_frozen_epochs = 1
-        """ + extra)
-    from click.testing import CliRunner
-
-    from reportgen.cli import cli
-
-    result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress", "--no-checkpoints"])
-    assert result.exit_code == 0, result.output
+    kermany3 = {"name": "kermany3", "kind": "csv", "train_csv": str(lists["train"]), "test_csv": str(lists["test"]),
+                "image_root": str(lists["images"]), "path_column": "image", "label_column": "label",
+                "image_suffix": ".jpeg", "classes": ["normal", "bacteria", "virus"], "task": "ordinal",
+                "val_fraction": 0.2, "min_val_size": 10}
+    toml = tiny_experiment(root, file=f"{name}.toml", name=name, strategies=strategies, seeds=[0], report=REPORT,
+                           datasets=[kermany3], backbone={"input_size": size}, extra=extra,
+                           train={"epochs": epochs, "scheduler": "cosine", "selection_metric": "val_macro_f1",
+                                  "class_weighted_loss": True, "warmup_frozen_epochs": 1})
+    run_toml(toml)
     return root / "runs" / name

@@ -12,11 +12,12 @@ Pure Python (no torch, no numpy): it is part of parsing the experiment file.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .names import did_you_mean
 
 PRESET_NAMES = ("none", "flips", "medical")
 
@@ -182,11 +183,6 @@ class Augment:
 
 
 # --------------------------------------------------------------------------- parsing (once, at load time)
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f'did you mean "{close[0]}"?' if close else ""
-
-
 def parse_augment(value: Any) -> Augment:
     """The ``[train] augment`` check: a preset name or an op list → :class:`Augment`; PipelineError otherwise.
 
@@ -197,7 +193,7 @@ def parse_augment(value: Any) -> Augment:
     if isinstance(value, str):
         if value not in PRESETS:
             raise PipelineError("a preset (" + ", ".join(f'"{p}"' for p in PRESET_NAMES) + ") or a list of ops",
-                                fix=_did_you_mean(value, list(PRESETS)) or f"write augment = {EXAMPLE}")
+                                fix=did_you_mean(value, list(PRESETS)) or f"write augment = {EXAMPLE}")
         return Augment(value, tuple(_op(i, item) for i, item in enumerate(PRESETS[value])))
     if not isinstance(value, (list, tuple)):
         raise PipelineError("a preset name or a list of ops (tables with an `op` key)", fix=f"write augment = {EXAMPLE}")
@@ -210,14 +206,14 @@ def _op(i: int, item: Any) -> AugmentOp:
                             fix=f"write each op as an inline table, e.g. augment = {EXAMPLE}")
     name = item.get("op")
     if name not in OPS:
-        hint = _did_you_mean(name, list(OPS)) if isinstance(name, str) else ""
+        hint = did_you_mean(name, list(OPS)) if isinstance(name, str) else ""
         raise PipelineError("op = one of " + ", ".join(f'"{o}"' for o in OPS), subkey=f"[{i}].op", value=name,
                             fix=hint or "use one of the listed ops (see docs/results-store.md, `pipeline`)")
     spec = OPS[name]
     params: dict[str, Any] = {}
     for k in item:
         if k != "op" and k not in spec.params:
-            hint = _did_you_mean(k, list(spec.params))
+            hint = did_you_mean(k, list(spec.params))
             raise PipelineError(f"{name} takes " + (", ".join(spec.params) or "no parameters"),
                                 subkey=f"[{i}].{k}", value=item[k], fix=hint or f"remove {k}")
     for k, (default, check) in spec.params.items():

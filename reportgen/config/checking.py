@@ -9,7 +9,6 @@ errors that leave the rest of the file checkable are collected (:func:`report`),
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -17,20 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .keys import REQUIRED, Validator
-
-# Names people bring from other tools (Keras, timm, notebooks) for keys we spell differently.
-SYNONYMS = {"learning_rate": "lr", "num_epochs": "epochs", "n_epochs": "epochs", "bs": "batch_size",
-            "wd": "weight_decay", "lr_scheduler": "scheduler", "early_stopping_patience": "patience",
-            "image_size": "input_size", "img_size": "input_size", "pretrained": "weights", "model": "name",
-            "arch": "name", "seed": "seeds", "aug": "augment", "augmentation": "augment", "optim": "optimizer"}
-
-
-def did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
-    if SYNONYMS.get(word) in options:
-        return f'did you mean "{SYNONYMS[word]}"?'
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f'did you mean "{close[0]}"?' if close else ""
-
+from .names import SYNONYMS, did_you_mean  # noqa: E402,F401 - the one suggestion rule (torch-free)
 
 # While load_experiment runs, problems that leave the rest of the file checkable are collected here
 # (one message lists them all); elsewhere (no collector) the first one is raised as before.

@@ -45,3 +45,22 @@ def close_names(name: str) -> list[str]:
     if name.lower() in lowered:
         return [lowered[name.lower()]]
     return difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+
+
+# Names people bring from other tools (Keras, timm, notebooks) for keys we spell differently: suggested
+# before the closest spelling.
+SYNONYMS = {"learning_rate": "lr", "num_epochs": "epochs", "n_epochs": "epochs", "bs": "batch_size",
+            "wd": "weight_decay", "lr_scheduler": "scheduler", "early_stopping_patience": "patience",
+            "image_size": "input_size", "img_size": "input_size", "pretrained": "weights", "model": "name",
+            "arch": "name", "seed": "seeds", "aug": "augment", "augmentation": "augment", "optim": "optimizer"}
+
+
+def did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
+    """``did you mean "x"?`` for a near miss among ``options`` (a known synonym first), or "" when none is close.
+
+    The one suggestion of every config message (TOML keys, report sections, augment ops): torch-free.
+    """
+    if SYNONYMS.get(word) in options:
+        return f'did you mean "{SYNONYMS[word]}"?'
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else ""

@@ -11,7 +11,6 @@ read here, at load time, so the results store keeps the answer text and render r
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..published import checklist_ids
 from .named_files import check_named_file
+from .names import did_you_mean as _did_you_mean
 
 TEXT_LANGS = ("zh-TW", "en")
 
@@ -28,7 +28,9 @@ TEXT_LANGS = ("zh-TW", "en")
 def task_sections() -> tuple[str, ...]:
     """Section keys a task may point at: every section the report builds (``Builder.section(key)`` titles
     each from the catalog key ``report.section.<key>``, so a section added later is known here too)."""
-    from ..i18n import catalog  # here, not at import: the store's schema imports this module and stays catalog-free
+    from ..i18n import (
+        catalog,  # here, not at import: the store's schema imports this module and stays catalog-free
+    )
 
     return tuple(k.removeprefix("report.section.") for k in catalog("en") if k.startswith("report.section."))
 
@@ -63,11 +65,6 @@ def pick(value: Any, lang: str) -> str:
         # zh-TW falls back to en and en to zh-TW: a half-translated TOML still renders every text.
         return next((str(value[k]) for k in TEXT_LANGS if value.get(k)), "")
     return str(value)
-
-
-def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f'did you mean "{close[0]}"?' if close else ""
 
 
 def parse_tasks(items: Any, *, file: Path, read_text) -> list[dict[str, Any]]:

@@ -8,8 +8,9 @@
 - :func:`die_with_parent`: a worker asks the kernel for SIGTERM when its parent dies (Linux
   ``PR_SET_PDEATHSIG``), so even a ``kill -9`` of the launcher stops every worker.
 - :func:`signal_reason`: why a worker died, from its exit status (SIGKILL: often the OOM killer).
-- :func:`interrupted_message`: what an interrupted run kept, cell by cell — the one function the
-  command line prints after an interrupt, whatever the launcher.
+- :func:`interrupted_note`: what an interrupted run kept when the interrupt came before `run` watched a
+  cell; the words are ``train.progress.interrupted_message``'s, the one message `run` prints after an
+  interrupt, whatever the launcher.
 
 Every cell checkpoints atomically after each epoch, so a worker stopped at any instant resumes
 from its last finished epoch.
@@ -90,26 +91,6 @@ def signal_reason(returncode: int) -> str | None:
     return f"the worker process was killed by {name}"
 
 
-def interrupted_message(run_dir: Path, cell_ids: list[str] | None = None) -> str:
-    """What an interrupted run kept: finished cells, and each unfinished cell's last saved epoch."""
-    from ..store import status
-
-    run_dir = Path(run_dir)
-    try:
-        cells = status.run_status(run_dir)
-    except Exception:  # noqa: BLE001 - an unreadable store must not hide the interrupt itself
-        return f"interrupted; the results store {run_dir} keeps what finished — run the same command to resume"
-    if cell_ids is not None:
-        cells = [c for c in cells if c.cell_id in cell_ids]
-    done = [c for c in cells if c.state == "done"]
-    lines = [f"interrupted: {len(done)} of {len(cells)} cells finished and kept in {run_dir}"]
-    for c in cells:
-        if c.state != "done" and c.resumable and c.last_epoch:
-            lines.append(f"  {c.cell_id}: resumes after epoch {c.last_epoch}" + (f" of {c.epochs}" if c.epochs else ""))
-    lines.append("run the same command to resume")
-    return "\n".join(lines)
-
-
 _RUN_DIR: list[Path] = []  # the store of the `reportgen run` in this process (the CLI sets it)
 
 
@@ -128,5 +109,17 @@ def stop_run_on_signals(run_dir: Path) -> None:
 
 
 def interrupted_note() -> str | None:
-    """The message for an interrupted `reportgen run` (None when no run was started in this process)."""
-    return interrupted_message(_RUN_DIR[0]) if _RUN_DIR else None
+    """The message for a `reportgen run` interrupted before its cells were watched (None when no run was
+    started in this process): `run` itself prints the watched message, so this one is reached only while the
+    run was still starting, before any cell began training in this process."""
+    if not _RUN_DIR:
+        return None
+    from .. import store
+    from ..train.progress import interrupted_message
+
+    cells = _RUN_DIR[0] / "cells"
+    try:
+        finished = sum(store.is_finished(c) for c in cells.iterdir()) if cells.is_dir() else 0
+    except OSError:  # an unreadable store must not hide the interrupt itself
+        finished = 0
+    return interrupted_message(current=None, run_dir=_RUN_DIR[0], finished=finished)

@@ -90,10 +90,9 @@ def dataset_identity(spec: dict[str, Any] | None) -> tuple[str, int] | None:
             return found[0], int(spec["size"])  # the size the medmnist dataset reads, not the 28 px default
         return found
     if spec.get("kind") == "medmnist":
-        flag = str(spec.get("flag") or spec.get("medmnist") or spec.get("name") or "")
-        size = spec.get("size") or 28
-        found = parse_benchmark(flag)
-        return (found[0], int(size)) if found else None
+        # A medmnist dataset's `name` is the MedMNIST name and `size` the file it reads (config fills 28).
+        found = parse_benchmark(str(spec.get("name") or ""))
+        return (found[0], int(spec.get("size") or 28)) if found else None
     return None
 
 

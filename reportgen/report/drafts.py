@@ -65,8 +65,10 @@ def write_drafts(contexts: list[Any], report: Path, run_dir: Path) -> tuple[list
     return written, kept
 
 
-def author_warnings(experiment: dict[str, Any], unanswered: list[str], missing: list[str]) -> list[str]:
-    """Terminal lines: what the author still has to write, and which planned runs are unfinished."""
+def author_warnings(experiment: dict[str, Any], unanswered: list[str], missing: list[str], *,
+                    checklist_open: list[str] | None = None) -> list[str]:
+    """Terminal lines: what the author still has to write (task answers, backbone reasons, cover fields, open
+    reporting-checklist items) and which planned runs are unfinished. The one place these notes are worded."""
     out = []
     report = experiment.get("report") or {}
     tasks = {t["id"]: t for t in report.get("tasks") or []}
@@ -87,4 +89,7 @@ def author_warnings(experiment: dict[str, Any], unanswered: list[str], missing: 
         out.append(f"{len(missing)} planned " + ("run is" if len(missing) == 1 else "runs are")
                    + f" unfinished and not in the report: {shown} (see `reportgen status`; `reportgen run` "
                    "finishes them)")
+    if checklist_open:  # reviewers check these; the author should see the gaps before submitting
+        out.append(f"reporting-checklist items still open ({len(checklist_open)}): {', '.join(checklist_open)} "
+                   '(answer them in [report.checklist], e.g. claim_5 = "retrospective")')
     return out

@@ -273,11 +273,8 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
 
     contexts = [build_context(run, description, lg, stale=len(source.training_keys), detail=detail) for lg in langs]
     # What the author should see before handing in, on the terminal (never as instructions in the report).
-    notes = source.warnings + author_warnings(run.experiment, contexts[0].unanswered, run.missing)
-    if contexts[0].checklist_open:  # reviewers check these; the author should see the gaps before submitting
-        notes.append(f"reporting-checklist items still open ({len(contexts[0].checklist_open)}): "
-                     f"{', '.join(contexts[0].checklist_open)} (answer them in [report.checklist], "
-                     'e.g. claim_5 = "retrospective")')
+    notes = source.warnings + author_warnings(run.experiment, contexts[0].unanswered, run.missing,
+                                              checklist_open=contexts[0].checklist_open)
     blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]

@@ -7,46 +7,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+import tomllib
 
-from tests.conftest import DEMO_NPZ, write_toml
+from tests.tinyexp import tiny_experiment
 
 
 def store_toml(folder: Path, output_dir: Path, *, train: str = "", experiment: str = "", backbone: str = "",
                dataset: str = "", name: str = "tiny.toml") -> Path:
     """The experiment of the shared store (PneumoniaMNIST, 160 train images, smallcnn from scratch, 28 px,
-    1 epoch); the keyword arguments add lines to a section, e.g. to make one value bad."""
-    return write_toml(folder / name, f"""
-        [experiment]
-        name = "tiny"
-        output_dir = "{output_dir}"
-        strategies = ["scratch"]
-        {experiment}
-
-        [report]
-        title = "tiny"
-        language = "en"
-
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = 160
-        {dataset}
-
-        [[backbones]]
-        name = "smallcnn"
-        weights = "none"
-        input_size = 28
-        {backbone}
-
-        [train]
-        batch_size = 32
-        epochs = 1
-        scheduler = "none"
-        selection_metric = "val_auc"
-        {train}
-        """)
+    1 epoch); the keyword arguments are TOML lines that set keys of a section, e.g. to make one value bad."""
+    return tiny_experiment(folder, file=name, output_dir=output_dir, strategies=["scratch"],
+                           experiment=tomllib.loads(experiment), dataset=tomllib.loads(dataset),
+                           backbone={"name": "smallcnn", "weights": "none", "input_size": 28, **tomllib.loads(backbone)},
+                           train_base={}, train={"batch_size": 32, "epochs": 1, "scheduler": "none",
+                                                 "selection_metric": "val_auc", **tomllib.loads(train)})
 
 
 def snapshot(root: Path) -> dict[str, str]:

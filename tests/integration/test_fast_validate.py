@@ -17,6 +17,7 @@ from reportgen.config import load_experiment
 from reportgen.config.tomlcheck import ConfigErrors, find_fullwidth
 from reportgen.errors import ConfigError
 from tests.conftest import DEMO_NPZ
+from tests.tinyexp import tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,18 +127,11 @@ def test_relative_paths_are_shown_resolved(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_a_baseline_without_weights_is_not_told_about_a_default_it_never_wrote(tmp_path: Path) -> None:
-    toml = tmp_path / "b.toml"
-    toml.write_text(textwrap.dedent(f"""
-        [experiment]
-        strategies = ["scratch"]
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        [[backbones]]
-        name = "smallcnn"
-        input_size = 28
-        """), encoding="utf-8")
+    # No weights key and no class names: what the message may mention is only what the TOML wrote.
+    toml = tiny_experiment(tmp_path, file="b.toml", strategies=["scratch"], report=None, train_base={},
+                           experiment={"name": None, "output_dir": None},
+                           dataset={"classes": None, "max_train_samples": None},
+                           backbone={"name": "smallcnn", "weights": None, "input_size": 28})
     exp = load_experiment(toml)
     assert exp.backbones[0].weights == "none"
     result = CliRunner().invoke(cli, ["validate", str(toml)])

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.train.progress import bars_fit, format_epoch, interrupted_message
-from tests.conftest import DEMO_NPZ, write_toml
+from tests.tinyexp import tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = {"epoch": 2, "stage": "frozen", "train_loss": 0.51234, "train_acc": 0.8, "train_macro_f1": 0.7,
@@ -54,27 +54,10 @@ def test_message_before_any_cell(tmp_path: Path) -> None:
 
 
 def _toml(tmp_path: Path) -> Path:
-    return write_toml(tmp_path / "ctrlc.toml", f"""
-        [experiment]
-        name = "ctrlc"
-        output_dir = "{tmp_path / 'runs'}"
-        strategies = ["scratch"]
-        [report]
-        language = "en"
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = 400
-        [[backbones]]
-        name = "smallcnn"
-        input_size = 28
-        [train]
-        epochs = 200
-        batch_size = 32
-        scheduler = "none"
-        """)
+    return tiny_experiment(tmp_path, file="ctrlc.toml", name="ctrlc", strategies=["scratch"],
+                           report={"language": "en"}, dataset={"max_train_samples": 400},
+                           backbone={"name": "smallcnn", "weights": None, "input_size": 28}, train_base={},
+                           train={"epochs": 200, "batch_size": 32, "scheduler": "none"})
 
 
 def _run_until(toml: Path, cell_dir_glob: Path, rows_needed: int, *, marker: str | None = None) -> tuple[int, str, str]:

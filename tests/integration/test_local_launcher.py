@@ -12,15 +12,13 @@ from click.testing import CliRunner
 from reportgen import store
 from reportgen.cli import cli
 from reportgen.launch.local import plan_slots
-from tests.conftest import tiny_npz_experiment
+from tests.conftest import DEMO_NPZ, tiny_npz_experiment
 
 
 def _four_cells(tmp_path: Path, *, path_fix: str | None = None) -> Path:
-    toml = tiny_npz_experiment(tmp_path, strategies='["scratch"]', backbone="smallcnn", weights="none",
-                               n_train=300, size=28)
-    text = toml.read_text().replace('strategies = ["scratch"]', 'strategies = ["scratch"]\nseeds = [0, 1, 2, 3]')
-    toml.write_text(text if path_fix is None else text.replace("pneumoniamnist.npz", path_fix))
-    return toml
+    path = {} if path_fix is None else {"path": str(DEMO_NPZ.with_name(path_fix))}
+    return tiny_npz_experiment(tmp_path, strategies=["scratch"], seeds=[0, 1, 2, 3], backbone="smallcnn",
+                               weights="none", n_train=300, size=28, dataset=path)
 
 
 def _interval(cell: Path) -> tuple[dt.datetime, dt.datetime]:

@@ -31,10 +31,7 @@ SEEDS = {"scratch": [0, 1], "frozen": [0]}  # two cells: a crash in one leaves t
 
 def _experiment(tmp: Path, case: str):
     tmp.mkdir()
-    toml = tiny_npz_experiment(tmp, **CASES[case], extra="deterministic = true\n")
-    toml.write_text(toml.read_text().replace(f"strategies = {CASES[case]['strategies']}",
-                    f"strategies = {CASES[case]['strategies']}\nseeds = {SEEDS[case]}"))
-    return load_experiment(toml)
+    return load_experiment(tiny_npz_experiment(tmp, **CASES[case], seeds=SEEDS[case], train={"deterministic": True}))
 
 
 def _epochs_without_timing(path: Path) -> list[dict]:

@@ -22,11 +22,8 @@ EPOCHS = 6
 
 def _toml(tmp_path: Path, *, seeds: str = "[0, 1]", epochs: int = EPOCHS) -> Path:
     # ~1-2 s per epoch on one thread: long enough to be caught mid-epoch, short enough to resume quickly.
-    toml = tiny_npz_experiment(tmp_path, strategies='["scratch"]', backbone="smallcnn", weights="none",
-                               n_train=1000, size=28)
-    text = toml.read_text().replace('strategies = ["scratch"]', f'strategies = ["scratch"]\nseeds = {seeds}')
-    toml.write_text(text.replace("epochs = 2", f"epochs = {epochs}\ndeterministic = true"))
-    return toml
+    return tiny_npz_experiment(tmp_path, strategies=["scratch"], seeds=seeds, backbone="smallcnn", weights="none",
+                               n_train=1000, size=28, train={"epochs": epochs, "deterministic": True})
 
 
 def _spawn(*args: str) -> subprocess.Popen:

@@ -44,11 +44,8 @@ def _cluster() -> None:
 
 
 def _matrix(tmp_path: Path, *, seeds: str, n_train: int, epochs: int) -> Path:
-    toml = tiny_npz_experiment(tmp_path, strategies='["scratch"]', backbone="smallcnn", weights="none",
-                               n_train=n_train, size=28)
-    toml.write_text(toml.read_text().replace('strategies = ["scratch"]', f'strategies = ["scratch"]\nseeds = {seeds}')
-                    .replace("epochs = 2", f"epochs = {epochs}"))
-    return toml
+    return tiny_npz_experiment(tmp_path, strategies=["scratch"], seeds=seeds, backbone="smallcnn", weights="none",
+                               n_train=n_train, size=28, train={"epochs": epochs})
 
 
 def _run(args: list[str], tmp_path: Path, timeout: int) -> subprocess.CompletedProcess:

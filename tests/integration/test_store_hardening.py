@@ -51,13 +51,8 @@ FAILED_RUNS: dict[str, tuple[Callable[[Path, Path], Path], list[str], list[str]]
 
 def _weights_text(t: Path, out: Path) -> Path:
     (t / "w.pth").write_text("these are not weights\n")
-    toml = store_toml(t, out, experiment='strategies = ["finetune"]')
-    text = toml.read_text().replace('name = "smallcnn"\nweights = "none"',
-                                    f'name = "resnet18"\nweights = "{t / "w.pth"}"')
-    assert "resnet18" in text
-    text = text.replace('strategies = ["scratch"]\n', "")
-    toml.write_text(text)
-    return toml
+    return store_toml(t, out, experiment='strategies = ["finetune"]',
+                      backbone=f'name = "resnet18"\nweights = "{t / "w.pth"}"')
 
 
 @pytest.mark.parametrize("case", list(FAILED_RUNS))

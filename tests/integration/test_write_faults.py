@@ -28,11 +28,8 @@ from tests.conftest import ROOT, tiny_npz_experiment
 
 def _toml(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    toml = tiny_npz_experiment(folder, strategies='["scratch"]', backbone="smallcnn", weights="none", n_train=64,
-                               size=28)
-    text = toml.read_text().replace('strategies = ["scratch"]', 'strategies = ["scratch"]\nseeds = [0, 1]')
-    toml.write_text(text.replace("epochs = 2", "epochs = 2\ndeterministic = true"))
-    return toml
+    return tiny_npz_experiment(folder, strategies=["scratch"], seeds=[0, 1], backbone="smallcnn", weights="none",
+                               n_train=64, size=28, train={"deterministic": True})
 
 
 def _outcome(run_dir: Path) -> dict[str, tuple]:

@@ -133,76 +133,35 @@ def test_the_shipped_file_is_cited_and_every_number_is_a_fraction() -> None:
 
 def test_an_unknown_benchmark_is_one_error_naming_the_key(tmp_path) -> None:
     from click.testing import CliRunner
-    from realstore import DEMO_NPZ
+    from tinyexp import tiny_experiment
 
     from reportgen.cli import cli
 
-    toml = tmp_path / "x.toml"
-    toml.write_text(f"""
-[experiment]
-name = "x"
-output_dir = "{tmp_path / 'runs'}"
-[[datasets]]
-name = "pneumoniamnist"
-kind = "npz"
-path = "{DEMO_NPZ}"
-benchmark = "pneumonimnist"
-[[backbones]]
-name = "efficientnet_lite0"
-weights = "offline"
-""", encoding="utf-8")
+    toml = tiny_experiment(tmp_path, file="x.toml", name="x", strategies=None, report=None, train_base={},
+                           dataset={"name": "pneumoniamnist", "classes": None, "max_train_samples": None,
+                                    "benchmark": "pneumonimnist"}, backbone={"input_size": None})
     result = CliRunner().invoke(cli, ["validate", str(toml)])
     assert result.exit_code == 2 and "datasets[0].benchmark" in result.output
     assert 'did you mean "pneumoniamnist"' in result.output and "Traceback" not in result.output
 
 
-V2_TOML = """
-[experiment]
-name = "v2"
-output_dir = "{runs}"
-strategies = ["scratch"]
-seeds = [0]
-[report]
-language = "both"
-[[datasets]]
-name = "pneumoniamnist"
-kind = "npz"
-path = "{npz}"
-classes = ["normal", "pneumonia"]
-max_train_samples = 64
-benchmark = "pneumoniamnist"
-[[datasets]]
-name = "pneumo64"
-kind = "npz"
-path = "{npz}"
-classes = ["normal", "pneumonia"]
-max_train_samples = 64
-benchmark = "pneumoniamnist_64"
-[[backbones]]
-name = "resnet18"
-weights = "none"
-input_size = 28
-stem = "small"
-[train]
-optimizer = "adam"
-lr = 1e-3
-batch_size = 64
-epochs = 1
-scheduler = "none"
-"""
+V2_DATASETS = [{"name": name, "benchmark": benchmark, "max_train_samples": 64}
+               for name, benchmark in (("pneumoniamnist", "pneumoniamnist"), ("pneumo64", "pneumoniamnist_64"))]
 
 
 @pytest.mark.slow
 def test_a_medmnist_v2_protocol_run_shows_the_published_row_and_its_source(tmp_path) -> None:
     """ResNet-18, 28 px, small stem, from scratch (~70 s on 2 CPU cores: the official 1148 val/test images)."""
     from click.testing import CliRunner
-    from realstore import DEMO_NPZ
+    from tinyexp import DATASET, tiny_experiment
 
     from reportgen.cli import cli
     from reportgen.report import render_report
 
-    toml = tmp_path / "v2.toml"
-    toml.write_text(V2_TOML.format(runs=tmp_path / "runs", npz=DEMO_NPZ), encoding="utf-8")
+    toml = tiny_experiment(tmp_path, file="v2.toml", name="v2", strategies=["scratch"], seeds=[0],
+                           report={"language": "both"}, datasets=[{**DATASET, **d} for d in V2_DATASETS],
+                           backbone={"name": "resnet18", "weights": "none", "input_size": 28, "stem": "small"},
+                           train={"optimizer": "adam", "batch_size": 64, "epochs": 1, "selection_metric": None})
     result = CliRunner().invoke(cli, ["run", str(toml), "--no-progress", "--no-checkpoints"])
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "runs" / "v2"

@@ -171,23 +171,11 @@ def test_author_answers_come_from_the_toml_in_each_language(store_copy, caplog) 
 @pytest.mark.parametrize(("key", "hint"), [("claim_55", 'did you mean "claim_5"'),
                                            ("tripod_fairnes", 'did you mean "tripod_fairness"')])
 def test_a_misspelt_checklist_key_is_one_error_naming_it(tmp_path, key, hint) -> None:
-    from realstore import DEMO_NPZ
+    from tinyexp import tiny_experiment
 
-    toml = tmp_path / "x.toml"
-    toml.write_text(f"""
-[experiment]
-name = "x"
-output_dir = "{tmp_path / 'runs'}"
-[report.checklist]
-{key} = "text"
-[[datasets]]
-name = "pneumoniamnist"
-kind = "npz"
-path = "{DEMO_NPZ}"
-[[backbones]]
-name = "efficientnet_lite0"
-weights = "offline"
-""", encoding="utf-8")
+    toml = tiny_experiment(tmp_path, file="x.toml", name="x", strategies=None, report={"checklist": {key: "text"}},
+                           dataset={"name": "pneumoniamnist", "classes": None, "max_train_samples": None},
+                           backbone={"input_size": None}, train_base={})
     result = CliRunner().invoke(cli, ["validate", str(toml)])
     assert result.exit_code == 2, result.output
     assert f"report.checklist.{key}" in result.output and hint in result.output

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torchvision
 from click.testing import CliRunner
-from realstore import DEMO_NPZ, section_builder, write_toml
+from realstore import section_builder
+from tinyexp import tiny_experiment
 
 from reportgen.cli import cli
 from reportgen.report import render_report
@@ -69,32 +70,11 @@ def candidate_store(tmp_path_factory) -> Path:
     import torchinfo
 
     root = tmp_path_factory.mktemp("candidates")
-    toml = write_toml(root / "cand.toml", f"""
-        [experiment]
-        name = "cand"
-        output_dir = "{root / 'runs'}"
-        strategies = ["frozen"]
-
-        [report]
-        language = "both"
-        candidates = ["resnet18", "efficientnet_lite0", "efficientnet_b0"]
-
-        [[datasets]]
-        name = "pneumoniamnist"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = 120
-
-        [[backbones]]
-        name = "efficientnet_lite0"
-        weights = "offline"
-        input_size = 32
-
-        [train]
-        epochs = 1
-        scheduler = "none"
-        """)
+    toml = tiny_experiment(root, file="cand.toml", name="cand", strategies=["frozen"],
+                           report={"language": "both",
+                                   "candidates": ["resnet18", "efficientnet_lite0", "efficientnet_b0"]},
+                           dataset={"name": "pneumoniamnist", "max_train_samples": 120}, train_base={},
+                           train={"epochs": 1, "scheduler": "none"})
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("torchinfo cannot trace this model")

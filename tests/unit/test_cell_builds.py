@@ -18,41 +18,17 @@ from reportgen.models.strategies import head_only_paths, set_stage
 from reportgen.train.cell import run_cell
 from reportgen.train.environment import environment
 from reportgen.train.preflight import preflight
-from tests.conftest import DEMO_NPZ, write_toml
+from tests.tinyexp import tiny_experiment
 
 CPU = torch.device("cpu")
 
 
 def experiment(tmp_path: Path, *, backbone: str, weights: str, strategies: str, size: int = 32,
                stem: str = "default", n_train: int = 64, epochs: int = 1, extra: str = "") -> Path:
-    return write_toml(tmp_path / "cells.toml", f"""
-        [experiment]
-        name = "cells"
-        output_dir = "{tmp_path / 'runs'}"
-        strategies = {strategies}
-
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = {n_train}
-
-        [[backbones]]
-        name = "{backbone}"
-        weights = "{weights}"
-        input_size = {size}
-        stem = "{stem}"
-
-        [train]
-        optimizer = "adamw"
-        lr = 1e-3
-        batch_size = 32
-        epochs = {epochs}
-        scheduler = "none"
-        selection_metric = "val_auc"
-        warmup_frozen_epochs = 1
-        """ + extra)
+    return tiny_experiment(tmp_path, file="cells.toml", name="cells", strategies=strategies, report=None,
+                           dataset={"max_train_samples": n_train},
+                           backbone={"name": backbone, "weights": weights, "input_size": size, "stem": stem},
+                           train={"epochs": epochs, "warmup_frozen_epochs": 1}, extra=extra)
 
 
 def train_cell(toml: Path, tmp_path: Path, strategy: str) -> tuple[dict, Path]:

@@ -14,7 +14,7 @@ from reportgen import store
 from reportgen.config import load_experiment
 from reportgen.train.memory import PeakMemory
 from reportgen.train.runner import run_experiment
-from tests.conftest import DEMO_NPZ, write_toml
+from tests.tinyexp import tiny_experiment
 
 CPU = torch.device("cpu")
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's high-water mark is Linux's")
@@ -89,31 +89,12 @@ def test_the_sampling_fallback_sees_a_peak_without_the_kernel_mark(monkeypatch: 
 @linux
 def test_inline_run_of_three_cells_of_very_different_sizes_in_reverse_order(tmp_path: Path) -> None:
     """The acceptance case through the real runner: ResNet-50, then SmallCNN, then the MLP, in one process."""
-    backbones = "".join(f"""
-        [[backbones]]
-        name = "{name}"
-        weights = "none"
-        input_size = 32
-        """ for name in ("resnet50", "smallcnn", "mlp"))
-    toml = write_toml(tmp_path / "mem.toml", f"""
-        [experiment]
-        name = "mem"
-        output_dir = "{tmp_path / 'runs'}"
-        strategies = ["scratch"]
-
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = 64
-        """ + backbones + """
-        [train]
-        optimizer = "adamw"
-        batch_size = 32
-        epochs = 1
-        scheduler = "none"
-        """)
+    toml = tiny_experiment(tmp_path, file="mem.toml", name="mem", strategies=["scratch"], report=None,
+                           dataset={"max_train_samples": 64},
+                           backbones=[{"name": name, "weights": "none", "input_size": 32}
+                                      for name in ("resnet50", "smallcnn", "mlp")],
+                           train_base={}, train={"optimizer": "adamw", "batch_size": 32, "epochs": 1,
+                                                 "scheduler": "none"})
     summary = run_experiment(load_experiment(toml))
     peaks = {}
     for cid in summary.trained:

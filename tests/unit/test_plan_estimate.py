@@ -11,30 +11,12 @@ from reportgen.cli import cli
 from reportgen.config import load_experiment
 from reportgen.config.matrix import build_cells
 from reportgen.train.plan import Timing, duration, needs, project
-from tests.conftest import DEMO_NPZ, write_toml
+from tests.tinyexp import tiny_experiment
 
 
 def _exp(tmp_path: Path, strategies: str = '["finetune", "frozen", "scratch", "warmup"]') -> Path:
-    return write_toml(tmp_path / "p.toml", f"""
-        [experiment]
-        name = "p"
-        output_dir = "{tmp_path / 'runs'}"
-        strategies = {strategies}
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{DEMO_NPZ}"
-        classes = ["normal", "pneumonia"]
-        max_train_samples = 160
-        [[backbones]]
-        name = "efficientnet_lite0"
-        weights = "offline"
-        input_size = 32
-        [train]
-        epochs = 4
-        batch_size = 32
-        warmup_frozen_epochs = 1
-        """)
+    return tiny_experiment(tmp_path, file="p.toml", name="p", strategies=strategies, report=None, train_base={},
+                           train={"epochs": 4, "batch_size": 32, "warmup_frozen_epochs": 1})
 
 
 def test_projection_counts_batches_epochs_and_stages(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 import torchvision
 from click.testing import CliRunner
-from realstore import DEMO_NPZ, write_toml
+from tinyexp import DEMO_NPZ, tiny_experiment
 
 from reportgen.cli import cli
 from reportgen.models import lite
@@ -57,26 +58,9 @@ def test_offline_lite_candidate_reports_the_installed_file() -> None:
 
 
 def _toml(tmp_path: Path, candidates: str, path: str = str(DEMO_NPZ)) -> Path:
-    return write_toml(tmp_path / "sel.toml", f"""
-        [experiment]
-        name = "sel"
-        output_dir = "{tmp_path / 'runs'}"
-        strategies = ["finetune"]
-
-        [report]
-        language = "en"
-        candidates = {candidates}
-
-        [[datasets]]
-        name = "pnm"
-        kind = "npz"
-        path = "{path}"
-
-        [[backbones]]
-        name = "efficientnet_lite0"
-        weights = "offline"
-        input_size = 32
-        """)
+    return tiny_experiment(tmp_path, file="sel.toml", name="sel", strategies=["finetune"],
+                           report={"language": "en", "candidates": tomllib.loads(f"v = {candidates}")["v"]},
+                           dataset={"path": path, "classes": None, "max_train_samples": None}, train_base={})
 
 
 def test_candidates_record_keeps_declared_order_and_adds_every_chosen_backbone(tmp_path: Path) -> None:

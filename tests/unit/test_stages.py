@@ -99,25 +99,12 @@ def test_a_warmup_that_would_never_fine_tune_is_refused_at_validate(tmp_path) ->
 
     from reportgen.config import load_experiment
     from reportgen.errors import ConfigError
-    from tests.conftest import DEMO_NPZ
+    from tests.tinyexp import tiny_experiment
 
-    toml = tmp_path / "w.toml"
-    toml.write_text(f"""
-[experiment]
-strategies = ["finetune", "warmup"]
-[[datasets]]
-name = "pnm"
-kind = "npz"
-path = "{DEMO_NPZ}"
-classes = ["normal", "pneumonia"]
-[[backbones]]
-name = "efficientnet_lite0"
-weights = "offline"
-[train]
-epochs = 4
-[overrides.strategy.warmup]
-warmup_frozen_epochs = 4
-""", encoding="utf-8")
+    toml = tiny_experiment(tmp_path, file="w.toml", strategies=["finetune", "warmup"], report=None,
+                           experiment={"name": None, "output_dir": None}, dataset={"max_train_samples": None},
+                           backbone={"input_size": None}, train_base={}, train={"epochs": 4},
+                           overrides={"strategy": {"warmup": {"warmup_frozen_epochs": 4}}})
     with pytest.raises(ConfigError) as err:
         load_experiment(toml)
     assert "overrides.strategy.warmup.warmup_frozen_epochs" in str(err.value) and "never reaches fine-tuning" in str(err.value)
