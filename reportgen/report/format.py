@@ -42,16 +42,19 @@ def dec(x: float | None, digits: int = 3) -> str:
     return _guard(f"{x:.{digits}f}", x, digits, 1.0)
 
 
-def pct_ci(ci: Any, digits: int = 1) -> str:
+def _interval(ci: Any, end, pattern: str) -> str:
+    """Both ends of a stored CI through ``end``, or "n/a" when either is missing."""
     if not ci or ci[0] is None or ci[1] is None:
         return NA
-    return f"{pct(ci[0], digits)}–{pct(ci[1], digits)}"
+    return pattern.format(end(ci[0]), end(ci[1]))
+
+
+def pct_ci(ci: Any, digits: int = 1) -> str:
+    return _interval(ci, lambda x: pct(x, digits), "{}–{}")
 
 
 def dec_ci(ci: Any, digits: int = 3) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return NA
-    return f"{dec(ci[0], digits)}–{dec(ci[1], digits)}"
+    return _interval(ci, lambda x: dec(x, digits), "{}–{}")
 
 
 def _signed_bound(x: float, digits: int) -> str:
@@ -66,16 +69,12 @@ def _signed_bound(x: float, digits: int) -> str:
 def points_ci(ci: Any, digits: int = 1) -> str:
     """The CI of a difference in percentage points: "[−4.0, +4.1]". A range written "-4.0–4.1" reads as a
     hyphen fight; brackets and signs say where zero falls."""
-    if not ci or ci[0] is None or ci[1] is None:
-        return NA
-    return f"[{_signed_bound(ci[0] * 100, digits)}, {_signed_bound(ci[1] * 100, digits)}]"
+    return _interval(ci, lambda x: _signed_bound(x * 100, digits), "[{}, {}]")
 
 
 def signed_ci(ci: Any, digits: int = 3) -> str:
     """The CI of a difference of scores (AUC, kappa): "[−0.021, +0.044]"."""
-    if not ci or ci[0] is None or ci[1] is None:
-        return NA
-    return f"[{_signed_bound(ci[0], digits)}, {_signed_bound(ci[1], digits)}]"
+    return _interval(ci, lambda x: _signed_bound(x, digits), "[{}, {}]")
 
 
 def points(diff: float | None, digits: int = 1) -> str:
