@@ -37,9 +37,10 @@ def test_gallery_shows_the_stored_call_and_confidence(rendered) -> None:
     rec = cell.explain  # read once by the store's loader
     assert rec is not None and rec.mistakes
     # The figure job carries the text drawn on each panel: the stored confidence, formatted once.
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.context import build_context
 
-    ctx = build_context(run, {"findings": [], "comparisons": [], "seeds": []}, "en")
+    ctx = build_context(run, ensure_description(run), "en")
     jobs = [f.job for f in ctx.figures if f.job[0] == "mistakes"]
     titles = [p["title"] for row in jobs[0][1]["rows"] for p in row["panels"]]
     m = rec.mistakes[0]

@@ -54,11 +54,11 @@ def test_predictions_are_read_once_by_the_loader(store_copy: Path) -> None:
 def test_the_report_is_built_from_the_loaded_run_alone(store_copy: Path) -> None:
     """Built once, then again after every record file of the store is deleted: the same report. A section that
     read or stat'ed a store file itself would fail or come out different."""
-    from reportgen.report.analysis import ensure_analysis
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.context import build_context
 
     run = load_run(store_copy)
-    analysis = ensure_analysis(run)
+    analysis = ensure_description(run)
     before = {lang: repr(build_context(run, analysis, lang).sections) for lang in ("en", "zh-TW")}
     # failed.json, too: a planned cell's state must come from the loaded run
     gone = [p for p in store_copy.rglob("*") if p.is_file() and p.suffix in (".json", ".csv", ".toml")]
@@ -70,11 +70,12 @@ def test_the_report_is_built_from_the_loaded_run_alone(store_copy: Path) -> None
 
 
 def test_roc_figures_carry_the_stored_predictions_not_paths(store_copy: Path) -> None:
+    from reportgen.describe.persist import ensure_description
     from reportgen.report.context import build_context
     from reportgen.report.figures.cache import job_key
 
     run = load_run(store_copy)
-    ctx = build_context(run, {"findings": [], "comparisons": [], "seeds": []}, "en")
+    ctx = build_context(run, ensure_description(run), "en")
     rocs = [f.job for f in ctx.figures if f.job[0] == "roc"]
     assert rocs
     by_strategy = {c.cell.strategy: c for c in run.cells if c.cell.seed == run.cells[0].cell.seed}

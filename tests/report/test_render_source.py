@@ -69,7 +69,12 @@ def test_notes_and_answers_edited_after_the_run_appear_after_render_alone(mixed_
 
 
 def test_a_changed_training_key_says_run_is_needed_and_the_report_says_so(mixed_store: Path, tmp_path: Path) -> None:
-    run_dir, toml = _copy(mixed_store, tmp_path, edit=lambda s: re.sub(r"(?m)^(\s*)lr = 1e-3", r"\1lr = 3e-3", s))
+    def lr_up(text: str) -> str:
+        out = re.sub(r"(?m)^(\s*)lr = (?:1e-3|0\.001)$", r"\1lr = 3e-3", text)
+        assert out != text, "the stored experiment file has no lr = 0.001 line to edit"
+        return out
+
+    run_dir, toml = _copy(mixed_store, tmp_path, edit=lr_up)
     code, _, err = _render(str(toml), "--lang", "en")
     assert code == 0, err
     assert "changes settings the results depend on (train.lr)" in err and "reportgen run" in err
