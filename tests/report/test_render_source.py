@@ -119,7 +119,8 @@ def test_a_task_without_an_answer_is_never_answered_and_gets_a_draft_beside_the_
 
 
 PLACEHOLDERS = ("add reason", "reason =", "[[backbones]]", "answer =", "answer_file", "[[report.tasks]]",
-                "student_id", "author =", "請在此", "加上 reason")
+                "student_id", "author =", "請在此", "加上 reason", "[report.checklist]", "before submitting",
+                "to be completed by the author", "投稿前", "待作者補充")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-TW"])
