@@ -65,6 +65,15 @@ def write_drafts(contexts: list[Any], report: Path, run_dir: Path) -> tuple[list
     return written, kept
 
 
+# Values copied from a template rather than written by the author: "Your Name", "姓名", an ID of zeros or x's.
+_PLACEHOLDER_WORDS = {"your name", "name", "author", "student name", "姓名", "你的名字", "學生姓名", "作者"}
+
+
+def looks_like_placeholder(value: str) -> bool:
+    v = value.strip().casefold()
+    return v in _PLACEHOLDER_WORDS or (len(v) >= 3 and set(v) <= set("0x*?#-_ ")) or v.startswith(("<", "{", "todo"))
+
+
 def author_warnings(experiment: dict[str, Any], unanswered: list[str], missing: list[str], *,
                     checklist_open: list[str] | None = None) -> list[str]:
     """Terminal lines: what the author still has to write (task answers, backbone reasons, cover fields, open
@@ -81,9 +90,13 @@ def author_warnings(experiment: dict[str, Any], unanswered: list[str], missing: 
             out.append(f'backbone {bb.get("name")} has no reason: add reason = "…" to its [[backbones]] entry '
                        "(the report says no reason was stated)")
     for key in ("author", "student_id"):
-        if not str(report.get(key) or "").strip():
+        value = str(report.get(key) or "").strip()
+        if not value:
             out.append(f'[report] {key} is empty: the cover shows no {key.replace("_", " ")}; '
                        f'add {key} = "…" to [report]')
+        elif looks_like_placeholder(value):
+            out.append(f'[report] {key} = "{value}" looks like a template placeholder and is printed on the cover; '
+                       f"write your own {key.replace('_', ' ')}")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         out.append(f"{len(missing)} planned " + ("run is" if len(missing) == 1 else "runs are")

@@ -93,6 +93,31 @@ def test_the_authors_terminal_notes_are_worded_in_one_place() -> None:
     assert notes[0].startswith("1 planned run is unfinished")
 
 
+@pytest.mark.parametrize(("author", "student_id", "warned"), [
+    ("Your Name", "000000000", ["author", "student_id"]),   # the lab TOMLs shipped these until 2026-12
+    ("姓名", "B0912345", ["author"]),
+    ("Lin Mei-Hua", "xxxxxxxx", ["student_id"]),
+    ("Lin Mei-Hua", "B0912345", []),
+    ("Nam", "007", []),                                        # short real values are not placeholders
+])
+def test_template_placeholders_on_the_cover_are_a_terminal_warning(author: str, student_id: str,
+                                                                    warned: list[str]) -> None:
+    from reportgen.report.drafts import author_warnings
+
+    exp = {"report": {"author": author, "student_id": student_id}, "backbones": []}
+    notes = author_warnings(exp, [], [])
+    assert [n.split()[1] for n in notes] == warned
+    assert all("looks like a template placeholder" in n for n in notes)
+
+
+def test_the_shipped_lab_tomls_leave_the_cover_to_the_author() -> None:
+    import tomllib
+
+    for lab in ("hw4", "cxr4", "retinopathy"):
+        report = tomllib.loads((PKG.parent / "experiments" / f"{lab}.toml").read_text(encoding="utf-8"))["report"]
+        assert report["author"] == "" and report["student_id"] == "", lab
+
+
 # --------------------------------------------------------------------------- published baselines
 
 
