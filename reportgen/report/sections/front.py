@@ -59,8 +59,9 @@ def model_selection(b: Builder) -> None:
                      Cell(params(arch.params_total), sub=p_sub), Cell(macs(arch.macs), sub=m_sub),
                      NA if acc1 is None else f"{acc1:.1f}", NA if acc5 is None else f"{acc5:.1f}",
                      megabytes(inet.get("file_size_mb"))])
-        if arch.params_note:
-            notes.append(f"{b.bb_label(bb)}: {arch.params_note}")
+        note = params_note(b, arch)
+        if note:
+            notes.append(f"{b.bb_label(bb)}: {note}")
     b.table(sec, "arch", b.tr("cap.arch", tool=", ".join(sorted(tools)) or "fvcore"), header, rows,
             source="cells/*/arch.json")
     if notes:
@@ -185,3 +186,25 @@ def methods(b: Builder) -> None:
     b.table(sec, "hardware", b.tr("cap.hardware"), [b.tr("col.setting"), b.tr("col.value")], hw,
             source="cells/*/env.json", numeric_from=99)
     b.note(sec, "methods")
+
+
+def params_note(b: Builder, arch: Any) -> str | None:
+    """Why the counted parameters differ from torchvision's published count, worded from arch.json's numbers
+    (the English ``params_note`` the runner stores is for `reportgen inspect`; the report words its own)."""
+    total, published, aux = arch.params_total, arch.params_published, arch.params_aux_dropped
+    parts = []
+    if aux is not None:
+        note = b.tr("model.note.aux")
+        if published is not None and aux and total + aux == published:
+            note += b.tr("model.note.aux_published", n=f"{aux:,}")
+            total += aux
+        elif published is not None and total == published:
+            note += b.tr("model.note.aux_same")
+        parts.append(note)
+    if published is not None and total != published:
+        n_out = arch.head_out_features
+        if n_out and n_out != 1000:
+            parts.append(b.tr(f"model.note.head.{'one' if n_out == 1 else 'other'}", n=n_out))
+        else:
+            parts.append(b.tr("model.note.differs", n=f"{total - published:+,}"))
+    return ("；" if b.lang.startswith("zh") else "; ").join(parts) or None
