@@ -8,6 +8,10 @@ from typing import Any
 from ..i18n import catalog, t
 from ..store.schema import Finding
 from .labels import backbone_label, dataset_label
+from .prose import metric_label
+
+# Evidence values that are metric keys (``val_macro_f1``): worded ("validation macro-F1"), never printed raw.
+METRIC_VALUES = ("selection_metric", "other_metric", "metric")
 
 
 def describe(f: Finding, lang: str, exp: dict[str, Any] | None = None) -> dict[str, str]:
@@ -19,6 +23,9 @@ def describe(f: Finding, lang: str, exp: dict[str, Any] | None = None) -> dict[s
         values["backbone"] = backbone_label(str(values["backbone"]), exp)
     if "strategy" in values:
         values["strategy"] = t(lang, f"report.strategy.{values['strategy']}.name")
+    for key in METRIC_VALUES:
+        if isinstance(values.get(key), str):
+            values[key] = metric_label(lang, values[key])
     out = {}
     for part in ("title", "detail", "fix"):
         # A finding may ask for a variant of one part (advice that fits the strategy, or a class-weighted loss

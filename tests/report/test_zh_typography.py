@@ -93,3 +93,27 @@ def test_zh_report_prose_follows_one_spacing_rule(rendered, rule: str) -> None:
 ])
 def test_zh_spacing_rule(raw: str, typed: str) -> None:
     assert zh_spacing(raw) == typed
+
+
+# One term per concept (a careful student does not switch words mid-report): the preferred term, and the variants
+# the catalogs once mixed with it. 實驗組 alone means a treatment group in Chinese experimental design.
+TERMS = {"占": "佔", "切分": "分割", "實驗組合": r"組實驗|實驗組(?!合)"}
+
+
+@pytest.mark.parametrize("preferred", list(TERMS))
+def test_zh_catalogs_use_one_term_per_concept(preferred: str) -> None:
+    from reportgen.i18n import catalog
+
+    banned = re.compile(TERMS[preferred])
+    bad = {k: v for k, v in catalog("zh-TW").items() if isinstance(v, str) and banned.search(v)}
+    assert not bad, f"use {preferred}: {bad}"
+
+
+RAW_METRIC = re.compile(r"\b(?:val|train|test)_(?:macro_f1|auc|acc|loss)\b")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_prose_words_metric_names(rendered, lang: str) -> None:
+    """"the best validation macro-F1", never "the best val_macro_f1" (a key of epochs.csv) in a caption or finding."""
+    bad = [text for text in _prose(rendered[lang]) if RAW_METRIC.search(text) and not text.startswith(("Source", "來源"))]
+    assert not bad, bad[:5]

@@ -19,6 +19,7 @@ from ..builder import Builder, slug
 from ..format import NA, count, dec, megabytes, pct, plain, seconds
 from ..model import Cell, Paragraph, Section
 from .results import fig_labels, warmup_boundary
+from ..prose import metric_label
 
 INLINE_EPOCH_ROWS = 60  # more per-epoch rows than this (all cells together) go to the appendix
 STAR = "★"
@@ -141,7 +142,7 @@ def _summary(b: Builder, sec: Section, cells: list[CellResult]) -> None:
         configured = c.cell.train.batch_size
         batch = (Cell(count(res.batch_size_used), sub=_tt(b, "batch_configured", n=plain(configured)), cls="warn")
                  if configured is not None and configured != res.batch_size_used else count(res.batch_size_used))
-        best = Cell(str(res.best_epoch), sub=f"{res.selection_metric} {dec(res.best_val, 4)}"
+        best = Cell(str(res.best_epoch), sub=f"{metric_label(b.lang, res.selection_metric)} {dec(res.best_val, 4)}"
                     if res.best_val is not None else "")
         rows.append([who(b, c), f"{res.epochs_run} / {plain(c.cell.train.epochs)}", best, stop_text(b, c),
                      batch, count(res.oom_retries)] + ([loss_text(test_loss(c))] if has_loss else [])
@@ -244,7 +245,7 @@ def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
                                                 else r.stage, cls=cls)]
                     + [Cell(x, cls=cls) for x in epoch_cells(r)])
     tab = b.table(sec, f"epochs-{c.id}", _tt(b, "cap.epochs", cell=who(b, c), dataset=b.ds_label(c.cell.dataset),
-                                             best=res.best_epoch, metric=res.selection_metric),
+                                             best=res.best_epoch, metric=metric_label(b.lang, res.selection_metric)),
                   header, rows, source=f"cells/{c.id}/epochs.csv, result.json best_epoch", numeric_from=2)
     tab.cls = "compact"
     patience = c.cell.train.patience
