@@ -75,13 +75,18 @@ def classify_pair(f: Facts, p: dict) -> Outcome:
 
 
 def classify_scores(f: Facts, p: dict) -> Outcome:
-    """What a cell's scores can be credited with: nothing (degenerate), worse than chance, or ranking."""
+    """What a cell's scores can be credited with: nothing (degenerate), worse than chance (the AUC's 95% CI lies
+    below 0.5), no better than chance (the CI holds 0.5: an AUC of 0.485 on 187 images is not "worse"), or
+    ranking. Without a stored CI the point estimate decides."""
     c = f.cell(p["cell"])
-    facts = {"auc": c.auc, "spread": c.spread, "distinct": c.distinct}
+    lo, hi = c.auc_ci
+    facts = {"auc": c.auc, "spread": c.spread, "distinct": c.distinct, "auc_ci": [lo, hi]}
     if c.degenerate:
         return "degenerate", facts
     if c.auc is None:
         return "undefined", facts
+    if lo is not None and hi is not None and lo <= 0.5 <= hi:
+        return "chance", facts
     return ("below_chance" if c.auc < 0.5 else "ranks"), facts
 
 
@@ -110,7 +115,24 @@ def headline_choice(f: Facts, dataset: str) -> ConfigKey | None:
     configs = {k: v for k, v in _configs(f, dataset).items() if not any(c.collapsed for c in v)}
     if not configs:
         return None
-    return max(configs, key=lambda k: (sum(c.val_macro_f1 for c in configs[k]) / len(configs[k]), k))
+    # Ties go to the configuration met first in the run's cell order, as compare.best_on_validation breaks them:
+    # one rule, so the abstract's choice and the comparisons' "best" are the same configuration.
+    return max(configs, key=lambda k: _mean_val(configs[k]))
+
+
+def _mean_val(cells: list[CellFacts]) -> float:
+    return sum(c.val_macro_f1 for c in cells) / len(cells)
+
+
+def headline_ties(f: Facts, dataset: str) -> list[ConfigKey]:
+    """The other configurations whose mean validation macro-F1 equals the chosen one's (the choice is then the
+    tie rule's, not the data's, and the report says so)."""
+    choice = headline_choice(f, dataset)
+    if choice is None:
+        return []
+    configs = {k: v for k, v in _configs(f, dataset).items() if not any(c.collapsed for c in v)}
+    best = _mean_val(configs[choice])
+    return [k for k, v in configs.items() if k != choice and abs(_mean_val(v) - best) <= 1e-12]
 
 
 def classify_headline(f: Facts, p: dict) -> Outcome:
@@ -128,17 +150,23 @@ def classify_headline(f: Facts, p: dict) -> Outcome:
 def classify_winner(f: Facts, p: dict) -> Outcome:
     """For how many backbones each strategy has the highest test macro-F1 point estimate (seed ``seed``)."""
     wins: dict[str, int] = {}
-    n = 0
+    n = ties = 0
     for bb in p["backbones"]:
         cells = [c for c in f.cells_.values() if c.dataset == p["dataset"] and c.backbone == bb
                  and c.seed == p["seed"] and not c.collapsed]
         if len(cells) < 2:
             continue
         n += 1
-        top = max(cells, key=lambda c: c.macro_f1)
-        wins[top.strategy] = wins.get(top.strategy, 0) + 1
+        best = max(c.macro_f1 for c in cells)
+        tops = [c for c in cells if abs(c.macro_f1 - best) <= 1e-12]
+        if len(tops) > 1:  # two strategies share the highest estimate: neither "had the highest"
+            ties += 1
+            continue
+        wins[tops[0].strategy] = wins.get(tops[0].strategy, 0) + 1
     if n < 2:
         return "too_few", {"backbones_compared": n}
+    if ties:
+        return f"tied:{ties}/{n}", {"wins": wins}
     top = max(sorted(wins), key=lambda s: wins[s])
     return f"{top}:{wins[top]}/{n}", {"wins": wins}
 
@@ -245,6 +273,7 @@ def _headline(f: StoredFacts, ds: str) -> list[Claim]:
     else:
         ms = mean_sd([c.macro_f1 for c in cells])
         values.update(f1=ms.get("mean"), sd=ms.get("sd"))
+    values["tied"] = [{"backbone": k[0], "strategy": k[1]} for k in headline_ties(f, ds)]
     claim = Claim(id=base.id, kind="headline", outcome=base.outcome, cells=tuple(c.id for c in cells), values=values,
                   sources=sources, params=base.params,
                   # the test value's table, the seed summary, and the per-epoch log holding the validation value
@@ -322,7 +351,7 @@ def describe(f: StoredFacts) -> list[Claim]:
         for cf in sorted(f.cells_.values(), key=lambda x: x.id):
             if cf.dataset == ds and not cf.collapsed:
                 scores = _scores_claim(f, cf, ds)
-                if scores.outcome in ("below_chance", "degenerate"):
+                if scores.outcome in ("below_chance", "degenerate", "chance"):
                     out.append(Claim(**{**scores.__dict__, "params": {**scores.params, "collapsed": False}}))
         nbb = _claim(f, "backbones", f"backbones:{ds}", {"dataset": ds})
         if nbb.outcome == "one":

@@ -41,11 +41,13 @@ def is_degenerate(spread: float, distinct: int) -> bool:
 def _cell_facts(c: CellResult, test: SplitMetrics, val: SplitMetrics, pred: Predictions) -> CellFacts:
     spread, distinct = score_spread(pred.probs)
     ci = test.ci_of("macro_f1") or (None, None)
+    auc_ci = test.ci_of("auc") or (None, None)
     return CellFacts(id=c.id, dataset=c.cell.dataset, backbone=c.cell.backbone, strategy=c.cell.strategy,
                      seed=c.cell.seed, classes=list(c.cell.classes), n=test.n, accuracy=test.accuracy,
                      macro_f1=test.macro_f1, macro_f1_ci=(ci[0], ci[1]), auc=test.auc, val_macro_f1=val.macro_f1,
                      majority_rate=test.majority_baseline_accuracy, confusion=test.confusion_matrix,
-                     spread=spread, distinct=distinct, config=config_key(c))
+                     spread=spread, distinct=distinct, config=config_key(c),
+                     auc_ci=(auc_ci[0], auc_ci[1]))
 
 
 class Facts:

@@ -169,6 +169,7 @@ class CellFacts:
     spread: float
     distinct: int
     config: str = ""  # the resolved configuration without the seed (reportgen.describe.seeds.config_key)
+    auc_ci: tuple[float | None, float | None] = (None, None)  # the stored 95% bootstrap CI of the test AUC
 
     @property
     def degenerate(self) -> bool:

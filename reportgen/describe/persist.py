@@ -48,7 +48,7 @@ PARTS = (COMPARISONS, SEEDS, FINDINGS, CLAIMS)
 DESCRIPTION_VERSION = 1
 # Bumped when what a claim cites or how its outcome is chosen changes: an older claims.json is recomputed
 # rather than trusted (its refs could point at tables this version no longer cites for that sentence).
-CLAIMS_VERSION = 4  # 3: headline configurations are resolved configurations, not backbone × strategy;
+CLAIMS_VERSION = 5  # 5: AUC judged by its CI (chance), ties said (winner, headline)
 #   4: a validation–test gap is one outside the test score's 95% CI
 
 

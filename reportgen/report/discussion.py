@@ -41,6 +41,16 @@ def _ci(ci: Any) -> str:
     return fmt.pct_ci(ci).replace("n/a", "—")
 
 
+def _auc_ci(ci: Any) -> str:
+    lo, hi = (ci or [None, None])[:2]
+    return "—" if lo is None or hi is None else f"{fmt.dec(lo)}–{fmt.dec(hi)}"
+
+
+def sentence_gap(b: Builder) -> str:
+    """Between two sentences: a space in English, nothing after a full-width full stop."""
+    return "" if b.lang.startswith("zh") else " "
+
+
 def _pts(x: float | None) -> str:
     """A difference of two percentages as the tables show them: the difference of the rounded values."""
     return "—" if x is None else f"{abs(x):.1f}"
@@ -62,15 +72,24 @@ def word(b: Builder, c: Claim) -> str:
                       strategy=b.strategy_name(v["strategy"]), val_f1=fmt.pct(v["val_f1"]), f1=fmt.pct(v["f1"]),
                       ref=refs(b, c.refs), n=fmt.count(v["n"]))
         if v["n_seeds"] == 1:
-            return ct(b, "headline.single", ci=_ci(v.get("ci")), **common)
-        return ct(b, "headline.seeds", n_seeds=v["n_seeds"], sd=fmt.pct(v.get("sd")), **common)
+            text = ct(b, "headline.single", ci=_ci(v.get("ci")), **common)
+        else:
+            text = ct(b, "headline.seeds", n_seeds=v["n_seeds"], sd=fmt.pct(v.get("sd")), **common)
+        if v.get("tied"):
+            others = b.join(cell_name(b, x["backbone"], x["strategy"]) for x in v["tied"])
+            text += sentence_gap(b) + ct(b, "headline.tie", others=others)
+        return text
     if c.kind == "scores":
         name = cell_name(b, v["backbone"], v["strategy"], v.get("seed"))
         ref = refs(b, c.refs)
         if c.outcome == "degenerate":
+            if not v["spread"]:  # "span only 0" says less than "the same for every image"
+                return ct(b, "scores.identical", cell=name)
             return ct(b, "scores.degenerate", cell=name, spread=f"{v['spread']:.2g}")
         if c.outcome == "below_chance":
             return ct(b, "scores.below_chance", cell=name, auc=fmt.dec(v["auc"]))
+        if c.outcome == "chance":
+            return ct(b, "scores.chance", cell=name, auc=fmt.dec(v["auc"]), ci=_auc_ci(v.get("auc_ci")), ref=ref)
         if c.outcome == "ranks":
             key = "scores.ranks_collapsed" if c.params.get("collapsed") else "scores.ranks"
             return ct(b, key, cell=name, auc=fmt.dec(v["auc"]), ref=ref)
@@ -80,7 +99,10 @@ def word(b: Builder, c: Claim) -> str:
     if c.kind in ("collapsed_count", "findings_high"):
         return plural(b, c.kind, v["n"], ref=b.tr("section.findings"))
     if c.kind == "winner":
-        key = "winner.all" if v["k"] == v["n"] else "winner.some"
+        tied = v["strategy"] == "tied"  # outcome "tied:k/n": k backbones with a shared highest estimate
+        key = ("winner.tied_" if tied else "winner.") + ("all" if v["k"] == v["n"] else "some")
+        if tied:
+            return ct(b, key, dataset=b.ds_label(v["dataset"]), k=v["k"], n=v["n"], ref=refs(b, c.refs))
         return ct(b, key, dataset=b.ds_label(v["dataset"]), strategy=b.strategy_name(v["strategy"]), k=v["k"],
                   n=v["n"], ref=refs(b, c.refs))
     if c.kind == "pair":

@@ -81,7 +81,7 @@ def build_generated(template: Path, dest: Path, *, backbones: list[str], strateg
     facts_update = {"classes": classes, "task": task, "splits": splits, "duplicates": None, "train_subsampled": None}
     facts = read_record(DatasetFacts, store / "datasets" / f"{ds}.json").model_copy(update=facts_update)
     write_record(store / "datasets" / f"{ds}.json", facts)
-    ids, finished, first_probs = [], 0, None
+    ids, finished, first_probs, first_val = [], 0, None, None
     combos = [(bb, s, sd) for bb in backbones for s in strategies for sd in seeds]
     skipped = []
     if skip_one and len(combos) > 1:
@@ -100,8 +100,13 @@ def build_generated(template: Path, dest: Path, *, backbones: list[str], strateg
             continue
         outcome = outcomes[i % len(outcomes)]
         pt = _probs(rng, y_test, k, outcome, first_probs)
+        # A tie is two cells that trained alike: the same validation and test predictions (the headline's
+        # choice between them is then the tie rule's, and the report must say so).
         pv = _probs(rng, y_val, k, outcome if outcome != "tie" else "good", None)
+        if outcome == "tie" and first_val is not None:
+            pv = first_val.copy()
         first_probs = pt if first_probs is None else first_probs
+        first_val = pv if first_val is None else first_val
         write_predictions(cdir / "predictions_test.csv", y_test, pt, [f"test[{j}]" for j in range(N_TEST)])
         write_predictions(cdir / "predictions_val.csv", y_val, pv, [f"val[{j}]" for j in range(N_VAL)])
         rec = cell_rec.model_copy(update={"id": cid, "backbone": bb, "backbone_label": bb, "strategy": s, "seed": sd,
@@ -181,13 +186,24 @@ def test_generated_outcomes_are_worded_as_the_facts_say(real_store: Path, tmp_pa
         if c.kind == "scores":
             cell = fresh.cell(c.params["cell"])
             assert (c.outcome == "degenerate") == cell.degenerate
-            if c.outcome == "below_chance":
-                assert cell.auc is not None and cell.auc < 0.5
+            lo, hi = cell.auc_ci
+            if c.outcome == "below_chance":  # worse than chance only when the whole 95% CI is
+                assert cell.auc is not None and cell.auc < 0.5 and (hi is None or hi < 0.5)
+            if c.outcome == "ranks":
+                assert cell.auc is not None and cell.auc >= 0.5 and (lo is None or lo > 0.5)
+            if c.outcome == "chance":
+                assert lo <= 0.5 <= hi
         if c.kind == "pair" and c.outcome in ("better", "worse"):
             part = fresh.pair(c.params["a"], c.params["b"]).macro_f1
             assert part.p_adjusted < 0.05 and (part.ci[0] > 0 or part.ci[1] < 0)
         if c.kind == "winner":
             assert c.values["n"] >= 2
+            if c.values["strategy"] != "tied":  # a sole winner: no backbone where its estimate is shared
+                for bb in {fresh.cell(x).backbone for x in fresh.cells_}:
+                    f1 = sorted((x.macro_f1 for x in fresh.cells_.values() if x.backbone == bb and x.seed ==
+                                 c.params["seed"] and x.dataset == c.params["dataset"] and not x.collapsed),
+                                reverse=True)
+                    assert len(f1) < 2 or f1[0] - f1[1] > 1e-12
         if c.kind == "headline" and "|" in c.outcome:
             assert not any(fresh.cell(cid).collapsed for cid in c.cells)
     for lang in ("en", "zh-TW"):
@@ -205,6 +221,10 @@ def test_generated_outcomes_are_worded_as_the_facts_say(real_store: Path, tmp_pa
             for c in claims:
                 if c.kind == "scores" and c.outcome == "degenerate":
                     assert "no AUC, threshold or ranking ability" in text
+                if c.kind == "headline" and c.values.get("tied"):  # a tie on validation is said, not hidden
+                    assert "reached the same validation macro-F1" in text
+                if c.kind == "winner":
+                    assert ("share the highest test macro-F1" in text) == (c.values["strategy"] == "tied")
         else:
             bad = [p for p in paras if "。 " in p or "， " in p]
             assert not bad, bad
