@@ -31,12 +31,22 @@ KIND = "premise"
 _OUTCOME = {"better": "holds", "worse": "contradicted", "no_difference": "not_shown", "untested": "untested"}
 
 
-def _find(f: Facts, p: dict, name: str) -> CellFacts | None:
-    """The cell of side ``name`` in the claim's group (dataset, seed, the shared backbone or strategy)."""
+def _cells(f: Facts, p: dict, name: str) -> list[CellFacts]:
+    """The cells of side ``name`` in the claim's group (dataset, seed, the shared backbone or strategy)."""
     member, fixed = ("strategy", "backbone") if p["side"] == "strategy" else ("backbone", "strategy")
-    found = [c for c in f.cells_.values() if c.dataset == p["dataset"] and c.seed == p["seed"]
-             and getattr(c, fixed) == p["group"] and getattr(c, member) == name]
-    return min(found, key=lambda c: c.id) if found else None
+    return sorted((c for c in f.cells_.values() if c.dataset == p["dataset"] and c.seed == p["seed"]
+                   and getattr(c, fixed) == p["group"] and getattr(c, member) == name), key=lambda c: c.id)
+
+
+def _sides(f: Facts, p: dict) -> tuple[CellFacts | None, CellFacts | None]:
+    """(the better side's cell, the worse side's): the two the comparisons paired, when cells kept from an edited
+    configuration give a side more than one (compare_cells pairs only the first loaded)."""
+    his, los = _cells(f, p, p["better"]), _cells(f, p, p["worse"])
+    for hi in his:
+        for lo in los:
+            if f.pair(hi.id, lo.id) is not None:
+                return hi, lo
+    return (his[0] if his else None), (los[0] if los else None)
 
 
 def _coords(p: dict, name: str) -> tuple[str, str, str, int]:
@@ -56,7 +66,7 @@ def _skipped(f: Facts, p: dict, name: str) -> str | None:
 
 def classify_premise(f: Facts, p: dict) -> tuple[str, dict[str, Any]]:
     """The run's verdict on "``better`` beats ``worse``" in one group (module docstring)."""
-    hi, lo = _find(f, p, p["better"]), _find(f, p, p["worse"])
+    hi, lo = _sides(f, p)
     missing = [n for n, c in ((p["better"], hi), (p["worse"], lo)) if c is None]
     if missing:
         excluded = {n: r for n in missing if (r := _skipped(f, p, n)) is not None}
@@ -101,7 +111,7 @@ def premise_claims(f: Facts) -> list[Claim]:
 
 def _claim(f: Facts, task: str, text: str, **p: Any) -> Claim:
     outcome, facts = classify_premise(f, p)
-    hi, lo = _find(f, p, p["better"]), _find(f, p, p["worse"])
+    hi, lo = _sides(f, p)
     values: dict[str, Any] = {"task": task, "expect": text, **p, **facts}
     cells: tuple[str, ...] = ()
     if hi is not None and lo is not None:
