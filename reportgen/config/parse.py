@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .checking import COLLECTED, check_table, did_you_mean, report, resolve_path
+from .expect import check_names as check_expect_names
 from .keys import REPORT_SECTIONS, STRATEGIES, TOP_LEVEL
 from .medmnist import check_spec as check_medmnist_spec
 from .named_files import check_named_file
@@ -101,6 +102,9 @@ def _load(path: Path, text: str, errors: list[ConfigError]) -> Experiment:
               for i, b in enumerate(_parse_list(doc, "backbones", BACKBONE_KEYS, file=path))]
     bspecs = _check_backbone_names(bspecs, doc.get("backbones"), file=path)
     _unique([b.name for b in bspecs], file=path, key="backbones", what="backbone name")
+    # A task's premise names the experiment's strategies or backbones: checked now, before any compute.
+    check_expect_names(report_cfg.tasks, strategies=exp["strategies"], backbones=[b.name for b in bspecs],
+                       file=path)
 
     train = TrainConfig(**check_table(doc.get("train", {}), TRAIN_KEYS, file=path, where="train"))
     overrides = _parse_overrides(doc.get("overrides", {}), file=path,

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..published import checklist_ids
+from .expect import parse_expect
 from .named_files import check_named_file
 from .names import did_you_mean as _did_you_mean
 
@@ -35,7 +36,7 @@ def task_sections() -> tuple[str, ...]:
     return tuple(k.removeprefix("report.section.") for k in catalog("en") if k.startswith("report.section."))
 
 
-TASK_KEYS = ("id", "question", "sections", "answer", "answer_file")
+TASK_KEYS = ("id", "question", "sections", "answer", "answer_file", "expect")
 LANG_TEXT = 'a string, or a table of languages {"zh-TW" = "…", en = "…"}'
 
 
@@ -119,6 +120,8 @@ def parse_tasks(items: Any, *, file: Path, read_text) -> list[dict[str, Any]]:
         if "answer_file" in item:
             task["answer"] = _answer_file(item["answer_file"], file=file, key=f"{where}.answer_file",
                                           read_text=read_text)
+        if "expect" in item:  # names checked against the experiment's lists once they are read (parse._load)
+            task["expect"] = parse_expect(item["expect"], file=file, key=f"{where}.expect")
         out.append(task)
     return out
 

@@ -20,15 +20,14 @@ from ..store import RunResults
 from .checks import IMBALANCE_SHARE, VAL_WARN_N
 from .facts import CellFacts, Facts, FreshFacts, StoredFacts
 from .metrics import mean_sd
-from .model import Claim, PairedTest
+from .model import Claim
+from .premise import classify_premise, premise_claims
+from .significance import ALPHA, CORRECTION, PAIR_METRIC, significant  # noqa: F401  (importable from here)
 
 __all__ = ["CLASSIFIERS", "Claim", "Failure", "describe", "headline_choice", "significant", "verify"]
 
-ALPHA = 0.05  # family-wise, after the Holm correction the report states
-CORRECTION = "holm"
 SMALL_TEST_N = 200
 VAL_TEST_GAP = 0.10  # validation macro-F1 this far above test is discussed
-PAIR_METRIC = "macro_f1"
 
 
 @dataclass(frozen=True)
@@ -49,19 +48,6 @@ def _short(v: Any) -> str:
 
 # --------------------------------------------------------------------------- classifiers (one per kind)
 Outcome = tuple[str, dict[str, Any]]
-
-
-def significant(part: PairedTest | None) -> str:
-    """``better`` / ``worse`` when the Holm-adjusted p < ALPHA and the CI excludes 0, else ``no_difference``."""
-    if part is None:
-        return "untested"
-    ci, p, diff = part.ci, part.p_adjusted, part.diff
-    if diff is None or p is None:
-        return "untested"
-    excludes = ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
-    if excludes and p < ALPHA:
-        return "better" if diff > 0 else "worse"
-    return "no_difference"
 
 
 def classify_pair(f: Facts, p: dict) -> Outcome:
@@ -230,6 +216,7 @@ CLASSIFIERS: dict[str, Callable[[Facts, dict], Outcome]] = {
     "imbalance": classify_imbalance, "small_val": classify_small_val, "ci_width": classify_ci_width,
     "val_test_gap": classify_gap, "collapsed_count": classify_collapsed_count, "budget": classify_budget,
     "backbones": classify_backbones, "findings_high": classify_findings,
+    "premise": classify_premise,  # describe/premise.py: a task's stated premise against the run
 }
 
 
@@ -313,8 +300,10 @@ def _pairs(f: StoredFacts, ds: str, seed: int) -> list[Claim]:
         for side in (a, b):
             if claim.outcome == "vs_collapsed" and side.collapsed:
                 out.append(_scores_claim(f, side, ds))
-        budget = _claim(f, "budget", f"budget:{a.id}:{b.id}", {"a": a.id, "b": b.id}, cells=(a.id, b.id),
-                        values={"a": f.budget(a.id), "b": f.budget(b.id)}, refs=("hyper",))
+        # "after": the outcome of the pair this caveat follows, so the report words it without looking back
+        # (after "no detectable difference" there is no difference to attribute to the budget).
+        budget = _claim(f, "budget", f"budget:{a.id}:{b.id}", {"a": a.id, "b": b.id, "after": claim.outcome},
+                        cells=(a.id, b.id), values={"a": f.budget(a.id), "b": f.budget(b.id)}, refs=("hyper",))
         if budget.outcome != "same" and claim.outcome != "vs_collapsed":
             out.append(budget)
     return out
@@ -360,6 +349,7 @@ def describe(f: StoredFacts) -> list[Claim]:
     high = _claim(f, "findings_high", "findings_high", {})
     if high.outcome != "0":
         out.append(Claim(id=high.id, kind=high.kind, outcome=high.outcome, values={"n": int(high.outcome)}))
+    out += premise_claims(f)  # the tasks' premises ([[report.tasks]] expect), worded beside their task
     return out
 
 

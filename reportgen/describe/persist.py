@@ -48,8 +48,10 @@ PARTS = (COMPARISONS, SEEDS, FINDINGS, CLAIMS)
 DESCRIPTION_VERSION = 1
 # Bumped when what a claim cites or how its outcome is chosen changes: an older claims.json is recomputed
 # rather than trusted (its refs could point at tables this version no longer cites for that sentence).
-CLAIMS_VERSION = 5  # 5: AUC judged by its CI (chance), ties said (winner, headline)
-#   4: a validation–test gap is one outside the test score's 95% CI
+CLAIMS_VERSION = 6  # 3: headline configurations are resolved configurations, not backbone × strategy;
+#   4: a validation–test gap is one outside the test score's 95% CI; 5: premise claims ([[report.tasks]]
+#   expect), and a budget claim carries its pair's outcome (params["after"]); 6: an AUC judged by its CI
+#   ("chance"), ties said (winner, headline)
 
 
 def analysis_paths(run_dir: Path) -> dict[str, Path]:
@@ -68,6 +70,8 @@ def inputs_hash(run: RunResults) -> str:
     exp = {k: v for k, v in _plain(run.run.experiment).items() if k != "report"}  # report-only keys change no number
     head = {"cells": run.run.cells, "skipped": [s.model_dump(mode="json") for s in run.run.skipped],
             "experiment": exp}
+    if premises(run):  # only then: a run without premises keeps the hash it always had
+        head["premises"] = premises(run)
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for name, facts in sorted(run.datasets.items()):
         h.update(f"\0dataset {name}\0".encode() + facts.model_dump_json().encode())
@@ -76,6 +80,14 @@ def inputs_hash(run: RunResults) -> str:
         for record in (c.cell, c.data, c.arch, c.metrics, c.result, *c.epochs):
             h.update(record.model_dump_json().encode())
     return h.hexdigest()
+
+
+def premises(run: RunResults) -> list[list[str]]:
+    """The tasks' premises ([[report.tasks]] expect): report-only, yet claims are made of them, so a premise
+    edited in the TOML given to ``render`` makes the stored claims stale (an old store's tasks have none)."""
+    report = _plain(run.run.experiment).get("report") or {}
+    return [[str(t.get("id")), *map(str, t.get("expect") or [])] for t in report.get("tasks") or []
+            if t.get("expect")]
 
 
 def _sha(path: Path) -> str:

@@ -177,13 +177,11 @@ def _claims(b: Builder) -> list[Claim]:
 
 def _scores_context(claims: list[Claim]) -> list[Claim]:
     """A claim worded by the pair before it: a scores claim after a vs-collapsed pair speaks about a collapsed
-    cell; a budget caveat after "no detectable difference" has no difference to attribute."""
+    cell. (A budget caveat carries its pair's outcome itself: describe stamps ``params["after"]``.)"""
     out = []
     for c in claims:
         if c.kind == "scores" and out and out[-1].kind == "pair" and out[-1].outcome == "vs_collapsed":
             c = Claim(**{**c.__dict__, "params": {**c.params, "collapsed": True}})
-        if c.kind == "budget" and out and out[-1].kind == "pair":
-            c = Claim(**{**c.__dict__, "params": {**c.params, "after": out[-1].outcome}})
         out.append(c)
     return out
 

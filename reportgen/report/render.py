@@ -31,6 +31,7 @@ from .context import Link, ReportContext, build_context
 from .drafts import author_warnings, write_drafts
 from .figures import FigureSet, css_width, data_uri, default_workers, worker_pool
 from .fonts import find_cjk_font, font_data_uri, subset_font
+from .premise import warnings as premise_warnings
 from .source import Source, reconcile
 from .tempdirs import render_tempdir
 
@@ -275,6 +276,7 @@ def _render_report(run_dir: str | Path, *, lang: str | None = "both", pdf: bool 
     # What the author should see before handing in, on the terminal (never as instructions in the report).
     notes = source.warnings + author_warnings(run.experiment, contexts[0].unanswered, run.missing,
                                               checklist_open=contexts[0].checklist_open)
+    notes += premise_warnings(list(description.claims))  # a task whose premise the run contradicts
     blocks = [fig for ctx in contexts for fig in ctx.figures]
     for ctx in contexts:
         ctx.other_languages = [Link(href=paths[lg].name, text=LANG_NAMES[lg]) for lg in langs if lg != ctx.lang]

@@ -178,3 +178,19 @@ def test_lab_reports_word_every_note_in_their_own_language(lab: str, lab_runs: d
     assert f"this head has {n_out} outputs" in en
     assert f"本實驗的分類層有 {n_out} 個輸出" in zh
     assert "published count" not in zh and "output(s)" not in zh
+
+
+def test_hw4_task_index_says_whether_the_run_supports_task_e_premise(lab_runs: dict[str, Path]) -> None:
+    """HW4's Task E presumes the from-scratch model stays below the transfer models (expect in hw4.toml): each
+    premise is worded, per backbone, beside the task in both languages (outcome as the run's tests found it)."""
+    import html as htmllib
+    import re
+
+    run = lab_runs["hw4"]
+    en = htmllib.unescape((run / "report.en.html").read_text(encoding="utf-8"))
+    zh = htmllib.unescape((run / "report.html").read_text(encoding="utf-8"))
+    items = re.findall(r"<li>(Task E: [^<]*premise “[^<]*)</li>", en)
+    assert len(items) == 4, items  # 2 premises × 2 backbones
+    assert sum("“Fine-tuning beats training from scratch”" in x for x in items) == 2
+    assert sum("“Fixed feature extractor beats training from scratch”" in x for x in items) == 2
+    assert len(re.findall(r"<li>題目 E：[^<]*前提「(?:微調|固定特徵擷取器)優於從頭訓練」[^<]*</li>", zh)) == 4

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from ...config.report import pick
 from ...i18n import t
+from .. import premise
 from ..builder import Builder
 from ..format import markdown
 from ..model import BulletList, Cell, Figure, Findings, Note, Paragraph, Section, Table
@@ -130,6 +131,7 @@ def finish(b: Builder, index: TaskIndex | None) -> list[str]:
         where = Cell("" if links else tr(b, "no_section"), cls="task-where", links=links)
         rows.append([Cell(task["id"], cls="task-id"), Cell(pick(task["question"], b.lang)), where, status])
     index.table.rows = rows
+    premise.add_to_index(b, index.section, before=index.box)  # what the run says of each task's premise
     index.box.items = [f"{tid}: {pick(next(x['question'] for x in _tasks(b) if x['id'] == tid), b.lang)}"
                        for tid in unanswered]
     if not unanswered:
@@ -158,6 +160,7 @@ def draft(b: Builder, task_id: str) -> str:
     by_key = {_key(s): s for s in b.sections}
     targets = [by_key[k] for k in task.get("sections") or [] if k in by_key]
     lines = [f"# {t(b.lang, 'reportsource.draft_title', id=task_id, question=pick(task['question'], b.lang))}", ""]
+    lines += premise.draft_lines(b, by_key.get(INDEX_REF), task_id)  # whether the run supports its premise
     if not targets:
         return "\n".join(lines + [t(b.lang, "reportsource.draft_no_section"), ""])
     names = b.join(f"{s.number}. {s.title}" for s in targets)
