@@ -77,7 +77,7 @@ def test_items_only_the_author_can_answer_are_open_and_listed(rendered) -> None:
         assert _cells(rows[n - 1])[2].strip() == str(escape(t("en", "checklist.status.open")))
     section = en[en.index('id="sec-checklist"'):en.index('data-ref="checklist:claim"')]
     box = re.search(r'<aside class="unanswered">(.*?)</aside>', section, re.S)
-    assert box and "claim_5:" in box.group(1) and "claim_7:" not in box.group(1)
+    assert box and "CLAIM 5: " in box.group(1) and "CLAIM 7: " not in box.group(1) and "claim_" not in box.group(1)
     # Ensembling is not applicable, with the reason, in both languages.
     assert t("en", "checklist.na.no_ensemble") in _cells(rows[26])[3]
     assert t("zh-TW", "checklist.na.no_ensemble") in _cells(_rows(rendered["zh"], "checklist:claim")[26])[3]

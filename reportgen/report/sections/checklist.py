@@ -140,9 +140,13 @@ def evaluate(b: Builder) -> list[Status]:
 STATUS_CLS = {"run": "task-done", "author": "task-done", "na": "na", "open": "task-open"}
 
 
+def _label(item: dict[str, Any]) -> str:
+    return f"CLAIM {item['number']}" if item["checklist"] == "claim" else "TRIPOD+AI"
+
+
 def _row(b: Builder, s: Status) -> list[Cell]:
     item = s.item
-    label = f"CLAIM {item['number']}" if item["checklist"] == "claim" else "TRIPOD+AI"
+    label = _label(item)
     where = Cell(s.reason or s.answer, cls="task-where", links=s.links)
     if s.links and s.answer:
         where.sub = s.answer
@@ -166,8 +170,10 @@ def checklist(b: Builder) -> list[str]:
         rows = [_row(b, s) for s in statuses if s.item["checklist"] == which]
         b.table(sec, f"checklist:{which}", ct(b, f"cap.{which}"), header, rows,
                 source="reportgen/published/checklists.toml; run.json experiment.report.checklist", numeric_from=99)
-    still_open = [s.item["id"] for s in statuses if s.status == "open"]
-    if still_open:
+    open_items = [s.item for s in statuses if s.status == "open"]
+    if open_items:  # named as the table names them ("CLAIM 5"), not by their key in the experiment file
+        colon = "：" if b.lang.startswith("zh") else ": "
         sec.blocks.insert(2, Unanswered(title=ct(b, "open_title"),
-                                        items=[f"{i}: {ct(b, f'item.{i}')}" for i in still_open]))
-    return still_open
+                                        items=[_label(item) + colon + ct(b, "item." + item["id"])
+                                               for item in open_items]))
+    return [item["id"] for item in open_items]
