@@ -147,6 +147,8 @@ def check_best_epoch(cell: CellResult, facts: DatasetFacts | None) -> list[Findi
             trail = [getattr(r, other, None) for r in cell.epochs]
             evidence.update(value=values[0], other_metric=other, other_first=_num(trail[0] if trail else None),
                             other_last=_num(trail[-1] if trail else None))
+            if evidence["other_first"] == evidence["other_last"]:  # nothing moved: no "later epochs were not worse"
+                evidence["variant_detail"] = "flat"
             return [finding("selection_tied", "warning", scope=_scope(cell), evidence=evidence)]
         evidence.update(best_value=_num(values[0] if values else None), last_value=_num(values[-1] if values else None))
         return [finding("best_epoch_first", "warning", scope=_scope(cell), evidence=evidence)]

@@ -236,7 +236,7 @@ def _cell_values(c: CellFacts) -> dict[str, Any]:
 
 def _scores_claim(f: Facts, c: CellFacts, ds: str) -> Claim:
     return _claim(f, "scores", f"scores:{c.id}", {"cell": c.id}, cells=(c.id,),
-                  values={**_cell_values(c), "auc": c.auc, "spread": c.spread},
+                  values={**_cell_values(c), "auc": c.auc, "spread": c.spread, "auc_ci": list(c.auc_ci)},
                   sources={"auc": _src(c.id, "metrics.json test.auc"),
                            "spread": _src(c.id, "predictions_test.csv (max − min of the scores)")},
                   refs=(f"roc:{ds}:{c.backbone}", f"compare:{ds}"))

@@ -45,13 +45,13 @@ MANIFEST = "description.json"
 PARTS = (COMPARISONS, SEEDS, FINDINGS, CLAIMS)
 
 # Bumped when what the description holds or how any part of it is computed changes: an older one is recomputed.
-DESCRIPTION_VERSION = 1
+DESCRIPTION_VERSION = 2  # 2: a selection tie where nothing moved is its own finding wording (variant "flat")
 # Bumped when what a claim cites or how its outcome is chosen changes: an older claims.json is recomputed
 # rather than trusted (its refs could point at tables this version no longer cites for that sentence).
 CLAIMS_VERSION = 6  # 3: headline configurations are resolved configurations, not backbone × strategy;
 #   4: a validation–test gap is one outside the test score's 95% CI; 5: premise claims ([[report.tasks]]
 #   expect), and a budget claim carries its pair's outcome (params["after"]); 6: an AUC judged by its CI
-#   ("chance"), ties said (winner, headline)
+#   ("chance"), ties said (winner, headline), a scores claim cites its AUC CI
 
 
 def analysis_paths(run_dir: Path) -> dict[str, Path]:
