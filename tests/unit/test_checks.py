@@ -123,6 +123,20 @@ def test_best_epoch_first_with_a_tied_selection_metric_is_diagnosed_from_the_epo
     assert "tie rule" in text["detail"] and "fine-tuning" not in text["fix"].lower()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-TW"])
+def test_a_tie_where_nothing_moved_says_the_outputs_did_not_change(base, lang: str):
+    """Both metrics flat at every epoch: "AUC went from 0.500 to 0.500" would cite a trend that is not there."""
+    from reportgen.report.wording import describe
+
+    cell = _cell(base, cid="flat", best=1, strategy="frozen")
+    cell.epochs[:] = [r.model_copy(update={"val_auc": 0.5, "val_macro_f1": 0.386}) for r in cell.epochs]
+    (f,) = [f for f in checks.run_checks(_run(base, [_facts()], [cell])) if f.scope.get("cell_id") == "flat"]
+    assert f.id == "selection_tied" and f.evidence["variant_detail"] == "flat"
+    detail = describe(f, lang)["detail"]
+    assert {"en": "did not move either", "zh-TW": "也始終停在"}[lang] in detail
+    assert {"en": "went from", "zh-TW": "變為"}[lang] not in detail
+
+
 def test_imbalance_and_majority_baseline(base):
     facts = _facts("dr", train=(735, 265), test=(420, 180))
     found = checks.run_checks(_run(base, [facts], [_cell(base, dataset="dr", train_acc=0.75, test_acc=0.71)]))
