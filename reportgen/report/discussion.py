@@ -165,7 +165,7 @@ def _pair(b: Builder, c: Claim) -> str:
         ci = [None if ci[1] is None else -ci[1], None if ci[0] is None else -ci[0]]
     key = "pair.no_difference" if c.outcome == "no_difference" else "pair.better"
     diff = _table_diff(va, vb)
-    diff_text = _pts(diff) if key == "pair.better" else ("—" if diff is None else f"{diff:+.1f}")
+    diff_text = _pts(diff) if key == "pair.better" else ("—" if diff is None else fmt.signed_points(diff))
     return ct(b, key, who=who, a=a, b=bn, va=fmt.pct(va), vb=fmt.pct(vb), diff=diff_text,
               ci=fmt.points_ci(ci).replace("n/a", "—"),
               p=fmt.pvalue(v.get("p")), ref=ref)

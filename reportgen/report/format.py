@@ -60,10 +60,16 @@ def dec_ci(ci: Any, digits: int = 3) -> str:
 def _signed_bound(x: float, digits: int) -> str:
     """One end of a difference's interval, always signed, with a true minus sign; an end that is not zero
     never prints as zero (it would read as touching 0, the line a reader checks), so it gains a digit."""
+    x = x + 0.0  # −0.0 (an identical pair's bound) prints as +0.0
     text = f"{x:+.{digits}f}"
     if x != 0 and float(text) == 0.0:
         text = f"{x:+.{digits + 1}f}"
     return text.replace("-", "\u2212")
+
+
+def signed_points(diff: float | None, digits: int = 1) -> str:
+    """A difference already in points, in prose: "+6.1", "−1.8" (a true minus sign, as the CIs beside it)."""
+    return NA if diff is None else _signed_bound(diff, digits)
 
 
 def points_ci(ci: Any, digits: int = 1) -> str:

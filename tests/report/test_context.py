@@ -35,10 +35,16 @@ def test_decimals_and_p_values() -> None:
     ([0.0004, 0.03], "[+0.04, +3.0]"),        # a lower end above zero never prints as zero
     ([-0.0004, 0.03], "[\u22120.04, +3.0]"),
     ([0.0, 0.02], "[+0.0, +2.0]"),
+    ([-0.0, -0.0], "[+0.0, +0.0]"),             # identical predictions: no "−0.0"
     ([None, 0.02], "n/a"),
 ])
 def test_difference_intervals_are_signed_and_bracketed(ci, text) -> None:
     assert c.points_ci(ci) == text
+
+
+@pytest.mark.parametrize("diff, text", [(-1.8, "\u22121.8"), (6.1, "+6.1"), (0.0, "+0.0"), (-0.0, "+0.0")])
+def test_a_difference_in_prose_uses_the_minus_sign_of_its_interval(diff, text) -> None:
+    assert c.signed_points(diff) == text
 
 
 def test_score_difference_interval() -> None:
