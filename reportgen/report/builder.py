@@ -89,6 +89,14 @@ class Builder:
     def strategy_name(self, s: str) -> str:
         return strategy_registry.get(s).wording(self.lang) if s in strategy_registry.BY_NAME else s
 
+    def labelled(self, label: str, text: str) -> str:
+        """"ResNet-18: text" / "ResNet-18：text" (a full-width colon in Chinese prose)."""
+        return f"{label}{'：' if self.lang.startswith('zh') else ': '}{text}"
+
+    def cell_name(self, backbone: str, strategy: str) -> str:
+        """"EfficientNet-Lite0 / Fine-tuning" / "EfficientNet-Lite0／微調": one spelling for every sentence and label."""
+        return t(self.lang, "claims.cell", backbone=self.bb_label(backbone), strategy=self.strategy_name(strategy))
+
     def ds_label(self, name: str) -> str:
         return dataset_label(name, self.exp)
 

@@ -161,6 +161,25 @@ def plain(v: Any) -> str:
 _BULLET = re.compile(r"^\s*[-*+]\s+")
 
 
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+_FULL = "\u3000-\u303f\uff00-\uffef"  # full-width punctuation and forms
+
+
+def join_lines(lines: Any) -> str:
+    """A paragraph's source lines as one line. Chinese puts no space between two characters nor beside full-width
+    punctuation, so a line wrapped there in the TOML is joined without one; elsewhere (Latin text, or Chinese
+    beside Latin, the zh-TW spacing rule) with a space."""
+    out = ""
+    for ln in lines:
+        if out:
+            left, right = out[-1], ln[0]
+            both_han = re.match(f"[{_HAN}]", left) and re.match(f"[{_HAN}]", right)
+            full = re.match(f"[{_FULL}]", left) or re.match(f"[{_FULL}]", right)
+            out += "" if both_han or full else " "
+        out += ln
+    return out
+
+
 def markdown(text: str) -> Markup:
     """User notes → safe HTML: paragraphs, ``**bold**``, ``*italic*``, ``- `` lists. HTML is escaped."""
     out: list[str] = []
@@ -178,6 +197,6 @@ def markdown(text: str) -> Markup:
             items = "".join(f"<li>{inline(_BULLET.sub('', ln))}</li>" for ln in lines)
             out.append(f"<ul>{items}</ul>")
         else:
-            out.append(f"<p>{inline(' '.join(ln.strip() for ln in lines))}</p>")
+            out.append(f"<p>{inline(join_lines(ln.strip() for ln in lines))}</p>")
     return Markup("".join(out))
 

@@ -100,3 +100,13 @@ def test_metric_in_table_matches_metrics_json(store_copy) -> None:
     expected = c.pct(cell.metrics.test.macro_f1)
     texts = [x.text for s in ctx.sections for b in s.blocks if isinstance(b, Table) for r in b.rows for x in r]
     assert expected in texts
+
+
+@pytest.mark.parametrize("source, html", [
+    ("微調全部權重、\n凍結特徵", "<p>微調全部權重、凍結特徵</p>"),          # after full-width punctuation: no space
+    ("以相同架構從隨機\n初始化開始訓練", "<p>以相同架構從隨機初始化開始訓練</p>"),  # between two Han characters
+    ("比較 EfficientNet\n模型", "<p>比較 EfficientNet 模型</p>"),            # Han beside Latin: the spacing rule
+    ("fine-tuning all\nweights", "<p>fine-tuning all weights</p>"),
+])
+def test_a_wrapped_note_line_joins_as_its_language_writes(source: str, html: str) -> None:
+    assert str(c.markdown(source)) == html

@@ -139,7 +139,7 @@ def test_author_placeholders_never_reach_the_report(mixed_store: Path, tmp_path:
     for expected in ("backbone mlp has no reason", "task A has no answer", "[report] author is empty",
                      "[report] student_id is empty"):
         assert expected in err
-    neutral = {"en": "MLP: no reason stated", "zh-TW": "MLP: 未說明選擇理由"}[lang]
+    neutral = {"en": "MLP: no reason stated", "zh-TW": "MLP：未說明選擇理由"}[lang]
     assert neutral in text
 
 

@@ -99,7 +99,7 @@ def augment_previews(b: Builder, sec: Section, ds: str) -> None:
             rows.append({"label": img.class_name, "files": files})
         used = []
         for c, _ in members:
-            label = f"{b.bb_label(c.cell.backbone)} / {b.strategy_name(c.cell.strategy)}"
+            label = b.cell_name(c.cell.backbone, c.cell.strategy)
             if label not in used:
                 used.append(label)
         columns = [_tr(b, "datavis.grid.before")] + [_tr(b, "datavis.grid.after", k=k + 1) for k in range(prev.draws)]

@@ -61,7 +61,7 @@ def errors(b: Builder) -> None:
 
 
 def _name(b: Builder, c: CellResult) -> str:
-    return f"{b.bb_label(c.cell.backbone)} / {b.strategy_name(c.cell.strategy)}"
+    return b.cell_name(c.cell.backbone, c.cell.strategy)
 
 
 def _gallery(b: Builder, sec: Section, ds: str, bb: str, seed: int, cells: list[tuple[CellResult, Any]]) -> None:

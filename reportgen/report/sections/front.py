@@ -61,7 +61,7 @@ def model_selection(b: Builder) -> None:
                      megabytes(inet.get("file_size_mb"))])
         note = params_note(b, arch)
         if note:
-            notes.append(f"{b.bb_label(bb)}: {note}")
+            notes.append(b.labelled(b.bb_label(bb), note))
     b.table(sec, "arch", b.tr("cap.arch", tool=", ".join(sorted(tools)) or "fvcore"), header, rows,
             source="cells/*/arch.json")
     if notes:
@@ -72,7 +72,7 @@ def model_selection(b: Builder) -> None:
     selection.params_table(b, sec)
     reasons = {x["name"]: b.text(x.get("reason")) for x in b.exp.get("backbones", [])}
     sec.blocks.append(Heading(b.tr("head.reasons"), "sec-model-reasons"))
-    sec.blocks.append(BulletList([f"{b.bb_label(bb)}: {reasons.get(bb) or t(b.lang, 'reportsource.no_reason')}"
+    sec.blocks.append(BulletList([b.labelled(b.bb_label(bb), reasons.get(bb) or t(b.lang, 'reportsource.no_reason'))
                                   for bb in b.backbones()]))
     b.note(sec, "model_selection")
 

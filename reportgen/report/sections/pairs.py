@@ -21,7 +21,7 @@ def _side(b: Builder, row: Comparison, side: str) -> str:
         return b.bb_label(getattr(row, f"backbone_{side}"))
     cid = getattr(row, side)
     found = next((c for c in b.run.cells if c.id == cid), None)
-    return f"{b.bb_label(found.cell.backbone)} / {b.strategy_name(found.cell.strategy)}" if found else cid
+    return b.cell_name(found.cell.backbone, found.cell.strategy) if found else cid
 
 
 def _context(b: Builder, row: Comparison) -> str:
