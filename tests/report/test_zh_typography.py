@@ -97,7 +97,8 @@ def test_zh_spacing_rule(raw: str, typed: str) -> None:
 
 # One term per concept (a careful student does not switch words mid-report): the preferred term, and the variants
 # the catalogs once mixed with it. 實驗組 alone means a treatment group in Chinese experimental design.
-TERMS = {"占": "佔", "切分": "分割", "實驗組合": r"組實驗|實驗組(?!合)"}
+TERMS = {"占": "佔", "切分": "分割", "實驗組合": r"組實驗|實驗組(?!合)|(?<![{\w])cells?(?![}\w/])",
+         "損失": r"(?<![{\w])loss(?![}\w])", "各實驗組合": r"各組(?!合)"}
 
 
 @pytest.mark.parametrize("preferred", list(TERMS))
