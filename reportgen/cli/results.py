@@ -80,7 +80,7 @@ def status(run_dir: Path, as_json: bool) -> None:
 def check(run_dir: Path) -> None:
     """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
     disagreement). `render` runs the same check before writing anything."""
-    from ..describe.gate import disagreements
+    from ..describe.gate import all_claims, disagreements
     from ..describe.persist import ensure_description
     from ..errors import ConsistencyError
     from ..store import load_run
@@ -100,6 +100,6 @@ def check(run_dir: Path) -> None:
                                + (f" (first: {false[0].claim.id})" if false else ""),
                                file=run_dir / "cells" / first if first else run_dir / "analysis",
                                fix="delete that cell folder and rerun `reportgen run` (finished cells are kept)")
-    n = len(description.claims)
+    n = len(all_claims(run, description))
     click.echo(f"ok: {len(run.cells)} cell(s) in {run_dir}: every stored metric equals its recomputation "
                f"from the stored predictions; {n} claim{'s' if n != 1 else ''} verified against them")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import RunResults
+from . import claims_shown
 from .checks import IMBALANCE_SHARE, VAL_WARN_N
 from .facts import CellFacts, Facts, FreshFacts, StoredFacts
 from .metrics import mean_sd
@@ -203,6 +204,7 @@ CLASSIFIERS: dict[str, Callable[[Facts, dict], Outcome]] = {
     "val_test_gap": classify_gap, "collapsed_count": classify_collapsed_count, "budget": classify_budget,
     "backbones": classify_backbones, "findings_high": classify_findings,
 }
+CLASSIFIERS.update(claims_shown.CLASSIFIERS)  # findings, captions and task statuses (claims_shown)
 
 
 # --------------------------------------------------------------------------- the description step
@@ -331,6 +333,7 @@ def describe(f: StoredFacts) -> list[Claim]:
     high = _claim(f, "findings_high", "findings_high", {})
     if high.outcome != "0":
         out.append(Claim(id=high.id, kind=high.kind, outcome=high.outcome, values={"n": int(high.outcome)}))
+    out += claims_shown.finding_claims(f) + claims_shown.caption_claims(f)  # the findings section, the captions
     return out
 
 

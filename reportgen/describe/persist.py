@@ -48,8 +48,9 @@ PARTS = (COMPARISONS, SEEDS, FINDINGS, CLAIMS)
 DESCRIPTION_VERSION = 1
 # Bumped when what a claim cites or how its outcome is chosen changes: an older claims.json is recomputed
 # rather than trusted (its refs could point at tables this version no longer cites for that sentence).
-CLAIMS_VERSION = 4  # 3: headline configurations are resolved configurations, not backbone × strategy;
+CLAIMS_VERSION = 5  # 3: headline configurations are resolved configurations, not backbone × strategy;
 #   4: a validation–test gap is one outside the test score's 95% CI
+#   5: findings, captions and the cells' checks are claims too (claims_shown)
 
 
 def analysis_paths(run_dir: Path) -> dict[str, Path]:
