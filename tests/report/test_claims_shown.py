@@ -172,3 +172,26 @@ def test_a_blank_answer_is_open_and_a_claim_saying_otherwise_fails(store_copy: P
     wrong = Claim(**{**claims["task:A:en"].__dict__, "outcome": "answered"})
     failures = verify(run, [wrong, claims["task:B:en"]])
     assert [f.claim.id for f in failures] == ["task:A:en"] and failures[0].fresh == "open"
+
+
+def test_a_cell_moved_below_the_majority_rate_raises_a_finding_the_store_lacks(real_store: Path,
+                                                                              tmp_path: Path) -> None:
+    """Accuracy moved from well above to below always answering the majority class (both classes still answered):
+    the fresh checks raise below_majority_baseline, which the store's cell_findings claim does not list."""
+    store = _generated(real_store, tmp_path / "store", ["good", "good"])
+    assert CliRunner().invoke(cli, ["check", str(store)]).exit_code == 0
+    cell = sorted(p.name for p in (store / "cells").iterdir())[0]
+    path = store / "cells" / cell / "predictions_test.csv"
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    header, body = rows[0], rows[1:]
+    label, p0 = header.index("label"), header.index("prob_0")
+    right = len(body) // 3  # a third right, the rest wrong: below any majority rate of a binary test split
+    for i, row in enumerate(body):
+        called = int(row[label]) if i < right else 1 - int(row[label])
+        row[p0:] = [repr(0.9 if j == called else 0.1) for j in range(2)]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    bad = CliRunner().invoke(cli, ["check", str(store)])
+    assert bad.exit_code == 2, bad.output
+    line = next(x for x in bad.output.splitlines() if f"cell_findings:{cell}" in x)
+    assert "below_majority_baseline" in line

@@ -213,4 +213,5 @@ def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: 
             rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
 
 
-__all__ = ["degenerate", "degenerate_cell", "epoch_series", "fig_labels", "metric_row", "plain", "results", "rt", "shaded", "warmup_boundary"]
+__all__ = ["degenerate", "degenerate_cell", "epoch_series", "fig_labels", "metric_row", "plain", "results", "rt",
+           "shaded", "warmup_boundary"]
