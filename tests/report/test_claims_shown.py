@@ -195,3 +195,27 @@ def test_a_cell_moved_below_the_majority_rate_raises_a_finding_the_store_lacks(r
     assert bad.exit_code == 2, bad.output
     line = next(x for x in bad.output.splitlines() if f"cell_findings:{cell}" in x)
     assert "below_majority_baseline" in line
+
+
+def test_a_whitespace_answer_renders_as_open_with_no_answers_section(real_store: Path, tmp_path: Path,
+                                                                      caplog) -> None:
+    """End to end through the TOML: a loose task whose answer is only whitespace is open in the index, listed on the
+    terminal, and makes no "Task answers" section holding an empty answer; check counts its status claims."""
+    import logging
+    import shutil
+
+    from test_tasks_report import with_tasks
+
+    from reportgen.report import render_report
+
+    extra = "\n".join(f'[[report.tasks]]\nid = "{tid}"\nquestion = "Q{tid}?"\nanswer = "{ans}"\n'
+                      for tid, ans in (("A", "   "), ("B", " yes "), ("C", ""), ("D", "\\n\\t")))
+    store = with_tasks(Path(shutil.copytree(real_store, tmp_path / "t")), tmp_path, extra=extra)
+    with caplog.at_level(logging.WARNING, logger="reportgen.report.render"):
+        written = render_report(store, lang="en", jobs=1)
+    html = written["html:en"].read_text(encoding="utf-8")
+    assert 'id="sec-task-answers"' in html and 'id="task-answer-B"' in html and 'id="task-answer-A"' not in html
+    lines = [r.getMessage() for r in caplog.records if "has no answer" in r.getMessage()]
+    assert [line.split(" has no answer")[0] for line in lines] == ["task A", "task C", "task D"]
+    ok = CliRunner().invoke(cli, ["check", str(store)])
+    assert ok.exit_code == 0 and f"{len(_claims(store)) + 8} claims verified" in ok.output, ok.output
