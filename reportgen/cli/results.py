@@ -80,7 +80,7 @@ def status(run_dir: Path, as_json: bool) -> None:
 def check(run_dir: Path) -> None:
     """Recompute every cell's metrics from its stored predictions and compare with the store (exit 2 on any
     disagreement). `render` runs the same check before writing anything."""
-    from ..describe.gate import disagreements
+    from ..describe.gate import all_claims, disagreements
     from ..describe.persist import ensure_description
     from ..errors import ConsistencyError
     from ..store import load_run
@@ -95,11 +95,14 @@ def check(run_dir: Path) -> None:
         click.secho(f"  {f}", fg="red", err=True)
     if bad or false:
         first = bad[0].cell_id if bad else (false[0].claim.cells[0] if false[0].claim.cells else "")
-        raise ConsistencyError(f"{len(bad)} stored number(s) disagree with the stored predictions; "
-                               f"{len(false)} claim(s) no longer hold on them"
+        raise ConsistencyError(f"{len(bad)} stored number{'' if len(bad) == 1 else 's'} "
+                               f"disagree{'s' if len(bad) == 1 else ''} with the stored predictions; "
+                               f"{len(false)} claim{'' if len(false) == 1 else 's'} no longer "
+                               f"hold{'s' if len(false) == 1 else ''} on them"
                                + (f" (first: {false[0].claim.id})" if false else ""),
                                file=run_dir / "cells" / first if first else run_dir / "analysis",
                                fix="delete that cell folder and rerun `reportgen run` (finished cells are kept)")
-    n = len(description.claims)
-    click.echo(f"ok: {len(run.cells)} cell(s) in {run_dir}: every stored metric equals its recomputation "
+    n = len(all_claims(run, description))
+    cells = f"{len(run.cells)} cell{'' if len(run.cells) == 1 else 's'}"
+    click.echo(f"ok: {cells} in {run_dir}: every stored metric equals its recomputation "
                f"from the stored predictions; {n} claim{'s' if n != 1 else ''} verified against them")

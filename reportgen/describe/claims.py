@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import RunResults
+from . import claims_shown
 from .checks import IMBALANCE_SHARE, VAL_WARN_N
 from .facts import CellFacts, Facts, FreshFacts, StoredFacts
 from .metrics import mean_sd
@@ -218,6 +219,7 @@ CLASSIFIERS: dict[str, Callable[[Facts, dict], Outcome]] = {
     "backbones": classify_backbones, "findings_high": classify_findings,
     "premise": classify_premise,  # describe/premise.py: a task's stated premise against the run
 }
+CLASSIFIERS.update(claims_shown.CLASSIFIERS)  # findings, captions and task statuses (claims_shown)
 
 
 # --------------------------------------------------------------------------- the description step
@@ -350,6 +352,7 @@ def describe(f: StoredFacts) -> list[Claim]:
     if high.outcome != "0":
         out.append(Claim(id=high.id, kind=high.kind, outcome=high.outcome, values={"n": int(high.outcome)}))
     out += premise_claims(f)  # the tasks' premises ([[report.tasks]] expect), worded beside their task
+    out += claims_shown.finding_claims(f) + claims_shown.caption_claims(f)  # the findings section, the captions
     return out
 
 

@@ -9,13 +9,14 @@ condition is caught even where no stored number was re-checked. Torch-free.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from ..store import CellResult, Predictions, RunResults
-from ..store.schema import Finding, SplitMetrics
+from ..store.schema import Finding, MetricsRecord, SplitMetrics
 from .checks import run_checks
 from .compare import compare_cells
 from .consistency import score_split, val_threshold
@@ -116,15 +117,30 @@ class StoredFacts(Facts):
 class FreshFacts(Facts):
     """The same quantities recomputed from predictions_val.csv / predictions_test.csv."""
 
+    @cached_property
+    def fresh_metrics(self) -> dict[str, MetricsRecord]:
+        """Every cell's val/test metrics scored again from its stored predictions (point values; the test CI,
+        which needs the bootstrap, is the stored one: the number gate checks the point values)."""
+        out = {}
+        for c in self.run.cells:
+            val, test = c.predictions("val"), c.predictions("test")
+            classes = list(c.cell.classes)
+            fresh_val = score_split(val, classes=classes, seed=c.cell.seed, n_boot=0)
+            fresh_test = score_split(test, classes=classes, seed=c.cell.seed, n_boot=0,
+                                     threshold=val_threshold(val, len(classes)))
+            out[c.id] = MetricsRecord(val=fresh_val, test=fresh_test.model_copy(update={"ci": c.metrics.test.ci}))
+        return out
+
     def _cell(self, c: CellResult) -> CellFacts:
-        val, test = c.predictions("val"), c.predictions("test")
-        classes = list(c.cell.classes)
-        fresh_val = score_split(val, classes=classes, seed=c.cell.seed, n_boot=0)
-        fresh_test = score_split(test, classes=classes, seed=c.cell.seed, n_boot=0,
-                                 threshold=val_threshold(val, len(classes)))
-        # The CI needs the bootstrap; the stored one is kept (the number gate checks the point values).
-        fresh_test = fresh_test.model_copy(update={"ci": c.metrics.test.ci})
-        return _cell_facts(c, fresh_test, fresh_val, test)
+        m = self.fresh_metrics[c.id]
+        return _cell_facts(c, m.test, m.val, c.predictions("test"))
+
+    @cached_property
+    def findings(self) -> list[Finding]:
+        """The validity checks run again on the recomputed metrics, so a finding the stored predictions no
+        longer support (or one they now raise) is told apart from the stored list."""
+        cells = [replace(c, metrics=self.fresh_metrics[c.id]) for c in self.run.cells]
+        return run_checks(replace(self.run, cells=cells))
 
     @cached_property
     def _rows(self) -> list[Comparison]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ..errors import ConsistencyError
 from ..store import RunResults
 from .claims import Failure, verify
+from .claims_shown import task_claims
 from .consistency import Mismatch, check_run
 from .model import Claim, Description
 
@@ -21,9 +22,15 @@ def check_claims(run: RunResults, claims: Sequence[Claim]) -> list[Failure]:
     return verify(run, list(claims)) if claims else []
 
 
+def all_claims(run: RunResults, description: Description) -> list[Claim]:
+    """The description's claims and the task statuses made from the report configuration in effect (not stored:
+    report-only keys may change after the run)."""
+    return list(description.claims) + task_claims(run)
+
+
 def disagreements(run: RunResults, description: Description) -> tuple[list[Mismatch], list[Failure]]:
     """(stored numbers that differ from their recomputation, claims the stored predictions no longer meet)."""
-    return check_run(run, description.comparisons), check_claims(run, description.claims)
+    return check_run(run, description.comparisons), check_claims(run, all_claims(run, description))
 
 
 def gate(run: RunResults, description: Description) -> None:

@@ -48,10 +48,11 @@ PARTS = (COMPARISONS, SEEDS, FINDINGS, CLAIMS)
 DESCRIPTION_VERSION = 2  # 2: a selection tie where nothing moved is its own finding wording (variant "flat")
 # Bumped when what a claim cites or how its outcome is chosen changes: an older claims.json is recomputed
 # rather than trusted (its refs could point at tables this version no longer cites for that sentence).
-CLAIMS_VERSION = 6  # 3: headline configurations are resolved configurations, not backbone × strategy;
+CLAIMS_VERSION = 7  # 3: headline configurations are resolved configurations, not backbone × strategy;
 #   4: a validation–test gap is one outside the test score's 95% CI; 5: premise claims ([[report.tasks]]
 #   expect), and a budget claim carries its pair's outcome (params["after"]); 6: an AUC judged by its CI
-#   ("chance"), ties said (winner, headline), a scores claim cites its AUC CI
+#   ("chance"), ties said (winner, headline), a scores claim cites its AUC CI; 7: findings, captions and the
+#   cells' checks are claims too (claims_shown)
 
 
 def analysis_paths(run_dir: Path) -> dict[str, Path]:

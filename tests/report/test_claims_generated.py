@@ -206,6 +206,16 @@ def test_generated_outcomes_are_worded_as_the_facts_say(real_store: Path, tmp_pa
                     assert len(f1) < 2 or f1[0] - f1[1] > 1e-12
         if c.kind == "headline" and "|" in c.outcome:
             assert not any(fresh.cell(cid).collapsed for cid in c.cells)
+        # Findings, captions: the printed finding exists on the predictions; the ‡ mark and the collapsed finding
+        # are those of the cell's own scores.
+        if c.kind == "finding":
+            assert c.outcome != "absent" and c.outcome.startswith(f"{c.params['check']}:")
+        if c.kind == "cell_findings":
+            assert ("collapsed" in c.outcome.split(",")) == fresh.cell(c.params["cell"]).collapsed
+        if c.kind == "caption" and c.params["what"] == "degenerate":
+            assert (c.outcome == "degenerate") == fresh.cell(c.params["cell"]).degenerate
+    printed = {c.id for c in claims if c.kind == "finding"}
+    assert len(printed) == len({(f.id, json.dumps(f.scope, sort_keys=True)) for f in analysis.findings})
     for lang in ("en", "zh-TW"):
         ctx = build_context(run, analysis, lang)
         paras = _paragraphs(ctx)

@@ -93,7 +93,7 @@ def _corrupt_one_probability(run_dir: Path) -> str:
 def test_check_and_render_refuse_a_tampered_probability(store_copy: Path) -> None:
     ok = CliRunner().invoke(cli, ["check", str(store_copy)])
     assert ok.exit_code == 0, ok.output
-    assert "ok: 6 cell(s)" in ok.output
+    assert "ok: 6 cells" in ok.output
     bad_cell = _corrupt_one_probability(store_copy)
     bad = CliRunner().invoke(cli, ["check", str(store_copy)])
     assert bad.exit_code == 2, bad.output

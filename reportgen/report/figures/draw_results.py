@@ -135,8 +135,9 @@ def headline(backbones: list[str], strategies: list[str], values: dict, labels: 
     return _png(fig)
 
 
-def cost(points: list[dict], backbones: list[str], labels: dict) -> bytes:
-    """Macro-F1 against trainable parameters and against wall time: what each score cost."""
+def cost(points: list[dict], backbones: list[str], labels: dict, log_trainable: bool = True) -> bytes:
+    """Macro-F1 against trainable parameters and against wall time: what each score cost. ``log_trainable``: the
+    parameter axis log-scaled, as the caption says (the ``caption:cost_scale`` claim decides both)."""
     w, h = 6.4, 2.6
     fig, axes = _grid(1, 2, w, h, left=0.55, bottom=0.5, top=0.15, right=1.7, wspace=0.25)
     axes = axes[0]
@@ -149,7 +150,7 @@ def cost(points: list[dict], backbones: list[str], labels: dict) -> bytes:
                 if p["backbone"] in backbones else "o"
             ax.scatter(p[key], p["macro_f1"], color=st["color"], marker=marker, s=30, edgecolors="black",
                        linewidths=0.4)
-        if key == "trainable":  # parameters span orders of magnitude (frozen head vs whole network)
+        if key == "trainable" and log_trainable:  # parameters span orders of magnitude (frozen head vs network)
             ax.set_xscale("log")
             # Plain "10k / 1M" tick labels: the default log labels go through mathtext, whose parser
             # alone costs a quarter of a second to build.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...describe.claims_shown import shown_findings
 from ...i18n import t
 from .. import applicability
 from ..builder import Builder
@@ -14,7 +15,7 @@ from . import selection
 
 def findings(b: Builder) -> None:
     sec = b.section("findings")
-    found = list(b.description.findings)
+    found = shown_findings(b.description)  # the findings the description's claims name (verified by the gate)
     if not found:
         sec.blocks.append(Paragraph(b.tr("findings.none")))
         return

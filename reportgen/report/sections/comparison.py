@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...describe.claims_shown import caption_id, outcome_of
 from ...i18n import t
 from ...registry import metrics as metric_registry
 from ...store import CellResult
@@ -286,9 +287,10 @@ def cost(b: Builder, sec: Section) -> None:
     tab.keys = ["cell", "strategy", "wall_time_s", "seconds_per_epoch", "peak_mem_mb", "params_trainable", "macs",
                 "macro_f1"]
     if pts:
-        b.figure(sec, "cost_scatter", b.tr("cap.cost_scatter"),
+        log = outcome_of(b.description, caption_id("cost_scale")) == "log"  # the figure and its caption agree
+        b.figure(sec, "cost_scatter", t(b.lang, f"claimcheck.cap.cost_scatter.{'log' if log else 'linear'}"),
                  ("cost", {"points": pts, "backbones": [b.bb_label(x) for x in b.backbones()],
-                           "labels": fig_labels(b)}),
+                           "labels": fig_labels(b), "log_trainable": log}),
                  source="cells/*/result.json, arch.json, metrics.json", wide=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...describe.claims_shown import caption_id, outcome_of
 from ...i18n import t
 from ...store import CellResult
 from .. import applicability
@@ -62,7 +63,9 @@ def model_selection(b: Builder) -> None:
         note = params_note(b, arch)
         if note:
             notes.append(b.labelled(b.bb_label(bb), note))
-    b.table(sec, "arch", b.tr("cap.arch", tool=", ".join(sorted(tools)) or "fvcore"), header, rows,
+    beneath = outcome_of(b.description, caption_id("arch_published")) == "beneath"  # published figures shown
+    b.table(sec, "arch", t(b.lang, "report.cap.arch" if beneath else "claimcheck.cap.arch_plain",
+                           tool=", ".join(sorted(tools)) or "fvcore"), header, rows,
             source="cells/*/arch.json")
     if notes:
         sec.blocks.append(BulletList(notes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...describe.claims_shown import caption_id, outcome_of, warmup_boundary
 from ...i18n import t
 from ...published import baselines
 from ...registry import metrics as metric_registry
@@ -31,7 +32,7 @@ def sens_spec(m: SplitMetrics, rule: str) -> str:
 def degenerate(b: Builder, c: CellResult) -> bool:
     """Test scores spanning less than numeric resolution: the tables mark their AUC and thresholds, not credit them.
     Read from the description's cell facts (computed once from the stored test scores, as the claims are)."""
-    return b.description.cells[c.id].degenerate
+    return outcome_of(b.description, caption_id("degenerate", c.id)) == "degenerate"
 
 
 def degenerate_cell(b: Builder) -> Cell:
@@ -64,14 +65,9 @@ def fig_labels(b: Builder) -> dict[str, str]:
     return labels
 
 
-def warmup_boundary(c: CellResult) -> float | None:
-    """Where the warm-up ends on an epoch axis: halfway between the last frozen and the first fine-tune
-    epoch, read from epochs.csv's ``stage`` column (None when the cell never changed stage)."""
-    ep = c.epochs
-    for prev, row in zip(ep, ep[1:], strict=False):
-        if prev.stage == "frozen" and row.stage == "finetune":
-            return prev.epoch + 0.5
-    return None
+def shaded(b: Builder, cells: list[CellResult]) -> bool:
+    """Whether a figure of these cells draws (and its caption explains) warm-up shading: their caption claims."""
+    return any(outcome_of(b.description, caption_id("warmup", c.id)) == "shaded" for c in cells)
 
 
 def epoch_series(c: CellResult) -> dict[str, Any]:
@@ -137,7 +133,7 @@ def results(b: Builder) -> None:
             for part in chunks(done):
                 series = [epoch_series(c) for c in part]
                 # The warm-up shading is explained only where a curve in the figure has a warm-up boundary.
-                cap_key = "training.cap.curves" if any(x["boundary"] for x in series) else "claims.cap.curves"
+                cap_key = "training.cap.curves" if shaded(b, part) else "claims.cap.curves"
                 b.figure(sec, f"curves:{ds}:{s}:{part[0].id}",
                          t(b.lang, cap_key, cell=b.join(cell_label(b, c, multi_seed) for c in part),
                               strategy=b.strategy_name(s), dataset=b.ds_label(ds),
@@ -217,4 +213,5 @@ def class_report(b: Builder, sec: Section, cells: list[CellResult], multi_seed: 
             rows, source=", ".join(f"cells/{c.id}/metrics.json per_class" for c in cells), numeric_from=2)
 
 
-__all__ = ["degenerate", "degenerate_cell", "epoch_series", "fig_labels", "metric_row", "plain", "results", "rt", "warmup_boundary"]
+__all__ = ["degenerate", "degenerate_cell", "epoch_series", "fig_labels", "metric_row", "plain", "results", "rt",
+           "shaded", "warmup_boundary"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...describe.claims_shown import caption_id, outcome_of
 from ...i18n import t
 from ...store.schema import Candidate, CandidatesRecord, LayerSummary
 from ..builder import Builder, slug
@@ -63,7 +64,9 @@ def candidates_table(b: Builder, sec: Section) -> None:
                      Cell(gflops, sub=crop, cls=cls), Cell(megabytes(c.file_size_mb), cls=cls),
                      Cell(CHOSEN if c.chosen else "", cls=cls)])
     sec.blocks.append(Heading(tr(b, "head.candidates"), "sec-model-candidates"))
-    b.table(sec, "candidates", tr(b, "cap.candidates", version=record.torchvision), header, rows, source=source)
+    bold = outcome_of(b.description, caption_id("candidates")) == "bold"  # "chosen … in bold" only if a row is
+    b.table(sec, "candidates", tr(b, "cap.candidates", version=record.torchvision) if bold
+            else t(b.lang, "claimcheck.cap.candidates_none", version=record.torchvision), header, rows, source=source)
     notes = []
     lite = [b.bb_label(c.backbone) for c in record.candidates if c.source == "efficientnet-lite"]
     none = [b.bb_label(c.backbone) for c in record.candidates if c.source == "none"]

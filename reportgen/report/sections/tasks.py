@@ -15,6 +15,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ...config.report import pick
+from ...describe.claims_shown import outcome_of_list, task_claims
 from ...i18n import t
 from .. import premise
 from ..builder import Builder
@@ -77,7 +78,7 @@ def start(b: Builder) -> TaskIndex | None:
 
 def answers_section(b: Builder) -> None:
     """A "Task answers" section for answers whose task names no section (before the discussion)."""
-    loose = [task for task in _tasks(b) if task.get("answer") and not task.get("sections")]
+    loose = [task for task in _tasks(b) if answered(b, task) and not task.get("sections")]
     if not loose:
         return
     sec = _section(b, "task-answers", "answers_section")
@@ -98,6 +99,13 @@ def _answer_block(b: Builder, task: dict[str, Any]) -> TaskAnswer:
                       question=pick(task["question"], b.lang), html=markdown(pick(task["answer"], b.lang)))
 
 
+def answered(b: Builder, task: dict[str, Any]) -> bool:
+    """The task's status claim in this language (claims_shown.task_claims): answered only when its answer,
+    stripped, is not empty — a blank answer is never marked ✓."""
+    claims = task_claims(b.run, [b.lang])
+    return outcome_of_list(claims, f"task:{task['id']}:{b.lang}") == "answered"
+
+
 def _key(sec: Section) -> str:
     return sec.anchor.removeprefix("sec-")
 
@@ -115,7 +123,7 @@ def finish(b: Builder, index: TaskIndex | None) -> list[str]:
     rows, unanswered = [], []
     for task in _tasks(b):
         targets = [by_key[k] for k in task.get("sections") or [] if k in by_key]
-        answer = pick(task.get("answer"), b.lang).strip()
+        answer = pick(task.get("answer"), b.lang).strip() if answered(b, task) else ""
         if answer and targets:
             targets[0].blocks.append(_answer_block(b, task))
         if answer and not targets and "task-answers" in by_key:

@@ -18,8 +18,8 @@ from ...store.schema import EpochRow
 from ..builder import Builder, slug
 from ..format import NA, count, dec, megabytes, pct, plain, seconds
 from ..model import Cell, Paragraph, Section
-from .results import fig_labels, warmup_boundary
 from ..prose import metric_label
+from .results import fig_labels, shaded, warmup_boundary
 
 INLINE_EPOCH_ROWS = 60  # more per-epoch rows than this (all cells together) go to the appendix
 STAR = "★"
@@ -224,7 +224,7 @@ def _lr_figure(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> No
         series.append({"epoch": [r.epoch for r in c.epochs], "lr": lrs, "strategy": c.cell.strategy,
                        "label": label, "boundary": warmup_boundary(c)})
     schedulers = b.join(dict.fromkeys(plain(c.cell.train.scheduler) for c in cells))
-    cap = (_tt(b, "cap.lr", dataset=b.ds_label(ds), scheduler=schedulers) if any(x["boundary"] for x in series)
+    cap = (_tt(b, "cap.lr", dataset=b.ds_label(ds), scheduler=schedulers) if shaded(b, cells)
            else t(b.lang, "claims.cap.lr", dataset=b.ds_label(ds), scheduler=schedulers))  # shading only if drawn
     b.figure(sec, f"lr-{slug(ds)}", cap,
              ("lr", {"series": series, "labels": fig_labels(b)}),
