@@ -178,6 +178,9 @@ def test_lab_reports_word_every_note_in_their_own_language(lab: str, lab_runs: d
     assert f"this head has {n_out} outputs" in en
     assert f"本實驗的分類層有 {n_out} 個輸出" in zh
     assert "published count" not in zh and "output(s)" not in zh
+    # The warm-up sentence of the parameter table's caption only where a warm-up cell is in it.
+    warmup = "warmup" in tomllib.loads((ROOT / "experiments" / f"{lab}.toml").read_text())["experiment"]["strategies"]
+    assert ("For warm-up the trainable count" in en) == warmup
 
 
 def test_hw4_task_index_says_whether_the_run_supports_task_e_premise(lab_runs: dict[str, Path]) -> None:

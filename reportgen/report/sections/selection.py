@@ -123,8 +123,12 @@ def params_table(b: Builder, sec: Section) -> None:
         return
     header = ([tr(b, "col.dataset")] if multi_ds else []) + [
         tr(b, f"col.{k}") for k in ("backbone", "strategy", "total", "trainable", "frozen", "share")]
-    b.table(sec, "params-by-strategy", tr(b, "cap.params"), header, rows,
-            source="cells/*/arch.json params_*, cells/*/layers.json (warm-up)", numeric_from=3 if multi_ds else 2)
+    # The warm-up sentence only where a row has the warm-up line it explains.
+    warm = any(isinstance(r[-3], Cell) and r[-3].sub for r in rows)
+    caption = tr(b, "cap.params") + ((" " if b.lang == "en" else "") + tr(b, "cap.params_warmup") if warm else "")
+    b.table(sec, "params-by-strategy", caption, header, rows,
+            source="cells/*/arch.json params_*" + (", cells/*/layers.json (warm-up)" if warm else ""),
+            numeric_from=3 if multi_ds else 2)
 
 
 # --------------------------------------------------------------------------- appendix: per-layer summaries
