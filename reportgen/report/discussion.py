@@ -276,10 +276,11 @@ def limitations(b: Builder) -> list[str]:
         else:
             out.append(ct(b, f"lim.epochs.{'one' if epochs == [1] else 'other'}", epochs=epochs[0]))
     # The input-size caveat only for pretrained cells whose input is smaller than the weights' training size.
-    small = sorted({c.cell.input_size for c in b.run.cells
-                    if c.cell.strategy != "scratch" and c.cell.input_size < _train_size(c)})
-    if small:
-        out.append(b.tr("lim.input_size", sizes=b.join(small), train_size=IMAGENET_TRAIN_SIZE))
+    shrunk = [c for c in b.run.cells if c.cell.strategy != "scratch" and c.cell.input_size < _train_size(c)]
+    if shrunk:  # each backbone with its own weights' size (EfficientNet-B2's are 288 px, not 224)
+        sizes = {c.cell.backbone: _train_size(c) for c in shrunk}
+        weights = b.join(b.labelled(b.bb_label(bb), f"{px} px") for bb, px in sizes.items())
+        out.append(b.tr("lim.input_size", sizes=b.join(sorted({c.cell.input_size for c in shrunk})), weights=weights))
     subsampled = [d for d in b.datasets() if (f := b.facts(d)) is not None and f.train_subsampled]
     for d in subsampled:
         sub = b.facts(d).train_subsampled  # type: ignore[union-attr]

@@ -181,6 +181,8 @@ def test_lab_reports_word_every_note_in_their_own_language(lab: str, lab_runs: d
     # The warm-up sentence of the parameter table's caption only where a warm-up cell is in it.
     warmup = "warmup" in tomllib.loads((ROOT / "experiments" / f"{lab}.toml").read_text())["experiment"]["strategies"]
     assert ("For warm-up the trainable count" in en) == warmup
+    if lab == "hw4":  # each backbone's own weights size: EfficientNet-B2's ImageNet weights are evaluated at 288 px
+        assert "(ShuffleNet V2 x0.5: 224 px, EfficientNet-B2: 288 px)" in en
 
 
 def test_hw4_task_index_says_whether_the_run_supports_task_e_premise(lab_runs: dict[str, Path]) -> None:

@@ -197,7 +197,7 @@ def test_sentences_follow_the_facts(rendered) -> None:
     if "Fine-tuning gave the highest" in en:
         assert "these grayscale images" in en
     assert "The validation set has" not in en  # "only N images" only below the small-val threshold
-    assert "smaller than the 224 px" in en
+    assert "smaller than the size their ImageNet weights were evaluated at (EfficientNet-Lite0: 224 px)" in en
     assert "chest X-rays" not in en  # no modality is declared in this experiment
     assert "160 of 4,708 available training images" in en and "160 of the 4,708 training images" in en
     assert "巨觀平均" not in zh and "個訓練" not in zh and "Macro F1 分數" not in zh
@@ -212,7 +212,7 @@ def test_rgb_and_large_input_change_the_sentences(tmp_path: Path) -> None:
                       dataset_extra='color = "rgb"\nmodality = "chest X-ray"')
     html = render_report(run, lang="en")["html:en"].read_text(encoding="utf-8")
     assert "grayscale" not in html.split("Discussion")[-1]
-    assert "smaller than the 224 px" not in html
+    assert "smaller than the size their ImageNet weights" not in html
 
 
 def test_renderable_after_tamper_is_refused_even_with_cached_analysis(store_copy: Path) -> None:
