@@ -18,9 +18,11 @@ from ...store.schema import EpochRow
 from ..builder import Builder, slug
 from ..format import NA, count, dec, megabytes, pct, plain, seconds
 from ..model import Cell, Paragraph, Section
+from . import percell
 from .results import fig_labels, warmup_boundary
 
 INLINE_EPOCH_ROWS = 60  # more per-epoch rows than this (all cells together) go to the appendix
+INLINE_EPOCH_TABLES = 12  # ... and so do more per-cell tables than this
 STAR = "★"
 # result.json peak_mem_kind values the runner writes (train/memory.py); process_max_rss: older stores
 MEM_KINDS = ("process_max_rss", "cuda_max_allocated", "cell_peak_rss", "cell_sampled_rss")
@@ -116,7 +118,8 @@ def training(b: Builder) -> None:
 
 
 def inline_epoch_tables(b: Builder) -> bool:
-    return sum(len(c.epochs) for c in b.run.cells) <= INLINE_EPOCH_ROWS
+    # Few rows and few tables: sixty one-epoch runs are sixty tables, too many to sit beside the results.
+    return sum(len(c.epochs) for c in b.run.cells) <= INLINE_EPOCH_ROWS and len(b.run.cells) <= INLINE_EPOCH_TABLES
 
 
 def epoch_log_appendix(b: Builder) -> None:
@@ -148,9 +151,14 @@ def _summary(b: Builder, sec: Section, cells: list[CellResult]) -> None:
                     + [seconds(res.train_time_s), megabytes(res.peak_mem_mb)])
     kinds = sorted({c.result.peak_mem_kind for c in cells})
     mem = b.join(_tt(b, f"mem.{k}") if k in MEM_KINDS else k for k in kinds)
-    tab = b.table(sec, "training-summary", _tt(b, "cap.summary", mem=mem), header, rows,
-                  source="cells/*/result.json, cells/*/cell.json train, cells/*/metrics.json")
-    tab.cls = "compact"
+
+    def build(where: Section) -> None:
+        tab = b.table(where, "training-summary", _tt(b, "cap.summary", mem=mem), header, rows,
+                      source="cells/*/result.json, cells/*/cell.json train, cells/*/metrics.json")
+        tab.cls = "compact"
+
+    percell.place(b, sec, "training-summary", build, rows=len(rows), what=t(b.lang, "scale.what.training"),
+                  files="cells/*/result.json")
 
 
 def _oom(b: Builder, sec: Section, cells: list[CellResult]) -> None:
