@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--keep", type=Path, default=None, help="build the store here and keep it")
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="measure this already built run folder (from an earlier --keep) instead of building one")
     ap.add_argument("--no-pdf", action="store_true", help="time the HTML render only (the PDF takes longest)")
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="reportgen-many-"))
@@ -134,12 +136,23 @@ def main(argv: list[str] | None = None) -> None:
         build_store(work, args.cells)
         return
     t0 = time.perf_counter()
+    if args.store is not None:  # the store of an earlier run: only the commands are measured
+        run_dir = args.store
+    else:
+        run_dir = _build(work, args.cells)
+    build_s = time.perf_counter() - t0
+    _measure(args, work, run_dir, build_s)
+
+
+def _build(work: Path, n_cells: int) -> Path:
     # Built in its own process: this one stays small (no torch), so each measured command's peak RSS is
     # its own (a forked child's ru_maxrss counts the parent's pages it started with).
-    subprocess.run([sys.executable, __file__, "--build-only", "--cells", str(args.cells), "--keep", str(work)],
+    subprocess.run([sys.executable, __file__, "--build-only", "--cells", str(n_cells), "--keep", str(work)],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    run_dir = work / "runs" / "many"
-    build_s = time.perf_counter() - t0
+    return work / "runs" / "many"
+
+
+def _measure(args: argparse.Namespace, work: Path, run_dir: Path, build_s: float) -> None:
     py = [sys.executable, "-m"]
     load_before = [round(x, 2) for x in os.getloadavg()]
     runs = [_timed(py + ["reportgen.cli", "status", str(run_dir)]),
@@ -154,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     from reportgen import store
 
     n = len(store.load_run(run_dir).cells)
-    result = {"date": dt.date.today().isoformat(), "cells": n, "build_store_s": round(build_s, 1),
+    result = {"date": dt.date.today().isoformat(), "cells": n,
+              "build_store_s": None if args.store is not None else round(build_s, 1),
               "cpus": len(os.sched_getaffinity(0)), "load_avg_before": load_before, "load_avg": os.getloadavg(),
               "commands": runs, "report": sizes,
               "report_html_mb": round(html.stat().st_size / 1e6, 2) if html.exists() else None,
