@@ -96,7 +96,9 @@ def results(b: Builder) -> None:
     compact layout (the brief report, or one row per strategy) puts every strategy of a dataset in one table
     and one figure of each kind, instead of a page per one-panel figure; the per-strategy refs name them."""
     sec = b.section("results")
-    sec.blocks.append(Paragraph(b.tr("results.intro")))
+    intro = (seeded.st(b, "intro.seeds") if seeded.seeded(b) else seeded.st(b, "intro.compact") if compact(b)
+             else b.tr("results.intro"))
+    sec.blocks.append(Paragraph(intro))
     state = {"noted": False}
     if compact(b):
         for ds in b.datasets():

@@ -128,8 +128,40 @@ def epoch_log_appendix(b: Builder) -> None:
         return
     sec = b.section("training_log")
     sec.blocks.append(Paragraph(_tt(b, "appendix_intro")))
-    for c in ordered_cells(b):
+    cells = ordered_cells(b)
+    if percell.long(len(cells)):  # hundreds of runs: one table per backbone × strategy, a seed column
+        grouped_epoch_tables(b, sec, cells)
+        return
+    for c in cells:
         epoch_table(b, sec, c)
+
+
+def grouped_epoch_tables(b: Builder, sec: Section, cells: list[CellResult]) -> None:
+    """Every epoch of every seed of one (dataset, backbone, strategy) in one table, seed by seed: hundreds of
+    runs make as many tables otherwise. Each run's ref (``epochs-<cell id>``) names its group's table, so a
+    sentence citing a run's log cites the table that holds it."""
+    groups: dict[tuple[str, str, str], list[CellResult]] = {}
+    for c in cells:
+        groups.setdefault((c.cell.dataset, c.cell.backbone, c.cell.strategy), []).append(c)
+    header = [t(b.lang, "results.col.seed"), _tt(b, "col.epoch"), _tt(b, "col.stage")] + [
+        _tt(b, f"col.{k}") for k in ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1",
+                                     "val_auc", "lr", "seconds", "mem")]
+    for (ds, bb, s), members in groups.items():
+        rows = []
+        for c in members:
+            for r in c.epochs:
+                cls = "best" if r.epoch == c.result.best_epoch else ""
+                first = f"{r.epoch} {STAR}" if cls else str(r.epoch)
+                stage = _tt(b, f"stage.{r.stage}") if r.stage in STAGE_NAMES else r.stage
+                rows.append([Cell(str(c.cell.seed), cls=cls), Cell(first, cls=cls), Cell(stage, cls=cls)]
+                            + [Cell(x, cls=cls) for x in epoch_cells(r)])
+        ref = f"epochs-{slug(ds, bb, s)}-seeds"
+        tab = b.table(sec, ref, t(b.lang, "scale.cap.epochs_seeds", backbone=b.bb_label(bb), strategy=b.strategy_name(s),
+                                  dataset=b.ds_label(ds), n=len(members)),
+                      header, rows, source="cells/*/epochs.csv, cells/*/result.json best_epoch", numeric_from=3)
+        tab.cls = "compact"
+        for c in members:
+            b.alias(f"epochs-{c.id}", ref)
 
 
 def _summary(b: Builder, sec: Section, cells: list[CellResult]) -> None:
