@@ -128,3 +128,35 @@ def test_per_run_tables_move_to_the_appendix_when_long(three_seeds: Path, monkey
     assert {f"compare:{DS}", f"pairs:{DS}", "cost", f"summary-runs:{DS}", "training-summary"} <= set(appendix)
     summary = next(b for b in _section(ctx, "sec-summary").blocks if isinstance(b, Table))
     assert summary.ref == f"summary:{DS}" and len(summary.rows) == len(STRATEGIES)
+    # Findings: every run's in the appendix, one item per check and configuration in the body.
+    run = load_run(three_seeds)
+    found = ensure_description(run).findings
+    if len(found) > 3:
+        table = next(b for b in _section(ctx, "sec-per-run").blocks if isinstance(b, Table) and b.ref == "findings-runs")
+        assert len(table.rows) == len(found)
+        keys = {(f.id, f.severity, tuple(sorted((k, str(v)) for k, v in f.scope.items() if k not in ("seed", "cell_id"))))
+                for f in found}
+        body = [b for b in _section(ctx, "sec-findings").blocks if type(b).__name__ == "Findings"]
+        assert len(body[0].items) == len(keys)
+
+
+def test_seed_ranges() -> None:
+    from reportgen.report.sections.many_findings import ranges
+
+    assert ranges([0, 1, 2, 4, 6, 7]) == ["0–2", "4", "6–7"] and ranges([]) == []
+
+
+def test_class_report_is_the_mean_over_seeds_of_the_stored_per_class_values(three_seeds: Path) -> None:
+    run, ctx = _ctx(three_seeds)
+    table = next(b for b in _section(ctx, "sec-results").blocks if isinstance(b, Table) and b.ref == f"report:{DS}")
+    assert len(table.rows) == len(STRATEGIES) * (2 + 2)  # per strategy: two classes, macro and weighted average
+    for i, s in enumerate(STRATEGIES):
+        stored = [_stored(three_seeds, c.id) for c in run.cells if c.cell.strategy == s]
+        group = table.rows[4 * i:4 * i + 4]
+        assert group[0][0].text == NAMES[s]
+        for k in range(2):
+            for col, key in ((2, "precision"), (3, "recall"), (4, "f1")):
+                vals = [m["per_class"][k][key] for m in stored]
+                assert group[k][col].text == pct(statistics.mean(vals))
+                assert group[k][col].sub == f"± {pct(statistics.stdev(vals))}"
+        assert group[2][4].text == pct(statistics.mean(m["macro_f1"] for m in stored))

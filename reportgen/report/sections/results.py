@@ -276,15 +276,23 @@ def per_seed_rows(b: Builder, sec: Section, ds: str, strategies: list[str], unit
     ref = f"seedruns:{ds}" if across else f"seedruns:{ds}:{strategies[0]}"
     strategy = b.join(b.strategy_name(s) for s in strategies)
 
+    published = baselines.matches(b.run)  # a published figure belongs to a run: shown beside its own row
+    matched = {c.id: published[c.id] for c in cells if c.id in published}
+
     def build(where: Section) -> None:
         rows = []
         for c in cells:
             name = f"{b.bb_label(c.cell.backbone)} (seed {c.cell.seed})"
             lead = [b.strategy_name(c.cell.strategy)] if across else []
             rows.append(lead + [Cell(name, sub=b.tr("results.collapsed_tag"), cls="warn") if b.is_collapsed(c)
-                                else name] + metric_row(b, c))
+                                else name] + metric_row(b, c)
+                        + ([published_cell(b, matched[c.id]) if c.id in matched else Cell("")] if matched else []))
         b.table(where, ref, seeded.st(b, "cap.per_seed", dataset=b.ds_label(ds), strategy=strategy),
-                header, rows, source="cells/*/metrics.json (test), result.json")
+                header + ([rt_b(b, "col.published")] if matched else []), rows,
+                source="cells/*/metrics.json (test), result.json"
+                + (", reportgen/published/baselines.toml" if matched else ""))
+        if matched:
+            published_note(b, where, [c for c in cells if c.id in matched], matched)
 
     percell.place(b, sec, ref, build, rows=len(cells), force=True,
                   what=seeded.st(b, "what.per_seed", strategy=strategy), files="cells/*/metrics.json")
@@ -336,7 +344,7 @@ def class_report(b: Builder, sec: Section, ds: str, strategies: list[str], live:
     for u in live:
         who = _title(b, u, across, one_bb)
         if many:
-            group = seeded.class_rows(b, u)
+            group = seeded.class_rows(b, u, {"col.macro_avg": _mean, "col.weighted_avg": _wmean})
         else:
             group = _class_rows(b, u.cells[0].test)
         rows += [[Cell(who, cls="group") if i == 0 else Cell("", cls="cont")] + r for i, r in enumerate(group)]

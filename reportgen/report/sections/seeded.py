@@ -53,6 +53,8 @@ def seeded(b: Builder) -> bool:
 def units(b: Builder, ds: str, s: str) -> list[Unit]:
     """The rows of (``ds``, ``s``) in backbone order: per cell with one seed, per seed summary with several."""
     out: list[Unit] = []
+    if not b.seeds():
+        return out  # nothing planned, nothing found
     by_id = {c.id: c for c in b.run.cells}
     for bb in b.backbones():
         if not b.applies(ds, bb, s):
@@ -125,8 +127,11 @@ def row_shares(cm: list[list[int]]) -> list[list[float]]:
     return [[v / sum(row) if sum(row) else 0.0 for v in row] for row in cm]
 
 
-def class_rows(b: Builder, u: Unit) -> list[list[Any]]:
-    """A unit's classification report as mean ± sd over seeds: precision, recall, F1 per class, the averages."""
+def class_rows(b: Builder, u: Unit, averages: dict[str, Any]) -> list[list[Any]]:
+    """A unit's classification report as mean ± sd over seeds: precision, recall, F1 per class, the averages.
+
+    ``averages``: ``{"col.macro_avg": fn, "col.weighted_avg": fn}``, the results table's own averaging of one
+    run's per-class precision or recall (``fn(metrics, key)``), here averaged over the seeds."""
     first = u.cells[0].test
     rows: list[list[Any]] = []
     for k, pc in enumerate(first.per_class):
@@ -137,8 +142,10 @@ def class_rows(b: Builder, u: Unit) -> list[list[Any]]:
         cols.append(count(supports[0]) if len(supports) == 1 else f"{count(supports[0])}–{count(supports[-1])}")
         rows.append(cols)
     for key, metric in (("col.macro_avg", "macro_f1"), ("col.weighted_avg", "weighted_f1")):
-        rows.append([Cell(b.tr(key), cls="sum"), Cell("—", cls="na"), Cell("—", cls="na"),
-                     _ms_text("macro_f1", mean_sd([getattr(c.test, metric) for c in u.cells])), count(first.n)])
+        avg = averages[key]
+        rows.append([Cell(b.tr(key), cls="sum")]
+                    + [_ms_text("macro_f1", mean_sd([avg(c.test, k) for c in u.cells])) for k in ("precision", "recall")]
+                    + [_ms_text("macro_f1", mean_sd([getattr(c.test, metric) for c in u.cells])), count(first.n)])
     return rows
 
 
