@@ -267,7 +267,9 @@ def _lr_figure(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> No
            else t(b.lang, "claims.cap.lr", dataset=b.ds_label(ds), scheduler=schedulers))  # shading only if drawn
     b.figure(sec, f"lr-{slug(ds)}", cap,
              ("lr", {"series": series, "labels": fig_labels(b)}),
-             source=", ".join(dict.fromkeys(f"cells/{c.id}/epochs.csv lr" for c in cells)), wide=True)
+             # Hundreds of runs: the file pattern, not four pages of paths.
+             source=", ".join(dict.fromkeys(f"cells/{c.id}/epochs.csv lr" for c in cells))
+             if len(cells) <= INLINE_EPOCH_TABLES else "cells/*/epochs.csv lr", wide=True)
 
 
 def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
