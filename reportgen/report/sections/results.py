@@ -153,7 +153,8 @@ def _block(b: Builder, sec: Section, ds: str, strategies: list[str], state: dict
             if many:
                 name = Cell(seeded.label(b, u), sub=seeded.seed_sub(b, u),
                             cls="warn" if any(b.is_collapsed(c) for c in u.cells) else "")
-                rows.append(lead + [name] + seeded.summary_row(b, u))
+                flat = degenerate_cell(b) if any(degenerate(b, c) for c in u.cells) else None
+                rows.append(lead + [name] + seeded.summary_row(b, u, flat))
                 shown.append(None)  # published figures are per run: beside the per-seed rows
                 continue
             c = u.cells[0]

@@ -101,9 +101,13 @@ def _spread(name: str, u: Unit) -> dict[str, Any]:
     return mean_sd([getattr(c.test, name) for c in u.cells])
 
 
-def summary_row(b: Builder, u: Unit) -> list[Any]:
-    """The metric columns of a results table for one unit of several seeds: mean ± sd over its seeds."""
-    row: list[Any] = [_ms_text(name, _spread(name, u)) for name in METRIC_COLS]
+def summary_row(b: Builder, u: Unit, flat: Cell | None = None) -> list[Any]:
+    """The metric columns of a results table for one unit of several seeds: mean ± sd over its seeds.
+
+    ``flat``: the mark shown instead of the AUC when a seed's test scores are degenerate (its AUC is float
+    noise, so no mean over it is credited; the per-seed rows show which)."""
+    row: list[Any] = [flat if name == "auc" and flat is not None else _ms_text(name, _spread(name, u))
+                      for name in METRIC_COLS]
     sens = mean_sd([(c.test.binary or {}).get("at_0.5").sensitivity if (c.test.binary or {}).get("at_0.5")
                     else None for c in u.cells])
     spec = mean_sd([(c.test.binary or {}).get("at_0.5").specificity if (c.test.binary or {}).get("at_0.5")
