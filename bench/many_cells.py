@@ -94,7 +94,29 @@ def _timed(cmd: list[str]) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"command": " ".join(cmd[2:]), "seconds": round(time.perf_counter() - t0, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit_code": proc.returncode,
-            "output_tail": out[-600:]}
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()], "output_tail": out[-600:]}
+
+
+def report_size(html: Path, pdf: Path) -> dict:
+    """How big the report came out: figures (embedded images), tables, table body rows, PDF pages."""
+    import re
+
+    out: dict = {}
+    if html.exists():
+        text = html.read_text(encoding="utf-8")
+        tables = re.findall(r"<table>.*?</table>", text, re.S)
+        out.update(figures=len(re.findall(r"<img\b", text)), tables=len(tables),
+                   table_rows=sum(len(re.findall(r"<tr\b", re.sub(r"<thead>.*?</thead>", "", t, flags=re.S)))
+                                  for t in tables),
+                   sections=len(re.findall(r'<section\b', text)))
+    if pdf.exists():
+        try:
+            from pypdf import PdfReader
+
+            out["pdf_pages"] = len(PdfReader(str(pdf)).pages)
+        except Exception as exc:  # a page count is a nicety: the timings stand without it
+            out["pdf_pages_error"] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--keep", type=Path, default=None, help="build the store here and keep it")
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="measure this already built run folder (from an earlier --keep) instead of building one")
+    ap.add_argument("--no-pdf", action="store_true", help="time the HTML render only (the PDF takes longest)")
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="reportgen-many-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -111,24 +136,41 @@ def main(argv: list[str] | None = None) -> None:
         build_store(work, args.cells)
         return
     t0 = time.perf_counter()
+    if args.store is not None:  # the store of an earlier run: only the commands are measured
+        run_dir = args.store
+    else:
+        run_dir = _build(work, args.cells)
+    build_s = time.perf_counter() - t0
+    _measure(args, work, run_dir, build_s)
+
+
+def _build(work: Path, n_cells: int) -> Path:
     # Built in its own process: this one stays small (no torch), so each measured command's peak RSS is
     # its own (a forked child's ru_maxrss counts the parent's pages it started with).
-    subprocess.run([sys.executable, __file__, "--build-only", "--cells", str(args.cells), "--keep", str(work)],
+    subprocess.run([sys.executable, __file__, "--build-only", "--cells", str(n_cells), "--keep", str(work)],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    run_dir = work / "runs" / "many"
-    build_s = time.perf_counter() - t0
+    return work / "runs" / "many"
+
+
+def _measure(args: argparse.Namespace, work: Path, run_dir: Path, build_s: float) -> None:
     py = [sys.executable, "-m"]
+    load_before = [round(x, 2) for x in os.getloadavg()]
     runs = [_timed(py + ["reportgen.cli", "status", str(run_dir)]),
             _timed(py + ["reportgen.cli", "check", str(run_dir)]),
-            _timed(py + ["reportgen.cli", "render", str(run_dir), "--lang", "en"]),
-            _timed(py + ["reportgen.cli", "render", str(run_dir), "--lang", "en", "--pdf"])]
+            _timed(py + ["reportgen.cli", "render", str(run_dir), "--lang", "en"])]
     html = run_dir / "report.html"
     pdf = run_dir / "report.pdf"
+    sizes = {"html_render": report_size(html, pdf)}
+    if not args.no_pdf:
+        runs.append(_timed(py + ["reportgen.cli", "render", str(run_dir), "--lang", "en", "--pdf"]))
+        sizes["pdf_render"] = report_size(html, pdf)
     from reportgen import store
 
     n = len(store.load_run(run_dir).cells)
-    result = {"date": dt.date.today().isoformat(), "cells": n, "build_store_s": round(build_s, 1),
-              "cpus": len(os.sched_getaffinity(0)), "load_avg": os.getloadavg(), "commands": runs,
+    result = {"date": dt.date.today().isoformat(), "cells": n,
+              "build_store_s": None if args.store is not None else round(build_s, 1),
+              "cpus": len(os.sched_getaffinity(0)), "load_avg_before": load_before, "load_avg": os.getloadavg(),
+              "commands": runs, "report": sizes,
               "report_html_mb": round(html.stat().st_size / 1e6, 2) if html.exists() else None,
               "report_pdf_mb": round(pdf.stat().st_size / 1e6, 2) if pdf.exists() else None}
     args.out.mkdir(parents=True, exist_ok=True)

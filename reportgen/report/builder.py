@@ -73,6 +73,8 @@ class Builder:
         self.refs: dict[str, Table | Figure] = {}  # "pivot:<dataset>:macro_f1" → the element cited by that ref
         self._applies: dict[tuple[str, str, str], bool] = {}
         self.collapsed: set[str] = description.collapsed()
+        # Per-run tables moved out of the body (sections.percell): built, in order, in the per-run appendix.
+        self.deferred: list[Any] = []
 
     # ---- text
     def tr(self, key: str, **values: Any) -> str:

@@ -21,8 +21,8 @@ from ..errors import EXIT_BAD_INPUT, ReportgenError
               help="HTML file (or folder) for the first language; default <run>/report.html.")
 @click.option("--docx", is_flag=True, help="Also write an editable Word document (report.docx, one per language).")
 @click.option("--brief", is_flag=True, default=None,
-              help="A concise report: per-epoch logs, per-layer tables, the run list and the TOML left out "
-                   "[default: [report] detail].")
+              help="A concise report: every strategy of a dataset in one table and figure; per-epoch logs, "
+                   "per-layer tables, per-seed rows, the run list and the TOML left out [default: [report] detail].")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes that draw figures and lay out the other language's PDF "
                    "[default: one per CPU, at most 4; 1 = all in this process].")

@@ -13,7 +13,19 @@ from ..store import RunResults
 from . import discussion
 from .builder import Builder
 from .model import BulletList, Cover, Link, Paragraph, ReportContext
-from .sections import back, checklist, comparison, errors, front, pipeline, results, summary, tasks, training
+from .sections import (
+    back,
+    checklist,
+    comparison,
+    errors,
+    front,
+    percell,
+    pipeline,
+    results,
+    summary,
+    tasks,
+    training,
+)
 
 __all__ = ["Link", "ReportContext", "build_context"]
 
@@ -60,6 +72,7 @@ def build_context(run: RunResults, description: Description, lang: str, *, stale
     lim.blocks.append(BulletList(discussion.limitations(b)))
     b.note(lim, "limitations")
     back.appendix(b)
+    percell.appendix(b)  # the per-run tables too long for the body (many seeds), after the provenance
     training.epoch_log_appendix(b)
     # The abstract is written last because it cites tables numbered further down.
     abstract.blocks.extend(Paragraph(p) for p in discussion.abstract(b))

@@ -10,7 +10,7 @@ from ..discussion import plural, zh_spacing
 from ..format import NA, plain
 from ..model import Code, FindingItem, Findings, Paragraph
 from ..wording import describe, severity_label
-from . import selection
+from . import many_findings, percell, selection
 
 
 def findings(b: Builder) -> None:
@@ -31,6 +31,8 @@ def findings(b: Builder) -> None:
         scope = b.tr("finding_scope", scope=scope) if scope else ""
         items.append(FindingItem(severity=f.severity, severity_label=severity_label(f.severity, b.lang),
                                  title=text["title"], detail=text["detail"], fix=text["fix"], scope=scope))
+    if percell.long(len(items)):  # hundreds of runs: one item per check and configuration, every run's in the appendix
+        items = many_findings.grouped(b, sec, found, items)
     sec.blocks.append(Findings(items))
 
 

@@ -18,8 +18,9 @@ from .. import applicability
 from ..builder import MAX_COLUMNS, Builder, parse_cell_id, slug
 from ..format import count, dec, macs, megabytes, metric_formatters, params, pct, pvalue, seconds
 from ..model import Cell, Heading, Paragraph, Section
-from . import pairs
+from . import pairs, percell
 from .results import degenerate, degenerate_cell, epoch_series, fig_labels, rt
+from .seeded import st
 
 PIVOT_METRICS = metric_registry.COMPARED
 ORDINAL_METRICS = metric_registry.ORDINAL_ONLY  # shown (table column, pivot) only for datasets declared ordinal
@@ -48,9 +49,14 @@ def comparison(b: Builder) -> None:
             sec.blocks.append(Heading(b.ds_label(ds), f"sec-comparison-{slug(ds)}"))
         compare_table(b, sec, ds)
         pairs.pairs_table(b, sec, ds)  # the numbers every pair sentence of the discussion quotes
-        if len(b.backbones()) >= 2 or len(strategies) >= 2:
+        if len(b.backbones()) >= 2 or (len(strategies) >= 2 and b.detail != "brief"):
             pivots(b, sec, ds, strategies, seed)
-        else:  # one run per seed: the table above is the comparison; the discussion cites it
+        elif len(strategies) >= 2 and b.has_ref(f"compare:{ds}"):
+            # Brief, one backbone: each pivot would be the table above on one row; cited as that table (the
+            # differences and p-values are in the pairs table).
+            for metric in PIVOT_METRICS + (ORDINAL_METRICS if is_ordinal(b, ds) else ()):
+                b.alias(f"pivot:{ds}:{metric}", f"compare:{ds}")
+        elif b.has_ref(f"compare:{ds}"):  # one run per seed: the table above is the comparison; cited as such
             b.alias(f"pivot:{ds}:macro_f1", f"compare:{ds}")
         if any(b.is_collapsed(c) for c in b.cells(dataset=ds)):
             sec.blocks.append(Paragraph(b.tr("comparison.collapsed_mark")))
@@ -95,9 +101,16 @@ def compare_table(b: Builder, sec: Section, ds: str) -> None:
     header = [b.tr("col.backbone"), b.tr("col.strategy")] + ([rt(b, "col.seed")] if multi_seed else []) + [
         t(b.lang, metric_registry.get(name).label_key) for name in metrics]
     caption = rt(b, "cap.compare_ordinal" if is_ordinal(b, ds) else "cap.compare", dataset=b.ds_label(ds))
-    tab = b.table(sec, f"compare:{ds}", caption, header, rows, source="cells/*/metrics.json (test)",
-                  numeric_from=3 if multi_seed else 2)
-    tab.keys = ["backbone", "strategy"] + (["seed"] if multi_seed else []) + list(metrics)  # CSV column names
+
+    def build(where: Section) -> None:
+        tab = b.table(where, f"compare:{ds}", caption, header, rows, source="cells/*/metrics.json (test)",
+                      numeric_from=3 if multi_seed else 2)
+        tab.keys = ["backbone", "strategy"] + (["seed"] if multi_seed else []) + list(metrics)  # CSV column names
+
+    # Hundreds of runs: the table goes to the per-run appendix (sentences cite it there); the seed table is the
+    # summary in the body.
+    percell.place(b, sec, f"compare:{ds}", build, rows=len(rows), what=st(b, "what.compare"),
+                  files="cells/*/metrics.json", cited=True)
 
 
 def pivots(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int) -> None:
@@ -181,8 +194,10 @@ def _figures(b: Builder, sec: Section, ds: str, strategies: list[str], seed: int
                  source="cells/*/metrics.json (test)", wide=True)
     groups = [(bb, [c for c in b.cells(dataset=ds, backbone=bb) if c.cell.seed == seed]) for bb in b.backbones()]
     groups = [(bb, cells) for bb, cells in groups if cells]
-    for i in range(0, len(groups), MAX_COLUMNS):
-        part = groups[i:i + MAX_COLUMNS]
+    # Brief, one backbone: its strategies' curves are already side by side in the results (one figure).
+    overlays = [] if b.detail == "brief" and len(groups) == 1 else groups
+    for i in range(0, len(overlays), MAX_COLUMNS):
+        part = overlays[i:i + MAX_COLUMNS]
         b.figure(sec, f"overlay:{ds}:{part[0][0]}",
                  b.tr("cap.overlay", dataset=b.ds_label(ds), backbone=b.join(b.bb_label(bb) for bb, _ in part)),
                  ("overlay", {"series": [[epoch_series(c) for c in cells] for _, cells in part],
@@ -283,9 +298,15 @@ def cost(b: Builder, sec: Section) -> None:
         p = parse_cell_id(cid)
         rows.append([b.bb_label(p.get("backbone", cid)), b.strategy_name(p.get("strategy", "")),
                      applicability.missing_cell(b, cid)] + [Cell("—", cls="na")] * 5)
-    tab = b.table(sec, "cost", b.tr("cap.cost"), header, rows, source="cells/*/result.json, arch.json", numeric_from=2)
-    tab.keys = ["cell", "strategy", "wall_time_s", "seconds_per_epoch", "peak_mem_mb", "params_trainable", "macs",
-                "macro_f1"]
+
+    def build(where: Section) -> None:
+        tab = b.table(where, "cost", b.tr("cap.cost"), header, rows, source="cells/*/result.json, arch.json",
+                      numeric_from=2)
+        tab.keys = ["cell", "strategy", "wall_time_s", "seconds_per_epoch", "peak_mem_mb", "params_trainable",
+                    "macs", "macro_f1"]
+
+    percell.place(b, sec, "cost", build, rows=len(rows), what=st(b, "what.cost"),
+                  files="cells/*/result.json, cells/*/arch.json")
     if pts:
         log = outcome_of(b.description, caption_id("cost_scale")) == "log"  # the figure and its caption agree
         b.figure(sec, "cost_scatter", t(b.lang, f"claimcheck.cap.cost_scatter.{'log' if log else 'linear'}"),

@@ -12,6 +12,7 @@ from ...i18n import t
 from ..builder import Builder
 from ..format import pct, points, points_ci, pvalue
 from ..model import Cell, Section
+from . import percell
 
 
 def _side(b: Builder, row: Comparison, side: str) -> str:
@@ -46,6 +47,12 @@ def pairs_table(b: Builder, sec: Section, ds: str) -> None:
     if not rows:
         return
     header = [t(b.lang, f"pairs.col.{k}") for k in ("pair", "a", "b", "diff", "ci", "p")]
-    tab = b.table(sec, f"pairs:{ds}", t(b.lang, "pairs.cap", dataset=b.ds_label(ds)), header, rows,
-                  source="analysis/comparisons.json macro_f1", numeric_from=1)
-    tab.keys = ["pair", "macro_f1_a", "macro_f1_b", "diff_points", "ci_points", "p_holm"]
+
+    def build(where: Section) -> None:
+        tab = b.table(where, f"pairs:{ds}", t(b.lang, "pairs.cap", dataset=b.ds_label(ds)), header, rows,
+                      source="analysis/comparisons.json macro_f1", numeric_from=1)
+        tab.keys = ["pair", "macro_f1_a", "macro_f1_b", "diff_points", "ci_points", "p_holm"]
+
+    # A pair per seed: with many seeds the table goes to the per-run appendix (the discussion cites it there).
+    percell.place(b, sec, f"pairs:{ds}", build, rows=len(rows), what=t(b.lang, "scale.what.pairs"),
+                  files="analysis/comparisons.json", cited=True)

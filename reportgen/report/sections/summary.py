@@ -15,8 +15,10 @@ from typing import Any
 from .. import applicability
 from ..builder import Builder, slug
 from ..format import NA, dec, macs, params, pct
-from ..model import Cell, Heading, Paragraph
+from ..model import Cell, Heading, Paragraph, Section
+from . import percell
 from .results import rt
+from .seeded import st
 
 
 def tr(b: Builder, key: str, **values: Any) -> str:
@@ -58,6 +60,38 @@ def summary(b: Builder) -> None:
                     acc = pct(m.accuracy) + (" †" if b.is_collapsed(c) else "")
                     rows.append(row + [_acc1(b, c), params(c.arch.params_total), params(c.arch.params_trainable),
                                        macs(c.arch.macs), acc, pct(m.macro_f1), dec(m.auc)])
-        if rows:
-            b.table(sec, f"summary:{ds}", tr(b, "cap.summary", dataset=b.ds_label(ds)), header, rows,
-                    source="cells/*/arch.json, cells/*/metrics.json (test)", numeric_from=3 if multi_seed else 2)
+        if not rows:
+            continue
+        if multi_seed and percell.long(len(rows)):  # hundreds of runs: a row per backbone × strategy over seeds
+            _seed_summary(b, sec, ds, header)
+            ref, cap = f"summary-runs:{ds}", tr(b, "cap.summary", dataset=b.ds_label(ds))
+        else:
+            ref, cap = f"summary:{ds}", tr(b, "cap.summary", dataset=b.ds_label(ds))
+
+        def build(where: Section, ref: str = ref, cap: str = cap, rows: list[list[Any]] = rows) -> None:
+            b.table(where, ref, cap, header, rows, source="cells/*/arch.json, cells/*/metrics.json (test)",
+                    numeric_from=3 if multi_seed else 2)
+
+        percell.place(b, sec, ref, build, rows=len(rows), what=st(b, "what.summary"),
+                      files="cells/*/arch.json, cells/*/metrics.json")
+
+
+def _seed_summary(b: Builder, sec: Section, ds: str, header: list[str]) -> None:
+    """Per backbone × strategy over its seeds: the size of the model (the same for every seed) and the mean ±
+    sd of the test scores (the description's seed summary)."""
+    by_id = {c.id: c for c in b.run.cells}
+    rows: list[list[Any]] = []
+    for r in b.description.seeds:
+        if r.dataset != ds or not r.cells or r.cells[0] not in by_id:
+            continue
+        c = by_id[r.cells[0]]
+        scores = []
+        for name in ("accuracy", "macro_f1", "auc"):
+            ms = getattr(r, name)
+            fmt = pct if name != "auc" else dec
+            scores.append(Cell(fmt(ms.mean), sub=f"± {fmt(ms.sd)}" if ms.sd is not None else ""))
+        rows.append([b.bb_label(r.backbone), b.strategy_name(r.strategy), str(r.n), _acc1(b, c),
+                     params(c.arch.params_total), params(c.arch.params_trainable), macs(c.arch.macs)] + scores)
+    head = header[:2] + [b.tr("col.n_seeds")] + header[3:]
+    b.table(sec, f"summary:{ds}", tr(b, "cap.summary", dataset=b.ds_label(ds)) + st(b, "cap.summary_seeds"),
+            head, rows, source="cells/*/arch.json, analysis/seeds.json", numeric_from=3)

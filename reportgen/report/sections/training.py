@@ -19,9 +19,11 @@ from ..builder import Builder, slug
 from ..format import NA, count, dec, megabytes, pct, plain, seconds
 from ..model import Cell, Paragraph, Section
 from ..prose import metric_label
+from . import percell
 from .results import fig_labels, shaded, warmup_boundary
 
 INLINE_EPOCH_ROWS = 60  # more per-epoch rows than this (all cells together) go to the appendix
+INLINE_EPOCH_TABLES = 12  # ... and so do more per-cell tables than this
 STAR = "★"
 # result.json peak_mem_kind values the runner writes (train/memory.py); process_max_rss: older stores
 MEM_KINDS = ("process_max_rss", "cuda_max_allocated", "cell_peak_rss", "cell_sampled_rss")
@@ -117,7 +119,8 @@ def training(b: Builder) -> None:
 
 
 def inline_epoch_tables(b: Builder) -> bool:
-    return sum(len(c.epochs) for c in b.run.cells) <= INLINE_EPOCH_ROWS
+    # Few rows and few tables: sixty one-epoch runs are sixty tables, too many to sit beside the results.
+    return sum(len(c.epochs) for c in b.run.cells) <= INLINE_EPOCH_ROWS and len(b.run.cells) <= INLINE_EPOCH_TABLES
 
 
 def epoch_log_appendix(b: Builder) -> None:
@@ -126,8 +129,40 @@ def epoch_log_appendix(b: Builder) -> None:
         return
     sec = b.section("training_log")
     sec.blocks.append(Paragraph(_tt(b, "appendix_intro")))
-    for c in ordered_cells(b):
+    cells = ordered_cells(b)
+    if percell.long(len(cells)):  # hundreds of runs: one table per backbone × strategy, a seed column
+        grouped_epoch_tables(b, sec, cells)
+        return
+    for c in cells:
         epoch_table(b, sec, c)
+
+
+def grouped_epoch_tables(b: Builder, sec: Section, cells: list[CellResult]) -> None:
+    """Every epoch of every seed of one (dataset, backbone, strategy) in one table, seed by seed: hundreds of
+    runs make as many tables otherwise. Each run's ref (``epochs-<cell id>``) names its group's table, so a
+    sentence citing a run's log cites the table that holds it."""
+    groups: dict[tuple[str, str, str], list[CellResult]] = {}
+    for c in cells:
+        groups.setdefault((c.cell.dataset, c.cell.backbone, c.cell.strategy), []).append(c)
+    header = [t(b.lang, "results.col.seed"), _tt(b, "col.epoch"), _tt(b, "col.stage")] + [
+        _tt(b, f"col.{k}") for k in ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1",
+                                     "val_auc", "lr", "seconds", "mem")]
+    for (ds, bb, s), members in groups.items():
+        rows = []
+        for c in members:
+            for r in c.epochs:
+                cls = "best" if r.epoch == c.result.best_epoch else ""
+                first = f"{r.epoch} {STAR}" if cls else str(r.epoch)
+                stage = _tt(b, f"stage.{r.stage}") if r.stage in STAGE_NAMES else r.stage
+                rows.append([Cell(str(c.cell.seed), cls=cls), Cell(first, cls=cls), Cell(stage, cls=cls)]
+                            + [Cell(x, cls=cls) for x in epoch_cells(r)])
+        ref = f"epochs-{slug(ds, bb, s)}-seeds"
+        tab = b.table(sec, ref, t(b.lang, "scale.cap.epochs_seeds", backbone=b.bb_label(bb), strategy=b.strategy_name(s),
+                                  dataset=b.ds_label(ds), n=len(members)),
+                      header, rows, source="cells/*/epochs.csv, cells/*/result.json best_epoch", numeric_from=3)
+        tab.cls = "compact"
+        for c in members:
+            b.alias(f"epochs-{c.id}", ref)
 
 
 def _summary(b: Builder, sec: Section, cells: list[CellResult]) -> None:
@@ -149,9 +184,14 @@ def _summary(b: Builder, sec: Section, cells: list[CellResult]) -> None:
                     + [seconds(res.train_time_s), megabytes(res.peak_mem_mb)])
     kinds = sorted({c.result.peak_mem_kind for c in cells})
     mem = b.join(_tt(b, f"mem.{k}") if k in MEM_KINDS else k for k in kinds)
-    tab = b.table(sec, "training-summary", _tt(b, "cap.summary", mem=mem), header, rows,
-                  source="cells/*/result.json, cells/*/cell.json train, cells/*/metrics.json")
-    tab.cls = "compact"
+
+    def build(where: Section) -> None:
+        tab = b.table(where, "training-summary", _tt(b, "cap.summary", mem=mem), header, rows,
+                      source="cells/*/result.json, cells/*/cell.json train, cells/*/metrics.json")
+        tab.cls = "compact"
+
+    percell.place(b, sec, "training-summary", build, rows=len(rows), what=t(b.lang, "scale.what.training"),
+                  files="cells/*/result.json")
 
 
 def _oom(b: Builder, sec: Section, cells: list[CellResult]) -> None:
@@ -228,7 +268,9 @@ def _lr_figure(b: Builder, sec: Section, ds: str, cells: list[CellResult]) -> No
            else t(b.lang, "claims.cap.lr", dataset=b.ds_label(ds), scheduler=schedulers))  # shading only if drawn
     b.figure(sec, f"lr-{slug(ds)}", cap,
              ("lr", {"series": series, "labels": fig_labels(b)}),
-             source=", ".join(dict.fromkeys(f"cells/{c.id}/epochs.csv lr" for c in cells)), wide=True)
+             # Hundreds of runs: the file pattern, not four pages of paths.
+             source=", ".join(dict.fromkeys(f"cells/{c.id}/epochs.csv lr" for c in cells))
+             if len(cells) <= INLINE_EPOCH_TABLES else "cells/*/epochs.csv lr", wide=True)
 
 
 def epoch_table(b: Builder, sec: Section, c: CellResult) -> None:
