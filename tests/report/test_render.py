@@ -257,7 +257,7 @@ def test_a_figure_that_cannot_be_drawn_stops_the_pdf_with_a_clear_error(store_co
     def broken(**kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setitem(figures.KINDS, "curves", broken)  # forked workers inherit the patch
-    with pytest.raises(RenderError, match=r"the curves figure could not be drawn: ValueError: boom"):
+    monkeypatch.setitem(figures.KINDS, "confusion", broken)  # forked workers inherit the patch
+    with pytest.raises(RenderError, match=r"the confusion figure could not be drawn: ValueError: boom"):
         render_report(store_copy, lang="en", pdf=True, jobs=jobs)
     assert not (store_copy / "report.pdf").exists() and not (store_copy / "report.html").exists()

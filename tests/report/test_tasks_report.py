@@ -118,7 +118,7 @@ def test_each_language_gets_its_own_texts(tasks_pdf: dict) -> None:
     zh_disc, en_disc = _section(zh, "sec-discussion"), _section(en, "sec-discussion")
     assert "從頭訓練需要更多 epoch。" in zh_disc and "Scratch needs more epochs." not in zh_disc
     assert "Scratch needs more epochs." in en_disc and "從頭訓練需要更多 epoch。" not in en_disc
-    assert "EfficientNet-Lite0: 小而且可離線載入預訓練權重" in zh
+    assert "EfficientNet-Lite0：小而且可離線載入預訓練權重" in zh
     assert "EfficientNet-Lite0: small and pretrained offline" in en
     assert "比較微調與固定特徵擷取器。" in _section(zh, "sec-task-index")
 
