@@ -40,7 +40,7 @@ def curves(series: list[dict], titles: list[str], labels: dict) -> bytes:
     rows = ["loss", "acc"] + (["metric"] if metrics - {"val_acc", "val_loss"} else [])
     narrow = n <= 2  # a two-row legend: one row of four entries would be wider than the figure
     w, h = _width(n), 1.05 + 1.25 * len(rows) + (0.2 if narrow else 0)
-    fig, axes = _grid(len(rows), n, w, h, sharex=True, sharey="row", top=0.82 if narrow else 0.62, hspace=0.3)
+    fig, axes = _grid(len(rows), n, w, h, sharex="col", sharey="row", top=0.82 if narrow else 0.62, hspace=0.3)
     for col, (s, title) in enumerate(zip(series, titles, strict=False)):
         color = _style(s["strategy"])["color"]
         for row, key in enumerate(rows):
@@ -53,12 +53,12 @@ def curves(series: list[dict], titles: list[str], labels: dict) -> bytes:
             if s.get("best_epoch"):
                 ax.axvline(s["best_epoch"], color="#777777", lw=0.9, ls=":", label=labels["best_epoch"])
             _boundary(ax, s, labels, text=row == 0)
-        axes[0][col].set_title(title if len(metrics) == 1 else f"{title} ({s['metric']})")
+        axes[0][col].set_title(title if len(metrics) == 1 else f"{title} ({_metric(labels, s['metric'])})")
         axes[-1][col].set_xlabel(labels["epoch"])
     axes[0][0].set_ylabel(labels["loss"])
     axes[1][0].set_ylabel(labels["accuracy"])
     if len(rows) == 3:
-        axes[2][0].set_ylabel(series[0]["metric"] if len(metrics) == 1 else labels["val_metric"])
+        axes[2][0].set_ylabel(_metric(labels, series[0]["metric"]) if len(metrics) == 1 else labels["val_metric"])
     handles: dict[str, Any] = {}
     for ax in axes[0]:  # the boundary may be on any column's axes
         for hd, name in zip(*ax.get_legend_handles_labels(), strict=False):
@@ -73,7 +73,7 @@ def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
     n = max(len(series), 1)
     narrow = n <= 2  # strategy names are long: a two-column legend, and room for it
     w, h = max(_width(n), 4.6) if narrow else _width(n), 3.5 + (0.2 if narrow else 0)
-    fig, axes = _grid(2, n, w, h, sharex=True, sharey="row", top=0.82 if narrow else 0.62, hspace=0.3)
+    fig, axes = _grid(2, n, w, h, sharex="col", sharey="row", top=0.82 if narrow else 0.62, hspace=0.3)
     legend: dict[str, Any] = {}
     metrics = {s["metric"] for group in series for s in group}
     for col, (group, title) in enumerate(zip(series, titles, strict=False)):
@@ -91,7 +91,7 @@ def overlay(series: list[dict], titles: list[str], labels: dict) -> bytes:
         axes[0][col].set_title(title)
         axes[1][col].set_xlabel(labels["epoch"])
     axes[0][0].set_ylabel(f"{labels['val']} {labels['loss']}")
-    axes[1][0].set_ylabel(f"{labels['val']} {next(iter(metrics))}" if len(metrics) == 1 else labels["val_metric"])
+    axes[1][0].set_ylabel(_metric(labels, next(iter(metrics))) if len(metrics) == 1 else labels["val_metric"])
     handles = dict(legend)
     for hd, name in zip(*axes[0][0].get_legend_handles_labels(), strict=False):
         handles.setdefault(name, hd)  # the warm-up boundary
@@ -150,3 +150,7 @@ def lr_figure(series: list[dict], labels: dict) -> Figure:
                ncols=1 if long else 2, fontsize=6.5, frameon=False, handlelength=2.4)
     return fig
 
+
+def _metric(labels: dict[str, str], key: str) -> str:
+    """A metric key of epochs.csv ("val_auc") as the axis reads it ("validation AUC"); the key when unworded."""
+    return labels.get(f"metric.{key}", key)

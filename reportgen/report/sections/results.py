@@ -13,7 +13,7 @@ from ...store.schema import SplitMetrics
 from .. import applicability
 from ..builder import MAX_COLUMNS, STRATEGY_ORDER, Builder, slug
 from ..format import NA, count, dec, metric_formatters, pct, pct_ci, plain
-from ..model import Cell, Heading, Paragraph, Section
+from ..model import BulletList, Cell, Heading, Paragraph, Section
 from ..prose import metric_label
 from . import percell, seeded
 
@@ -63,6 +63,7 @@ def fig_labels(b: Builder) -> dict[str, str]:
     labels = {k: b.tr(f"fig.{k}") for k in keys}
     labels.update({f"strategy.{s}": b.strategy_name(s) for s in STRATEGY_ORDER})
     labels.update({k: t(b.lang, f"training.fig.{k}") for k in ("accuracy", "lr", "boundary")})
+    labels.update({f"metric.{m}": metric_label(b.lang, m) for m in ("val_auc", "val_macro_f1", "val_acc", "val_loss")})
     return labels
 
 
@@ -123,8 +124,8 @@ def _dataset_block(b: Builder, sec: Section, ds: str, state: dict[str, bool]) ->
         return
     if len(b.datasets()) > 1:
         sec.blocks.append(Heading(b.ds_label(ds), f"sec-results-{slug(ds)}"))
-    sep = "" if b.lang.startswith("zh") else " "
-    sec.blocks.append(Paragraph(sep.join(b.tr(f"strategy.{s}.desc") for s in strategies)))
+    # Each description named by its strategy: three run-together descriptions do not say which is which.
+    sec.blocks.append(BulletList([b.labelled(b.strategy_name(s), b.tr(f"strategy.{s}.desc")) for s in strategies]))
     _block(b, sec, ds, strategies, state)
 
 
