@@ -147,6 +147,12 @@ class Builder:
         """Register ``key`` as a second name of the element registered under ``target`` (which must exist)."""
         self.refs[key] = self.refs[target]
 
+    def cite(self, keys: Any) -> str:
+        """The labels of the tables/figures a claim cites that this report holds ("—" when none): a degenerate
+        cell has no ROC panel, so its sentence cites what exists; the numbers are resolved at layout."""
+        found = [k for k in dict.fromkeys(keys) if self.has_ref(k)]
+        return self.ref(*found) if found else "—"
+
     def has_ref(self, *keys: str) -> bool:
         """Whether one of ``keys`` names a table or figure created so far."""
         return any(k in self.refs for k in keys)

@@ -56,12 +56,6 @@ def _pts(x: float | None) -> str:
     return "—" if x is None else f"{abs(x):.1f}"
 
 
-def _table_diff(va: float | None, vb: float | None) -> float | None:
-    if va is None or vb is None:
-        return None
-    return float(fmt.pct(va)) - float(fmt.pct(vb))
-
-
 def word(b: Builder, c: Claim) -> str:
     """One claim in the report's language ("" for a claim that is kept only to be verified)."""
     v = c.values
@@ -129,7 +123,7 @@ def word(b: Builder, c: Claim) -> str:
             return ""
         return ct(b, f"ci_width.{c.outcome}", width=fmt.pct(v["hi"] - v["lo"]), n=fmt.count(v["n"]))
     if c.kind == "val_test_gap":
-        gap = _table_diff(v["val"], v["test"])
+        gap = fmt.table_diff(v["val"], v["test"])
         return ct(b, f"val_test_gap.{c.outcome}", val=fmt.pct(v["val"]), test=fmt.pct(v["test"]), gap=_pts(gap),
                   ci=_ci(v.get("ci")), ref=refs(b, c.refs))
     raise KeyError(f"no wording for claim kind {c.kind!r}")
@@ -164,7 +158,7 @@ def _pair(b: Builder, c: Claim) -> str:
         a, bn, va, vb = bn, a, vb, va
         ci = [None if ci[1] is None else -ci[1], None if ci[0] is None else -ci[0]]
     key = "pair.no_difference" if c.outcome == "no_difference" else "pair.better"
-    diff = _table_diff(va, vb)
+    diff = fmt.table_diff(va, vb)
     diff_text = _pts(diff) if key == "pair.better" else ("—" if diff is None else fmt.signed_points(diff))
     return ct(b, key, who=who, a=a, b=bn, va=fmt.pct(va), vb=fmt.pct(vb), diff=diff_text,
               ci=fmt.points_ci(ci).replace("n/a", "—"),
@@ -251,9 +245,7 @@ def _sep(b: Builder) -> str:
 
 def refs(b: Builder, keys: tuple[str, ...]) -> str:
     """The labels of the tables/figures a claim cites, joined as a list of the report's language."""
-    # Cite only elements this report holds (a degenerate cell has no ROC panel); numbers come at layout.
-    found = [k for k in dict.fromkeys(keys) if b.has_ref(k)]
-    return b.ref(*found) if found else "—"
+    return b.cite(keys)
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -67,6 +67,14 @@ def _signed_bound(x: float, digits: int) -> str:
     return text.replace("-", "\u2212")
 
 
+def table_diff(va: float | None, vb: float | None) -> float | None:
+    """The difference of two percentages as the tables print them (the difference of the rounded values), so a
+    sentence's "difference 4.8 points" is what a reader gets by subtracting the two numbers shown."""
+    if va is None or vb is None:
+        return None
+    return float(pct(va)) - float(pct(vb))
+
+
 def signed_points(diff: float | None, digits: int = 1) -> str:
     """A difference already in points, in prose: "+6.1", "−1.8" (a true minus sign, as the CIs beside it)."""
     return NA if diff is None else _signed_bound(diff, digits)

@@ -57,15 +57,7 @@ def _who(b: Builder, v: dict) -> str:
 
 
 def _refs(b: Builder, keys: tuple[str, ...]) -> str:
-    found = [k for k in dict.fromkeys(keys) if b.has_ref(k)]
-    return b.ref(*found) if found else "—"
-
-
-def _table_diff(va: float | None, vb: float | None) -> float | None:
-    """The difference of the two percentages as the tables print them (the difference of the rounded values)."""
-    if va is None or vb is None:
-        return None
-    return float(fmt.pct(va)) - float(fmt.pct(vb))
+    return b.cite(keys)
 
 
 def word(b: Builder, c: Claim) -> str:
@@ -76,7 +68,7 @@ def word(b: Builder, c: Claim) -> str:
     names = {"better": better[:1].upper() + better[1:], "worse": _name(b, side, v["worse"]), "who": _who(b, v)}
     if c.outcome in ("holds", "not_shown", "contradicted"):
         vb, vw, ci = v.get("value_better"), v.get("value_worse"), list(v.get("ci") or [None, None])
-        diff = _table_diff(vb, vw)
+        diff = fmt.table_diff(vb, vw)
         if c.outcome == "contradicted":  # the higher one first, a positive difference, the CI turned round
             diff = None if diff is None else -diff
             ci = [None if ci[1] is None else -ci[1], None if ci[0] is None else -ci[0]]
