@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...registry import metrics as metric_registry
 from .. import applicability
 from ..builder import Builder, slug
-from ..format import NA, dec, macs, params, pct
+from ..format import NA, dec, macs, metric_formatters, params, pct
 from ..model import Cell, Heading, Paragraph, Section
 from . import percell
 from .results import rt
@@ -86,9 +87,9 @@ def _seed_summary(b: Builder, sec: Section, ds: str, header: list[str]) -> None:
             continue
         c = by_id[r.cells[0]]
         scores = []
-        for name in ("accuracy", "macro_f1", "auc"):
+        for name in metric_registry.COMPARED:  # the test accuracy, macro-F1 and AUC of the summary's columns
             ms = getattr(r, name)
-            fmt = pct if name != "auc" else dec
+            fmt = metric_formatters(name)[0]
             scores.append(Cell(fmt(ms.mean), sub=f"± {fmt(ms.sd)}" if ms.sd is not None else ""))
         rows.append([b.bb_label(r.backbone), b.strategy_name(r.strategy), str(r.n), _acc1(b, c),
                      params(c.arch.params_total), params(c.arch.params_trainable), macs(c.arch.macs)] + scores)
