@@ -46,11 +46,6 @@ def _auc_ci(ci: Any) -> str:
     return "—" if lo is None or hi is None else f"{fmt.dec(lo)}–{fmt.dec(hi)}"
 
 
-def sentence_gap(b: Builder) -> str:
-    """Between two sentences: a space in English, nothing after a full-width full stop."""
-    return "" if b.lang.startswith("zh") else " "
-
-
 def _pts(x: float | None) -> str:
     """A difference of two percentages as the tables show them: the difference of the rounded values."""
     return "—" if x is None else f"{abs(x):.1f}"
@@ -71,7 +66,7 @@ def word(b: Builder, c: Claim) -> str:
             text = ct(b, "headline.seeds", n_seeds=v["n_seeds"], sd=fmt.pct(v.get("sd")), **common)
         if v.get("tied"):
             others = b.join(cell_name(b, x["backbone"], x["strategy"]) for x in v["tied"])
-            text += sentence_gap(b) + ct(b, "headline.tie", others=others)
+            text += _sep(b) + ct(b, "headline.tie", others=others)
         return text
     if c.kind == "scores":
         name = cell_name(b, v["backbone"], v["strategy"], v.get("seed"))

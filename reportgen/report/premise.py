@@ -56,10 +56,6 @@ def _who(b: Builder, v: dict) -> str:
     return ("、" if b.lang.startswith("zh") else ", ").join(parts)
 
 
-def _refs(b: Builder, keys: tuple[str, ...]) -> str:
-    return b.cite(keys)
-
-
 def word(b: Builder, c: Claim) -> str:
     """One premise claim as a sentence of the report's language."""
     v = c.values
@@ -75,10 +71,10 @@ def word(b: Builder, c: Claim) -> str:
         diff_text = "—" if diff is None else (f"{diff:+.1f}" if c.outcome == "not_shown" else f"{abs(diff):.1f}")
         return tr(b, c.outcome, vb=fmt.pct(vb), vw=fmt.pct(vw), diff=diff_text,
                   ci=fmt.points_ci(ci).replace("n/a", "—"), p=fmt.pvalue(v.get("p_adjusted")),
-                  ref=_refs(b, c.refs), **names)
+                  ref=b.cite(c.refs), **names)
     if c.outcome == "collapsed":
         dead = _join(b, [_name(b, side, n) for n in v.get("collapsed") or []])
-        return tr(b, "collapsed", collapsed=dead, ref=_refs(b, c.refs), **names)
+        return tr(b, "collapsed", collapsed=dead, ref=b.cite(c.refs), **names)
     if c.outcome == "not_applicable":
         excluded = v.get("excluded") or {}
         missing = [_name(b, side, n) for n in excluded]

@@ -11,7 +11,7 @@ from .labels import backbone_label, dataset_label
 from .prose import metric_label
 
 # Evidence values that are metric keys (``val_macro_f1``): worded ("validation macro-F1"), never printed raw.
-METRIC_VALUES = ("selection_metric", "other_metric", "metric")
+METRIC_VALUES = ("selection_metric", "other_metric")
 
 
 def describe(f: Finding, lang: str, exp: dict[str, Any] | None = None) -> dict[str, str]:

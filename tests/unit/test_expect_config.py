@@ -13,44 +13,15 @@ from click.testing import CliRunner
 from reportgen.cli import cli
 from reportgen.config import load_experiment
 from reportgen.errors import EXIT_BAD_INPUT
+from tests.tinyexp import BACKBONE, tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
-NPZ = ROOT / "data" / "pneumoniamnist.npz"
-
-TOML = f"""
-[experiment]
-name = "t"
-strategies = ["finetune", "frozen", "scratch"]
-
-[report]
-title = "T"
-
-[[report.tasks]]
-id = "E"
-question = "Why does the scratch model stay behind?"
-expect = EXPECT
-
-[[datasets]]
-name = "pnm"
-kind = "npz"
-path = "{NPZ}"
-
-[[backbones]]
-name = "efficientnet_lite0"
-weights = "offline"
-input_size = 32
-
-[[backbones]]
-name = "mlp"
-weights = "none"
-input_size = 32
-"""
-
 
 def write(tmp_path: Path, expect: str) -> Path:
-    p = tmp_path / "lab.toml"
-    p.write_text(TOML.replace("EXPECT", expect), encoding="utf-8")
-    return p
+    """The tiny experiment (tests/tinyexp.py) with a second backbone and one task whose premise is ``expect``."""
+    task = f'\n[[report.tasks]]\nid = "E"\nquestion = "Why does the scratch model stay behind?"\nexpect = {expect}\n'
+    return tiny_experiment(tmp_path, file="lab.toml", report={"title": "T"},
+                           backbones=[BACKBONE, {"name": "mlp", "weights": "none"}], extra=task)
 
 
 def test_premises_parse_into_one_spelling(tmp_path: Path) -> None:

@@ -172,8 +172,7 @@ def checklist(b: Builder) -> list[str]:
                 source="reportgen/published/checklists.toml; run.json experiment.report.checklist", numeric_from=99)
     open_items = [s.item for s in statuses if s.status == "open"]
     if open_items:  # named as the table names them ("CLAIM 5"), not by their key in the experiment file
-        colon = "：" if b.lang.startswith("zh") else ": "
         sec.blocks.insert(2, Unanswered(title=ct(b, "open_title"),
-                                        items=[_label(item) + colon + ct(b, "item." + item["id"])
+                                        items=[b.labelled(_label(item), ct(b, "item." + item["id"]))
                                                for item in open_items]))
     return [item["id"] for item in open_items]

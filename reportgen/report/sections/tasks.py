@@ -140,8 +140,7 @@ def finish(b: Builder, index: TaskIndex | None) -> list[str]:
         rows.append([Cell(task["id"], cls="task-id"), Cell(pick(task["question"], b.lang)), where, status])
     index.table.rows = rows
     premise.add_to_index(b, index.section, before=index.box)  # what the run says of each task's premise
-    colon = "：" if b.lang.startswith("zh") else ": "  # full-width after a task id in Chinese prose
-    index.box.items = [f"{tid}{colon}{pick(next(x['question'] for x in _tasks(b) if x['id'] == tid), b.lang)}"
+    index.box.items = [b.labelled(tid, pick(next(x['question'] for x in _tasks(b) if x['id'] == tid), b.lang))
                        for tid in unanswered]
     if not unanswered:
         index.section.blocks.remove(index.box)
